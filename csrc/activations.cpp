@@ -1,0 +1,135 @@
+#include "activations.h"
+
+#include <cmath>
+#include <vector>
+
+namespace pynn {
+namespace {
+
+template <typename T>
+inline T sigmoid(T x) {
+    // Two branches so exp never overflows: saturated inputs give exactly 0 or 1, never NaN.
+    if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+    const T e = std::exp(x);
+    return e / (T(1) + e);
+}
+
+template <typename T>
+inline T softplus(T x) {  // log(1 + e^x) without overflow
+    return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x)));
+}
+
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+
+template <typename T>
+inline T forward_one(T x, Act act, T alpha) {
+    switch (act) {
+        case Act::identity: return x;
+        case Act::sigmoid: return sigmoid(x);
+        case Act::tanh: return std::tanh(x);
+        case Act::relu: return x > T(0) ? x : T(0);
+        case Act::leaky_relu: return x > T(0) ? x : alpha * x;
+        case Act::elu: return x > T(0) ? x : alpha * std::expm1(x);
+        case Act::gelu: return T(0.5) * x * (T(1) + std::erf(x * T(kInvSqrt2)));
+        case Act::silu: return x * sigmoid(x);
+        case Act::softplus: return softplus(x);
+    }
+    return x;
+}
+
+// f'(x), given x and y = f(x).
+template <typename T>
+inline T derivative_one(T x, T y, Act act, T alpha) {
+    switch (act) {
+        case Act::identity: return T(1);
+        case Act::sigmoid: return y * (T(1) - y);
+        case Act::tanh: return T(1) - y * y;
+        case Act::relu: return x > T(0) ? T(1) : T(0);
+        case Act::leaky_relu: return x > T(0) ? T(1) : alpha;
+        case Act::elu: return x > T(0) ? T(1) : y + alpha;
+        case Act::gelu: {
+            const T cdf = T(0.5) * (T(1) + std::erf(x * T(kInvSqrt2)));
+            const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * x * x);
+            return cdf + x * pdf;
+        }
+        case Act::silu: {
+            const T s = sigmoid(x);
+            return s * (T(1) + x * (T(1) - s));
+        }
+        case Act::softplus: return sigmoid(x);
+    }
+    return T(1);
+}
+
+}  // namespace
+
+template <typename T>
+void activation_forward(T* y, const T* x, idx n, Act act, T alpha) {
+    // Separate tight loops for the common cases so they vectorize.
+    if (act == Act::relu) {
+#pragma omp parallel for simd if (n > kParallelGrain) num_threads(current_threads())
+        for (idx i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+        return;
+    }
+#pragma omp parallel for if (n > kParallelGrain / 8) num_threads(current_threads())
+    for (idx i = 0; i < n; ++i) y[i] = forward_one(x[i], act, alpha);
+}
+
+template <typename T>
+void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act act, T alpha) {
+    if (act == Act::relu) {
+#pragma omp parallel for simd if (n > kParallelGrain) num_threads(current_threads())
+        for (idx i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
+        return;
+    }
+#pragma omp parallel for if (n > kParallelGrain / 8) num_threads(current_threads())
+    for (idx i = 0; i < n; ++i) dx[i] = dy[i] * derivative_one(x[i], y[i], act, alpha);
+}
+
+template <typename T>
+void prelu_forward(T* y, const T* x, const T* slope, idx B, idx C, idx K) {
+#pragma omp parallel for if (B * C > kParallelGrain) num_threads(current_threads())
+    for (idx b = 0; b < B; ++b)
+        for (idx c = 0; c < C; ++c) {
+            const T v = x[b * C + c];
+            const T a = slope[K == 1 ? 0 : c];
+            y[b * C + c] = v > T(0) ? v : a * v;
+        }
+}
+
+template <typename T>
+void prelu_backward(T* dx, T* dslope, const T* dy, const T* x, const T* slope, idx B, idx C, idx K) {
+    // Column sums accumulate in double: B can be large and the slope gradient is a sum.
+    std::vector<double> acc(static_cast<size_t>(C), 0.0);
+    for (idx b = 0; b < B; ++b)
+        for (idx c = 0; c < C; ++c) {
+            const idx i = b * C + c;
+            const T v = x[i];
+            const T a = slope[K == 1 ? 0 : c];
+            if (v > T(0)) {
+                dx[i] = dy[i];
+            } else {
+                acc[static_cast<size_t>(c)] += static_cast<double>(dy[i]) * static_cast<double>(v);
+                dx[i] = a * dy[i];
+            }
+        }
+    if (K == 1) {
+        double s = 0.0;
+        for (double v : acc) s += v;
+        dslope[0] = static_cast<T>(s);
+    } else {
+        for (idx c = 0; c < C; ++c) dslope[c] = static_cast<T>(acc[static_cast<size_t>(c)]);
+    }
+}
+
+#define PYNN_INSTANTIATE(T)                                                                 \
+    template void activation_forward<T>(T*, const T*, idx, Act, T);                         \
+    template void activation_backward<T>(T*, const T*, const T*, const T*, idx, Act, T);    \
+    template void prelu_forward<T>(T*, const T*, const T*, idx, idx, idx);                  \
+    template void prelu_backward<T>(T*, T*, const T*, const T*, const T*, idx, idx, idx);
+PYNN_INSTANTIATE(float)
+PYNN_INSTANTIATE(double)
+#undef PYNN_INSTANTIATE
+
+}  // namespace pynn

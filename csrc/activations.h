@@ -1,0 +1,27 @@
+// Elementwise activations, each with its exact derivative.
+// Kinks follow PyTorch: ReLU'(0) = 0; LeakyReLU, PReLU and ELU branch on x > 0.
+#pragma once
+#include "common.h"
+
+namespace pynn {
+
+enum class Act : int { identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus };
+
+// y (n) = f(x (n)); alpha is LeakyReLU's negative slope or ELU's alpha. y may alias x.
+template <typename T>
+void activation_forward(T* y, const T* x, idx n, Act act, T alpha);
+
+// dx (n) = dy (n) * f'(x); x is the input, y the output of the forward pass (some
+// derivatives are cheaper from y). Overwrites dx; dx may alias dy.
+template <typename T>
+void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act act, T alpha);
+
+// PReLU with a learnable slope: x, y (B,C); slope (K) with K == 1 (shared) or K == C.
+template <typename T>
+void prelu_forward(T* y, const T* x, const T* slope, idx B, idx C, idx K);
+
+// dx (B,C) overwritten; dslope (K) overwritten with sum of dy*x where x <= 0.
+template <typename T>
+void prelu_backward(T* dx, T* dslope, const T* dy, const T* x, const T* slope, idx B, idx C, idx K);
+
+}  // namespace pynn

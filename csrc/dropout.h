@@ -1,0 +1,28 @@
+// Inverted dropout with a counter-based RNG: the mask of element i depends only on
+// (seed, step, layer, i), so it is the same for any thread count and reproducible by
+// pynn.reference.dropout_keep_mask:
+//   k = splitmix64(splitmix64(splitmix64(seed) ^ step) ^ layer)
+//   u_i = splitmix64(k ^ i) >> 40  (24 bits);  keep_i = u_i >= floor(p * 2^24)
+#pragma once
+#include "common.h"
+
+namespace pynn {
+
+inline std::uint64_t splitmix64(std::uint64_t x) {
+    x += 0x9E3779B97F4A7C15ULL;
+    std::uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+// x, y, scale (n): scale_i = keep_i / (1 - p), y = x * scale. y may alias x.
+template <typename T>
+void dropout_forward(T* y, T* scale, const T* x, idx n, double p, std::uint64_t seed,
+                     std::uint64_t step, std::uint64_t layer);
+
+// dx (n) = dy * scale; dx may alias dy.
+template <typename T>
+void dropout_backward(T* dx, const T* dy, const T* scale, idx n);
+
+}  // namespace pynn

@@ -1,0 +1,131 @@
+#include "losses.h"
+
+#include <cmath>
+
+namespace pynn {
+
+template <typename T>
+double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* labels, const T* probs,
+                             const T* weights, idx B, idx C) {
+    double total = 0.0;
+    const double inv_b = 1.0 / static_cast<double>(B);
+#pragma omp parallel for reduction(+ : total) if (B * C > kParallelGrain) num_threads(current_threads())
+    for (idx b = 0; b < B; ++b) {
+        const T* z = logits + b * C;
+        // One row pass: m = max z, s = sum exp(z - m), log softmax = z - m - log s.
+        T m = z[0];
+        for (idx c = 1; c < C; ++c) m = z[c] > m ? z[c] : m;
+        double s = 0.0;
+        for (idx c = 0; c < C; ++c) s += std::exp(static_cast<double>(z[c] - m));
+        const double log_s = std::log(s);
+        const double w = weights ? static_cast<double>(weights[b]) : 1.0;
+        double row_loss, t_sum;
+        if (labels) {
+            row_loss = log_s - static_cast<double>(z[labels[b]] - m);
+            t_sum = 1.0;
+        } else {
+            row_loss = 0.0;
+            t_sum = 0.0;
+            for (idx c = 0; c < C; ++c) {
+                const double t = static_cast<double>(probs[b * C + c]);
+                if (t != 0.0) row_loss -= t * (static_cast<double>(z[c] - m) - log_s);
+                t_sum += t;
+            }
+        }
+        total += w * row_loss;
+        if (grad) {
+            const double scale = w * inv_b;
+            T* g = grad + b * C;
+            for (idx c = 0; c < C; ++c) {
+                const double p = std::exp(static_cast<double>(z[c] - m) - log_s);
+                const double t = labels ? (labels[b] == c ? 1.0 : 0.0) : static_cast<double>(probs[b * C + c]);
+                g[c] = static_cast<T>(scale * (p * t_sum - t));
+            }
+        }
+    }
+    return total * inv_b;
+}
+
+template <typename T>
+double binary_cross_entropy(T* grad, const T* logits, const T* targets, const T* weights, idx B, idx C) {
+    double total = 0.0;
+    const double inv_n = 1.0 / (static_cast<double>(B) * static_cast<double>(C));
+#pragma omp parallel for reduction(+ : total) if (B * C > kParallelGrain) num_threads(current_threads())
+    for (idx b = 0; b < B; ++b) {
+        const double w = weights ? static_cast<double>(weights[b]) : 1.0;
+        double row = 0.0;
+        for (idx c = 0; c < C; ++c) {
+            const idx i = b * C + c;
+            const double z = static_cast<double>(logits[i]);
+            const double t = static_cast<double>(targets[i]);
+            const double e = std::exp(-std::abs(z));  // in (0, 1]: no overflow
+            row += std::max(z, 0.0) - z * t + std::log1p(e);
+            if (grad) {
+                const double sig = z >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+                grad[i] = static_cast<T>(w * (sig - t) * inv_n);
+            }
+        }
+        total += w * row;
+    }
+    return total * inv_n;
+}
+
+template <typename T>
+double mean_squared_error(T* grad, const T* outputs, const T* targets, const T* weights, idx B, idx C) {
+    double total = 0.0;
+    const double inv_n = 1.0 / (static_cast<double>(B) * static_cast<double>(C));
+#pragma omp parallel for reduction(+ : total) if (B * C > kParallelGrain) num_threads(current_threads())
+    for (idx b = 0; b < B; ++b) {
+        const double w = weights ? static_cast<double>(weights[b]) : 1.0;
+        double row = 0.0;
+        for (idx c = 0; c < C; ++c) {
+            const idx i = b * C + c;
+            const double d = static_cast<double>(outputs[i]) - static_cast<double>(targets[i]);
+            row += d * d;
+            if (grad) grad[i] = static_cast<T>(2.0 * w * d * inv_n);
+        }
+        total += w * row;
+    }
+    return total * inv_n;
+}
+
+template <typename T>
+idx count_correct_argmax(const T* logits, const std::int32_t* labels, const T* probs, idx B, idx C) {
+    idx correct = 0;
+    for (idx b = 0; b < B; ++b) {
+        const T* z = logits + b * C;
+        idx best = 0;
+        for (idx c = 1; c < C; ++c)
+            if (z[c] > z[best]) best = c;
+        idx target;
+        if (labels) {
+            target = labels[b];
+        } else {
+            const T* t = probs + b * C;
+            target = 0;
+            for (idx c = 1; c < C; ++c)
+                if (t[c] > t[target]) target = c;
+        }
+        correct += best == target;
+    }
+    return correct;
+}
+
+template <typename T>
+idx count_correct_binary(const T* logits, const T* targets, idx B, idx C) {
+    idx correct = 0;
+    for (idx i = 0; i < B * C; ++i) correct += (logits[i] > T(0)) == (targets[i] >= T(0.5));
+    return correct;
+}
+
+#define PYNN_INSTANTIATE(T)                                                                              \
+    template double softmax_cross_entropy<T>(T*, const T*, const std::int32_t*, const T*, const T*, idx, idx); \
+    template double binary_cross_entropy<T>(T*, const T*, const T*, const T*, idx, idx);                   \
+    template double mean_squared_error<T>(T*, const T*, const T*, const T*, idx, idx);                     \
+    template idx count_correct_argmax<T>(const T*, const std::int32_t*, const T*, idx, idx);               \
+    template idx count_correct_binary<T>(const T*, const T*, idx, idx);
+PYNN_INSTANTIATE(float)
+PYNN_INSTANTIATE(double)
+#undef PYNN_INSTANTIATE
+
+}  // namespace pynn

@@ -1,0 +1,35 @@
+// Losses fused with their output activation, computed from logits (never log(0)).
+// Each returns the batch loss and, when grad != nullptr, writes dLoss/dlogits.
+// Reduction: the mean over the batch, as torch's default 'mean' reduction:
+//   softmax CE: (1/B) sum_b w_b l_b;  BCE and MSE: (1/(B*C)) sum_{b,c} w_b l_bc.
+// weights (B) may be nullptr (all ones). Losses accumulate in double.
+#pragma once
+#include "common.h"
+
+namespace pynn {
+
+enum class Loss : int { softmax_cross_entropy, binary_cross_entropy, mse, none };
+
+// logits (B,C); exactly one of labels (B, values in [0,C)) and probs (B,C) is given.
+//   l_b = -sum_c t_bc log softmax(z_b)_c ;  dz_bc = w_b (softmax(z_b)_c * sum_c t_bc - t_bc) / B
+template <typename T>
+double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* labels, const T* probs,
+                             const T* weights, idx B, idx C);
+
+// logits, targets (B,C):  l = max(z,0) - z t + log1p(exp(-|z|)) ;  dz = w_b (sigmoid(z) - t) / (B C)
+template <typename T>
+double binary_cross_entropy(T* grad, const T* logits, const T* targets, const T* weights, idx B, idx C);
+
+// outputs, targets (B,C):  l = (y - t)^2 ;  dy = 2 w_b (y - t) / (B C)
+template <typename T>
+double mean_squared_error(T* grad, const T* outputs, const T* targets, const T* weights, idx B, idx C);
+
+// Number of rows whose argmax matches the label (or the argmax of the probability row).
+template <typename T>
+idx count_correct_argmax(const T* logits, const std::int32_t* labels, const T* probs, idx B, idx C);
+
+// Number of elements where (z > 0) == (t >= 0.5): binary accuracy from logits.
+template <typename T>
+idx count_correct_binary(const T* logits, const T* targets, idx B, idx C);
+
+}  // namespace pynn

@@ -1,0 +1,305 @@
+#include "network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "dense.h"
+#include "dropout.h"
+
+namespace pynn {
+namespace {
+// Inference runs in chunks of rows so the workspace stays small for any N.
+constexpr idx kPredictChunk = 4096;
+}  // namespace
+
+template <typename T>
+Network<T>::Network(idx n_inputs, std::uint64_t seed_) : seed(seed_), n_inputs_(n_inputs) {
+    if (n_inputs < 1) throw InputError("n_inputs must be >= 1");
+}
+
+template <typename T>
+void Network<T>::add_dense(idx n_out, bool use_bias) {
+    if (finalized_) throw InputError("cannot add layers to a finalized network");
+    if (n_out < 1) throw InputError("Dense n_out must be >= 1");
+    LayerSpec s{LayerKind::dense};
+    s.n_in = n_outputs();
+    s.n_out = n_out;
+    s.use_bias = use_bias;
+    layers_.push_back(s);
+}
+
+template <typename T>
+void Network<T>::add_activation(Act act, double alpha) {
+    if (finalized_) throw InputError("cannot add layers to a finalized network");
+    LayerSpec s{LayerKind::activation};
+    s.n_in = s.n_out = n_outputs();
+    s.act = act;
+    s.alpha = alpha;
+    layers_.push_back(s);
+}
+
+template <typename T>
+void Network<T>::add_prelu(idx k) {
+    if (finalized_) throw InputError("cannot add layers to a finalized network");
+    LayerSpec s{LayerKind::prelu};
+    s.n_in = s.n_out = n_outputs();
+    if (k != 1 && k != s.n_out) throw InputError("PReLU num_parameters must be 1 or the layer width");
+    s.k = k;
+    layers_.push_back(s);
+}
+
+template <typename T>
+void Network<T>::add_dropout(double p) {
+    if (finalized_) throw InputError("cannot add layers to a finalized network");
+    if (!(p >= 0.0 && p < 1.0)) throw InputError("Dropout p must be in [0, 1)");
+    LayerSpec s{LayerKind::dropout};
+    s.n_in = s.n_out = n_outputs();
+    s.p = p;
+    layers_.push_back(s);
+}
+
+template <typename T>
+void Network<T>::finalize() {
+    if (finalized_) return;
+    idx off = 0;
+    for (auto& s : layers_) {
+        if (s.kind == LayerKind::dense) {
+            s.w_off = off;
+            off += s.n_out * s.n_in;
+            s.b_off = off;
+            if (s.use_bias) off += s.n_out;
+        } else if (s.kind == LayerKind::prelu) {
+            s.slope_off = off;
+            off += s.k;
+        }
+    }
+    params_.assign(static_cast<size_t>(off), T(0));
+    grads_.assign(static_cast<size_t>(off), T(0));
+    outs_.assign(layers_.size(), nullptr);
+    finalized_ = true;
+}
+
+template <typename T>
+void Network<T>::reserve(idx B) {
+    if (!finalized_) throw InputError("network is not finalized");
+    if (B <= capacity_) return;
+    idx widest = n_inputs_;
+    acts_.resize(layers_.size());
+    masks_.resize(layers_.size());
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        const auto& s = layers_[l];
+        widest = std::max(widest, s.n_out);
+        acts_[l].assign(static_cast<size_t>(B * s.n_out), T(0));
+        if (s.kind == LayerKind::dropout) masks_[l].assign(static_cast<size_t>(B * s.n_out), T(0));
+    }
+    d0_.assign(static_cast<size_t>(B * widest), T(0));
+    d1_.assign(static_cast<size_t>(B * widest), T(0));
+    batch_x_.assign(static_cast<size_t>(B * n_inputs_), T(0));
+    batch_dense_.assign(static_cast<size_t>(B * n_outputs()), T(0));
+    batch_w_.assign(static_cast<size_t>(B), T(0));
+    batch_labels_.assign(static_cast<size_t>(B), 0);
+    capacity_ = B;
+}
+
+template <typename T>
+std::vector<T>& Network<T>::opt_buf(int which) {
+    auto& buf = which == 0 ? opt_a_ : opt_b_;
+    if (buf.size() != params_.size()) buf.assign(params_.size(), T(0));
+    return buf;
+}
+
+template <typename T>
+void Network<T>::reset_optimizer_state() {
+    std::fill(opt_a_.begin(), opt_a_.end(), T(0));
+    std::fill(opt_b_.begin(), opt_b_.end(), T(0));
+    opt_step = 0;
+}
+
+template <typename T>
+const T* Network<T>::forward(const T* X, idx B, bool training) {
+    const T* in = X;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        const auto& s = layers_[l];
+        T* out = acts_[l].data();
+        const T* P = params_.data();
+        switch (s.kind) {
+            case LayerKind::dense:
+                dense_forward(out, in, P + s.w_off, s.use_bias ? P + s.b_off : nullptr, B, s.n_in, s.n_out);
+                break;
+            case LayerKind::activation:
+                activation_forward(out, in, B * s.n_out, s.act, static_cast<T>(s.alpha));
+                break;
+            case LayerKind::prelu:
+                prelu_forward(out, in, P + s.slope_off, B, s.n_out, s.k);
+                break;
+            case LayerKind::dropout:
+                if (training && s.p > 0.0) {
+                    dropout_forward(out, masks_[l].data(), in, B * s.n_out, s.p, seed, train_forwards, l);
+                } else {
+                    out = const_cast<T*>(in);  // identity: no copy
+                }
+                break;
+        }
+        outs_[l] = out;
+        in = out;
+    }
+    if (training) ++train_forwards;
+    return in;
+}
+
+template <typename T>
+void Network<T>::backward(const T* X, const T* d_out, idx B) {
+    // Layers before the first one with parameters need no gradient at all.
+    size_t first = layers_.size();
+    for (size_t l = 0; l < layers_.size(); ++l)
+        if (layers_[l].kind == LayerKind::dense || layers_[l].kind == LayerKind::prelu) {
+            first = l;
+            break;
+        }
+    const T* d = d_out;
+    T* G = grads_.data();
+    const T* P = params_.data();
+    for (size_t l = layers_.size(); l-- > first;) {
+        const auto& s = layers_[l];
+        const T* in = l == 0 ? X : outs_[l - 1];
+        const T* out = outs_[l];
+        T* dx = d == d0_.data() ? d1_.data() : d0_.data();
+        const bool need_dx = l > first;
+        switch (s.kind) {
+            case LayerKind::dense:
+                dense_backward(need_dx ? dx : nullptr, G + s.w_off, s.use_bias ? G + s.b_off : nullptr, d, in,
+                               P + s.w_off, B, s.n_in, s.n_out);
+                break;
+            case LayerKind::activation:
+                activation_backward(dx, d, in, out, B * s.n_out, s.act, static_cast<T>(s.alpha));
+                break;
+            case LayerKind::prelu:
+                prelu_backward(dx, G + s.slope_off, d, in, P + s.slope_off, B, s.n_out, s.k);
+                break;
+            case LayerKind::dropout:
+                if (out != in) {
+                    dropout_backward(dx, d, masks_[l].data(), B * s.n_out);
+                } else {
+                    dx = const_cast<T*>(d);  // was the identity
+                }
+                break;
+        }
+        d = dx;
+    }
+}
+
+template <typename T>
+double Network<T>::loss_forward_backward(T* d_out, const T* out, const Targets<T>& y, idx B, idx* correct) {
+    const idx C = n_outputs();
+    double loss = 0.0;
+    switch (loss_) {
+        case Loss::softmax_cross_entropy:
+            loss = softmax_cross_entropy(d_out, out, y.labels, y.dense, y.weights, B, C);
+            if (correct) *correct += count_correct_argmax(out, y.labels, y.dense, B, C);
+            break;
+        case Loss::binary_cross_entropy:
+            loss = binary_cross_entropy(d_out, out, y.dense, y.weights, B, C);
+            if (correct) *correct += count_correct_binary(out, y.dense, B, C);
+            break;
+        case Loss::mse:
+            loss = mean_squared_error(d_out, out, y.dense, y.weights, B, C);
+            break;
+        case Loss::none:
+            throw InputError("this network has no built-in loss");
+    }
+    return loss;
+}
+
+template <typename T>
+void Network<T>::predict(T* out, const T* X, idx B, bool training) {
+    const idx C = n_outputs();
+    const idx chunk = training ? B : std::min(B, kPredictChunk);
+    reserve(chunk);
+    for (idx start = 0; start < B; start += chunk) {
+        const idx rows = std::min(chunk, B - start);
+        const T* y = forward(X + start * n_inputs_, rows, training);
+        std::memcpy(out + start * C, y, sizeof(T) * static_cast<size_t>(rows * C));
+    }
+}
+
+template <typename T>
+double Network<T>::loss_and_gradients(const T* X, const Targets<T>& y, idx B, idx* correct) {
+    reserve(B);
+    const T* out = forward(X, B, true);
+    const double loss = loss_forward_backward(d0_.data(), out, y, B, correct);
+    if (!std::isfinite(loss)) throw DivergenceError("the loss is not finite");
+    backward(X, d0_.data(), B);
+    return loss;
+}
+
+template <typename T>
+void Network<T>::backward_from(const T* X, const T* d_out, idx B) {
+    reserve(B);
+    if (train_forwards > 0) --train_forwards;  // replay the same dropout masks
+    forward(X, B, true);
+    backward(X, d_out, B);
+}
+
+template <typename T>
+void Network<T>::apply_update(const OptimizerConfig& opt) {
+    const idx n = n_params();
+    if (n == 0) return;
+    if (!all_finite(grads_.data(), n)) throw DivergenceError("a gradient is not finite");
+    if (opt.kind != opt_kind_ || (opt_step > 0 && opt_a_.size() != params_.size())) {
+        reset_optimizer_state();
+        opt_kind_ = opt.kind;
+    }
+    ++opt_step;
+    if (opt.kind == OptKind::sgd) {
+        sgd_update(params_.data(), grads_.data(), opt_buf(0).data(), n, opt, opt_step);
+    } else {
+        adam_update(params_.data(), grads_.data(), opt_buf(0).data(), opt_buf(1).data(), n, opt, opt_step);
+    }
+}
+
+template <typename T>
+double Network<T>::train_step(const T* X, const Targets<T>& y, idx B, const OptimizerConfig& opt, idx* correct) {
+    const double loss = loss_and_gradients(X, y, B, correct);
+    apply_update(opt);
+    return loss;
+}
+
+template <typename T>
+EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const std::int64_t* perm,
+                                   idx batch_size, const OptimizerConfig& opt,
+                                   const std::function<bool()>& should_stop) {
+    if (batch_size < 1) throw InputError("batch_size must be >= 1");
+    const idx bs = std::min(batch_size, N);
+    reserve(bs);
+    const idx I = n_inputs_, C = n_outputs();
+    EpochStats stats;
+    for (idx start = 0; start < N; start += bs) {
+        if (should_stop && should_stop()) throw Interrupted();
+        const idx B = std::min(bs, N - start);
+        const std::int64_t* rows = perm + start;
+        Targets<T> batch;
+        // Gather the batch rows into the workspace: GEMM wants them contiguous.
+#pragma omp parallel for if (B * I > kParallelGrain) num_threads(current_threads())
+        for (idx r = 0; r < B; ++r) {
+            std::memcpy(batch_x_.data() + r * I, X + rows[r] * I, sizeof(T) * static_cast<size_t>(I));
+            if (y.labels) batch_labels_[static_cast<size_t>(r)] = y.labels[rows[r]];
+            if (y.dense)
+                std::memcpy(batch_dense_.data() + r * C, y.dense + rows[r] * C, sizeof(T) * static_cast<size_t>(C));
+            if (y.weights) batch_w_[static_cast<size_t>(r)] = y.weights[rows[r]];
+        }
+        batch.labels = y.labels ? batch_labels_.data() : nullptr;
+        batch.dense = y.dense ? batch_dense_.data() : nullptr;
+        batch.weights = y.weights ? batch_w_.data() : nullptr;
+        const double loss = train_step(batch_x_.data(), batch, B, opt, &stats.correct);
+        stats.loss_sum += loss * static_cast<double>(B);
+        stats.rows += B;
+        stats.batches += 1;
+    }
+    return stats;
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace pynn

@@ -1,0 +1,116 @@
+// A feed-forward network over flat buffers (llm.c style): one allocation each for the
+// parameters, their gradients and the optimizer state; layers hold offsets into them.
+// Activations live in a workspace sized for the largest batch seen, so the steady
+// state of training allocates nothing.
+#pragma once
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "activations.h"
+#include "common.h"
+#include "losses.h"
+#include "optimizers.h"
+
+namespace pynn {
+
+enum class LayerKind : int { dense, activation, prelu, dropout };
+
+struct LayerSpec {
+    LayerKind kind;
+    idx n_in = 0, n_out = 0;  // widths of the layer's input and output
+    bool use_bias = true;     // dense
+    Act act = Act::identity;  // activation
+    double alpha = 0.0;       // LeakyReLU slope / ELU alpha
+    idx k = 1;                // prelu: number of slopes (1 or n_out)
+    double p = 0.0;           // dropout
+    idx w_off = 0, b_off = 0, slope_off = 0;  // offsets into the parameter buffer
+};
+
+// Targets of one call: exactly one of labels (B) and dense (B,C); weights optional.
+template <typename T>
+struct Targets {
+    const std::int32_t* labels = nullptr;
+    const T* dense = nullptr;
+    const T* weights = nullptr;
+};
+
+struct EpochStats {
+    double loss_sum = 0.0;  // sum over batches of (batch loss * batch rows)
+    idx rows = 0;           // rows trained on
+    idx correct = 0;        // argmax (or binary, per element) hits, for accuracy
+    idx batches = 0;
+};
+
+template <typename T>
+class Network {
+public:
+    Network(idx n_inputs, std::uint64_t seed);
+
+    void add_dense(idx n_out, bool use_bias);
+    void add_activation(Act act, double alpha);
+    void add_prelu(idx k);
+    void add_dropout(double p);
+    void set_loss(Loss loss) { loss_ = loss; }
+    // Allocates the parameter, gradient buffers (zeros); no layer can be added after.
+    void finalize();
+
+    idx n_inputs() const { return n_inputs_; }
+    idx n_outputs() const { return layers_.empty() ? n_inputs_ : layers_.back().n_out; }
+    idx n_params() const { return static_cast<idx>(params_.size()); }
+    const std::vector<LayerSpec>& layers() const { return layers_; }
+    Loss loss() const { return loss_; }
+    T* params() { return params_.data(); }
+    T* grads() { return grads_.data(); }
+
+    // Optimizer state (allocated on first use): SGD momentum buffer, Adam m and v.
+    std::vector<T>& opt_buf(int which);
+    std::int64_t opt_step = 0;           // updates done with the current optimizer state
+    std::uint64_t train_forwards = 0;   // training forward passes so far (dropout's step)
+    std::uint64_t seed;
+    void reset_optimizer_state();
+
+    // X (B, n_in) -> out (B, n_out): copies the network output into out.
+    void predict(T* out, const T* X, idx B, bool training);
+    // Forward in training mode + loss + backward; fills grads; returns the batch loss.
+    double loss_and_gradients(const T* X, const Targets<T>& y, idx B, idx* correct);
+    // Forward (training mode), then backward from a given dL/doutput (B, n_out).
+    // Replays the last training forward (same dropout masks) so X's activations are
+    // in the workspace, then backpropagates d_out. For losses computed outside the core.
+    void backward_from(const T* X, const T* d_out, idx B);
+    // One optimizer step from the gradients now in the buffer (after backward_from).
+    void apply_update(const OptimizerConfig& opt);
+    // Forward, loss, backward and one optimizer update. Throws DivergenceError (before
+    // touching the parameters) when the loss or a gradient is not finite.
+    double train_step(const T* X, const Targets<T>& y, idx B, const OptimizerConfig& opt, idx* correct);
+    // One epoch over the rows of X (N, n_in) in the order perm (N), batch by batch, no
+    // allocation and no Python per batch. should_stop is polled between batches.
+    EpochStats train_epoch(const T* X, const Targets<T>& y, idx N, const std::int64_t* perm,
+                           idx batch_size, const OptimizerConfig& opt,
+                           const std::function<bool()>& should_stop);
+
+    std::mutex busy;  // one call at a time per model; the bindings lock it without the GIL
+
+private:
+    idx n_inputs_;
+    Loss loss_ = Loss::softmax_cross_entropy;
+    std::vector<LayerSpec> layers_;
+    std::vector<T> params_, grads_, opt_a_, opt_b_;
+    bool finalized_ = false;
+
+    // Workspace, sized for capacity_ rows: acts_[l] is layer l's output, masks_[l] the
+    // dropout scales, d0_/d1_ ping-pong gradient buffers, batch_x_/batch_y_ gathered rows.
+    idx capacity_ = 0;
+    std::vector<std::vector<T>> acts_, masks_;
+    std::vector<T> d0_, d1_, batch_x_, batch_dense_, batch_w_;
+    std::vector<std::int32_t> batch_labels_;
+
+    void reserve(idx B);
+    std::vector<const T*> outs_;  // output of each layer in the last forward
+    OptKind opt_kind_ = OptKind::sgd;
+    const T* forward(const T* X, idx B, bool training);
+    void backward(const T* X, const T* d_out, idx B);
+    double loss_forward_backward(T* d_out, const T* out, const Targets<T>& y, idx B, idx* correct);
+};
+
+}  // namespace pynn

@@ -1,0 +1,35 @@
+// Optimizer updates over the one flat parameter buffer, with torch.optim's formulas
+// step for step (single-tensor implementations, dampening 0).
+#pragma once
+#include "common.h"
+
+namespace pynn {
+
+enum class OptKind : int { sgd, adam, adamw };
+
+struct OptimizerConfig {
+    OptKind kind = OptKind::sgd;
+    double lr = 0.01;
+    double momentum = 0.0;      // SGD
+    bool nesterov = false;      // SGD
+    double weight_decay = 0.0;  // SGD/Adam: L2 added to the gradient; AdamW: decoupled
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam/AdamW
+};
+
+// p, g, buf (n). step is the 1-based step number (buf = g on step 1).
+//   g' = g + wd p;  buf = mu buf + g';  d = nesterov ? g' + mu buf : buf (mu > 0) else g';  p -= lr d
+template <typename T>
+void sgd_update(T* p, const T* g, T* buf, idx n, const OptimizerConfig& c, std::int64_t step);
+
+// p, g, m, v (n); step 1-based.
+//   Adam: g' = g + wd p.  AdamW: p *= 1 - lr wd; g' = g.
+//   m = lerp(m, g', 1-b1); v = b2 v + (1-b2) g'^2;
+//   p -= (lr / (1-b1^t)) m / (sqrt(v) / sqrt(1-b2^t) + eps)
+template <typename T>
+void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, std::int64_t step);
+
+// true when every element is finite (a non-finite gradient must never reach the parameters)
+template <typename T>
+bool all_finite(const T* x, idx n);
+
+}  // namespace pynn

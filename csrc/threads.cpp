@@ -1,0 +1,63 @@
+#include "threads.h"
+
+#include <omp.h>
+
+#include <atomic>
+#include <cstddef>
+
+#include "common.h"
+
+extern "C" {
+typedef void (*openblas_dojob_callback)(int thread_num, void* jobdata, int dojob_data);
+typedef void (*openblas_threads_callback)(int sync, openblas_dojob_callback dojob, int numjobs,
+                                          size_t jobdata_elsize, void* jobdata, int dojob_data);
+void scipy_openblas_set_threads_callback_function(openblas_threads_callback callback);
+void scipy_openblas_set_num_threads(int num_threads);
+}
+
+namespace pynn {
+namespace {
+
+std::atomic<int> g_num_threads{0};  // 0: not set, follow OpenMP's default
+thread_local int t_threads = 1;
+
+// OpenBLAS splits a GEMM into numjobs independent jobs; we run them on our team.
+void openblas_on_openmp(int /*sync*/, openblas_dojob_callback dojob, int numjobs,
+                        size_t jobdata_elsize, void* jobdata, int dojob_data) {
+    const int nt = t_threads < numjobs ? t_threads : numjobs;
+#pragma omp parallel for schedule(static) num_threads(nt > 0 ? nt : 1)
+    for (int i = 0; i < numjobs; ++i) {
+        void* element = static_cast<char*>(jobdata) + static_cast<size_t>(i) * jobdata_elsize;
+        dojob(i, element, dojob_data);
+    }
+}
+
+}  // namespace
+
+void threads_init() { scipy_openblas_set_threads_callback_function(openblas_on_openmp); }
+
+void set_num_threads(int n) {
+    if (n < 1) throw InputError("num_threads must be >= 1");
+    g_num_threads.store(n);
+    omp_set_num_threads(n);
+    scipy_openblas_set_num_threads(n);
+}
+
+int get_num_threads() {
+    const int set = g_num_threads.load();
+    return set > 0 ? set : omp_get_max_threads();
+}
+
+// threadpoolctl limits OpenMP with omp_set_num_threads in the calling thread; honour it.
+int effective_threads() {
+    const int set = get_num_threads();
+    const int omp = omp_get_max_threads();
+    return set < omp ? set : omp;
+}
+
+int current_threads() { return t_threads; }
+
+ThreadScope::ThreadScope(int n) : previous(t_threads) { t_threads = n > 0 ? n : 1; }
+ThreadScope::~ThreadScope() { t_threads = previous; }
+
+}  // namespace pynn

@@ -1,0 +1,30 @@
+"""pynn: fast feed-forward neural networks (MLPs) on the CPU.
+
+A C++ core does every hot loop; this package holds the API. See README.md and
+docs/lecture.md (the course's notation mapped to pynn)."""
+from . import _load_core  # noqa: F401  (first: a clear message if the core is missing)
+from . import _core, autodiff, datasets, reference
+from .callbacks import Callback, History
+from .functional import (derivative, elu, gelu, identity, leaky_relu, log_softmax, relu, sigmoid, silu,
+                         softmax, softplus, tanh)
+from .layers import (ELU, GELU, Activation, Dense, Dropout, Identity, Layer, LeakyReLU, PReLU, ReLU, Sigmoid,
+                     SiLU, Softplus, Tanh)
+from .neuron import Neuron, Perceptron
+from .optimizers import SGD, Adam, AdamW, Optimizer
+from .sequential import LOSSES, DivergenceError, Sequential
+from .threads import get_num_threads, set_num_threads
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Sequential", "LOSSES", "DivergenceError",
+    "Layer", "Dense", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "PReLU", "ELU",
+    "GELU", "SiLU", "Softplus", "Dropout",
+    "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "softmax",
+    "log_softmax", "derivative",
+    "Optimizer", "SGD", "Adam", "AdamW",
+    "Callback", "History",
+    "Neuron", "Perceptron",
+    "set_num_threads", "get_num_threads",
+    "autodiff", "datasets", "reference",
+]

@@ -1,0 +1,139 @@
+"""Argument checks shared by the public API.
+
+Every public entry point validates what it gets *before* the core sees it, so a bad
+call raises a ValueError/TypeError naming the argument, what was expected and what
+came, and leaves the model untouched.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+# BLAS takes 32-bit int sizes; anything larger cannot be multiplied by the core.
+MAX_DIM = 2**31 - 1
+
+
+def describe(value) -> str:
+    """A short description of a value for error messages."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def positive_int(value, name: str, *, minimum: int = 1, maximum: int = MAX_DIM) -> int:
+    """An int >= minimum (bools and floats are rejected: 2.5 epochs is a mistake)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {describe(value)}")
+    value = int(value)
+    if value < minimum or value > maximum:
+        raise ValueError(f"{name} must be an integer in [{minimum}, {maximum}], got {value}")
+    return value
+
+
+def real(value, name: str, *, low=None, high=None, low_open=False, high_open=False) -> float:
+    """A finite real number within the given bounds."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {describe(value)}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
+    return value
+
+
+def dtype_name(dtype) -> str:
+    """'float32' or 'float64' from a name or a NumPy dtype."""
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        d = None
+    if d is None or d not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return d.name
+
+
+def numeric_array(value, name: str) -> np.ndarray:
+    """np.asarray that refuses strings, objects and complex numbers with a TypeError."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array, got {describe(value)}")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}")
+    return arr
+
+
+def features(X, name: str, dtype: str, n_features: int | None = None) -> np.ndarray:
+    """A (n_samples, n_features) C-contiguous array of `dtype`, finite, non-empty.
+
+    Copies only when needed (non-contiguous memory or another dtype)."""
+    arr = numeric_array(X, name)
+    if arr.ndim != 2:
+        hint = " (use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample)" if arr.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got a {arr.ndim}-D array of shape {arr.shape}{hint}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all():
+        bad = "NaN" if np.isnan(out).any() else "inf"
+        raise ValueError(f"{name} contains {bad} (or a value too large for {dtype}); clean or impute it first")
+    return out
+
+
+def class_labels(y, name: str, n_classes: int, n_samples: int) -> np.ndarray:
+    """Integer class indices in [0, n_classes) as int32, shape (n_samples,)."""
+    arr = numeric_array(y, name)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D class indices or ({n_samples}, {n_classes}) probability rows, got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} samples but X has {n_samples}")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or inf")
+        if (arr != np.round(arr)).any():
+            raise ValueError(f"{name} holds fractional class labels (e.g. {arr[arr != np.round(arr)][0]}); class labels must be integers")
+    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+        bad = arr.min() if arr.min() < 0 else arr.max()
+        raise ValueError(f"{name} holds class label {bad!r}, expected integers in [0, {n_classes - 1}] for a model with {n_classes} outputs")
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
+def dense_targets(y, name: str, n_outputs: int, n_samples: int, dtype: str, *, low=None, high=None) -> np.ndarray:
+    """Targets of shape (n_samples, n_outputs) (1-D accepted when n_outputs == 1)."""
+    arr = numeric_array(y, name)
+    if arr.ndim == 1 and n_outputs == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2 or arr.shape[1] != n_outputs:
+        raise ValueError(f"{name} must have shape (n_samples, {n_outputs}), got {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} samples but X has {n_samples}")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    if low is not None and out.min() < low or high is not None and out.max() > high:
+        raise ValueError(f"{name} values must lie in [{low}, {high}], got values in [{out.min()}, {out.max()}]")
+    return out
+
+
+def sample_weights(w, n_samples: int, dtype: str) -> np.ndarray | None:
+    if w is None:
+        return None
+    arr = numeric_array(w, "sample_weight")
+    if arr.ndim != 1 or arr.shape[0] != n_samples:
+        raise ValueError(f"sample_weight must have shape ({n_samples},), got {arr.shape}")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all() or (out < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative")
+    return out

@@ -1,0 +1,120 @@
+"""Optimizers with torch.optim's update formulas, step for step. Their state (momentum
+buffer, Adam's moments, the step count) lives in the C++ core next to the parameters;
+these objects hold the hyperparameters. g is the gradient, p a parameter, t the step.
+
+SGD:    g <- g + wd p;  if momentum: buf <- mu buf + g (buf = g at t = 1);
+        g <- g + mu buf if nesterov else buf;  p <- p - lr g
+Adam:   g <- g + wd p (L2);  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+        p <- p - lr/(1 - b1^t) * m / (sqrt(v)/sqrt(1 - b2^t) + eps)
+AdamW:  p <- p (1 - lr wd), then Adam without the L2 term (decoupled weight decay)
+"""
+from __future__ import annotations
+
+import numbers
+
+from . import _checks
+from ._core import OptimizerConfig
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+
+
+def _lr(lr) -> float:
+    return _checks.real(lr, "lr", low=0.0, low_open=True)
+
+
+def _betas(betas) -> tuple[float, float]:
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {_checks.describe(betas)}")
+    b1 = _checks.real(betas[0], "betas[0]", low=0.0, high=1.0, high_open=True)
+    b2 = _checks.real(betas[1], "betas[1]", low=0.0, high=1.0, high_open=True)
+    return b1, b2
+
+
+class Optimizer:
+    kind = ""
+
+    def _config(self) -> OptimizerConfig:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class")
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay."""
+
+    kind = "sgd"
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
+        self.lr = _lr(lr)
+        self.momentum = _checks.real(momentum, "momentum", low=0.0)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be True or False, got {_checks.describe(nesterov)}")
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = nesterov
+        self.weight_decay = _checks.real(weight_decay, "weight_decay", low=0.0)
+
+    def _config(self) -> OptimizerConfig:
+        return OptimizerConfig("sgd", self.lr, self.momentum, self.nesterov, self.weight_decay)
+
+    def get_config(self) -> dict:
+        return {"class": "SGD", "lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015); weight_decay adds an L2 term to the gradient as torch.optim.Adam."""
+
+    kind = "adam"
+    _default_wd = 0.0
+
+    def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float | None = None):
+        self.lr = _lr(lr)
+        self.betas = _betas(betas)
+        self.eps = _checks.real(eps, "eps", low=0.0, low_open=True)
+        self.weight_decay = _checks.real(self._default_wd if weight_decay is None else weight_decay,
+                                         "weight_decay", low=0.0)
+
+    def _config(self) -> OptimizerConfig:
+        return OptimizerConfig(self.kind, self.lr, 0.0, False, self.weight_decay, self.betas[0], self.betas[1], self.eps)
+
+    def get_config(self) -> dict:
+        return {"class": type(self).__name__, "lr": self.lr, "betas": list(self.betas), "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as torch.optim.AdamW."""
+
+    kind = "adamw"
+    _default_wd = 0.01
+
+
+def optimizer_from_config(config: dict) -> Optimizer:
+    classes = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
+    if not isinstance(config, dict) or config.get("class") not in classes:
+        raise ValueError(f"unknown optimizer config {config!r}; expected class SGD, Adam or AdamW")
+    kwargs = {k: v for k, v in config.items() if k != "class"}
+    if "betas" in kwargs:
+        kwargs["betas"] = tuple(kwargs["betas"])
+    return classes[config["class"]](**kwargs)
+
+
+def as_optimizer(value) -> Optimizer:
+    """Accept an Optimizer, or a name ('sgd', 'adam', 'adamw') with default settings."""
+    if isinstance(value, Optimizer):
+        return value
+    if isinstance(value, str):
+        names = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+        if value.lower() in names:
+            return names[value.lower()]()
+        raise ValueError(f"unknown optimizer {value!r}; expected 'sgd', 'adam', 'adamw' or a pynn optimizer")
+    raise TypeError(f"optimizer must be a pynn optimizer (pynn.SGD, pynn.Adam, pynn.AdamW) or a name, got {_checks.describe(value)}")
+
+
+del numbers

@@ -1,0 +1,424 @@
+"""pynn.Sequential: a feed-forward network whose numbers all live in one C++ core network.
+
+Python holds the description (layers, loss, dtype, seed), validates every input, and
+runs the epochs; the core runs every batch of an epoch with the GIL released."""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from . import _checks, _core
+from .callbacks import Callback, History
+from .initializers import initialize
+from .layers import Dense, Dropout, Layer, PReLU
+from .optimizers import Optimizer, as_optimizer
+
+__all__ = ["Sequential", "LOSSES", "DivergenceError"]
+
+LOSSES = ("softmax_cross_entropy", "binary_cross_entropy", "mse")
+DivergenceError = _core.DivergenceError
+DivergenceError.__doc__ = ("Training produced a non-finite loss or gradient. The model is left "
+                           "with its last finite parameters; lower the learning rate or scale the data.")
+
+
+def _check_loss(loss):
+    if callable(loss) and not isinstance(loss, str):
+        return loss
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be a name ({', '.join(LOSSES)}) or a function of (outputs, targets), got {_checks.describe(loss)}")
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)} or a function")
+    return loss
+
+
+class Sequential:
+    """A stack of layers trained with one loss.
+
+    >>> model = pynn.Sequential([pynn.Dense(4, 8), pynn.ReLU(), pynn.Dense(8, 3)],
+    ...                         loss="softmax_cross_entropy", seed=0)
+
+    loss: "softmax_cross_entropy" (targets: class indices or probability rows),
+    "binary_cross_entropy" (targets 0/1 of shape (n, n_outputs); multi-label works),
+    "mse", or a function fn(outputs, targets) written with pynn.autodiff operations.
+    dtype: "float32" (default) or "float64". seed: every random draw (initialization,
+    dropout masks, shuffling) comes from it.
+    """
+
+    def __init__(self, layers, loss="softmax_cross_entropy", dtype="float32", seed=0):
+        if isinstance(layers, Layer):
+            layers = [layers]
+        if not isinstance(layers, (list, tuple)):
+            raise TypeError(f"layers must be a list of pynn layers, got {_checks.describe(layers)}")
+        if not layers:
+            raise ValueError("layers must not be empty")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a pynn layer (e.g. pynn.Dense, pynn.ReLU), got {_checks.describe(layer)}")
+        if not isinstance(layers[0], Dense):
+            raise ValueError(f"the first layer must be a Dense layer (it defines the number of inputs), got {type(layers[0]).__name__}")
+        self.loss = _check_loss(loss)
+        self.dtype = _checks.dtype_name(dtype)
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % 2**63)
+        self.seed = _checks.positive_int(seed, "seed", minimum=0, maximum=2**63 - 1)
+        self.layers = list(layers)
+        self._widths = self._check_chain()
+        self._build()
+        self.optimizer: Optimizer | None = None
+        self._optimizer_token = None
+        self.epochs_done = 0
+        self.stop_training = False
+        self.history: History | None = None
+
+    # ------------------------------------------------------------------ construction
+    def _check_chain(self) -> list[int]:
+        """Widths of the input and of each layer's output; Dense sizes must chain."""
+        width = self.layers[0].n_in
+        widths = [width]
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dense) and layer.n_in != width:
+                raise ValueError(f"layers[{i}] is Dense({layer.n_in}, {layer.n_out}) but the layer before it "
+                                 f"outputs {width} features; adjacent Dense sizes must chain")
+            if isinstance(layer, PReLU) and layer.num_parameters not in (1, width):
+                raise ValueError(f"layers[{i}] PReLU num_parameters must be 1 or the layer width {width}, "
+                                 f"got {layer.num_parameters}")
+            width = layer.output_width(width)
+            widths.append(width)
+        if isinstance(self.loss, str) and self.loss == "softmax_cross_entropy" and width < 2:
+            raise ValueError("softmax_cross_entropy needs at least 2 outputs; use binary_cross_entropy for one output")
+        return widths
+
+    def _init_name(self, i: int) -> str:
+        layer = self.layers[i]
+        if layer.init != "auto":
+            return layer.init
+        nxt = next((l for l in self.layers[i + 1:] if not isinstance(l, Dropout)), None)
+        return "he_uniform" if getattr(nxt, "relu_like", False) else "glorot_uniform"
+
+    def _build(self) -> None:
+        core_cls = _core.NetworkF32 if self.dtype == "float32" else _core.NetworkF64
+        net = core_cls(self.layers[0].n_in, self.seed)
+        for layer in self.layers:
+            layer._add_to(net)
+        net.set_loss(self.loss if isinstance(self.loss, str) else "none")
+        net.finalize()
+        self._net = net
+        self._params, self._grads, self._names = [], [], []
+        offsets = net.layer_offsets()
+        for i, (layer, off) in enumerate(zip(self.layers, offsets)):
+            for name, shape in layer.param_shapes(self._widths[i]):
+                start = {"W": off["w_off"], "b": off["b_off"], "slope": off["slope_off"]}[name]
+                self._params.append(net.param_view(start, list(shape)))
+                self._grads.append(net.grad_view(start, list(shape)))
+                self._names.append(f"layers.{i}.{name}")
+        self._initialize()
+
+    def _initialize(self) -> None:
+        rng = np.random.default_rng([self.seed, 0])
+        views = iter(self._params)
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dense):
+                next(views)[...] = initialize(self._init_name(i), rng, layer.n_in, layer.n_out)
+                if layer.use_bias:
+                    next(views)[...] = 0
+            elif isinstance(layer, PReLU):
+                next(views)[...] = layer.init
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def n_inputs(self) -> int:
+        return self._widths[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self._widths[-1]
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.loss in ("softmax_cross_entropy", "binary_cross_entropy")
+
+    def parameters(self) -> list[np.ndarray]:
+        """Writeable NumPy views into the core's parameter buffer, in layer order
+        (Dense: W (n_out, n_in), then b (n_out,); PReLU: its slopes). Writing into them
+        changes the model."""
+        return list(self._params)
+
+    def gradients(self) -> list[np.ndarray]:
+        """Views into the gradient buffer, same order and shapes as parameters()."""
+        return list(self._grads)
+
+    def named_parameters(self) -> list[tuple[str, np.ndarray]]:
+        return list(zip(self._names, self._params))
+
+    def count_params(self) -> int:
+        return int(self._net.n_params)
+
+    def get_config(self) -> dict:
+        if not isinstance(self.loss, str):
+            raise ValueError("a model with a custom loss function has no serializable config")
+        return {"layers": [layer.get_config() for layer in self.layers], "loss": self.loss,
+                "dtype": self.dtype, "seed": self.seed}
+
+    def summary(self, print_fn=print) -> str:
+        """A table of layers, output shapes and parameter counts (printed and returned)."""
+        rows = [("Layer (type)", "Output Shape", "Param #")]
+        for i, layer in enumerate(self.layers):
+            n = sum(int(np.prod(s)) for _, s in layer.param_shapes(self._widths[i]))
+            rows.append((f"{i}: {layer!r}", f"(None, {self._widths[i + 1]})", f"{n:,}"))
+        w = [max(len(r[c]) for r in rows) for c in range(3)]
+        line = "-" * (sum(w) + 6)
+        text = [line] + [f"{a:<{w[0]}}   {b:<{w[1]}}   {c:>{w[2]}}" for a, b, c in rows[:1]] + ["=" * len(line)]
+        text += [f"{a:<{w[0]}}   {b:<{w[1]}}   {c:>{w[2]}}" for a, b, c in rows[1:]]
+        loss = self.loss if isinstance(self.loss, str) else getattr(self.loss, "__name__", "custom")
+        text += ["=" * len(line), f"Total params: {self.count_params():,}",
+                 f"Input: (None, {self.n_inputs})   loss: {loss}   dtype: {self.dtype}   seed: {self.seed}", line]
+        out = "\n".join(text)
+        if print_fn is not None:
+            print_fn(out)
+        return out
+
+    def __repr__(self) -> str:
+        body = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        loss = self.loss if isinstance(self.loss, str) else getattr(self.loss, "__name__", "custom")
+        return f"Sequential(\n{body}\n), loss={loss!r}, dtype={self.dtype!r}, seed={self.seed}, params={self.count_params():,}"
+
+    # ------------------------------------------------------------------ input handling
+    def _X(self, X, name="X") -> np.ndarray:
+        return _checks.features(X, name, self.dtype, self.n_inputs)
+
+    def _targets(self, y, n: int, sample_weight=None, name="y") -> tuple:
+        """(labels int32 | None, dense | None, weights | None) as the core takes them."""
+        w = _checks.sample_weights(sample_weight, n, self.dtype)
+        if not isinstance(self.loss, str):
+            arr = _checks.numeric_array(y, name)
+            if arr.shape[:1] != (n,):
+                raise ValueError(f"{name} has {arr.shape[0] if arr.ndim else 0} samples but X has {n}")
+            return (None, np.asarray(arr, dtype=np.float64), w)
+        if self.loss == "softmax_cross_entropy":
+            arr = _checks.numeric_array(y, name)
+            if arr.ndim == 2 and arr.shape[1] == self.n_outputs and self.n_outputs > 1:
+                dense = _checks.dense_targets(arr, name, self.n_outputs, n, self.dtype, low=0.0)
+                return (None, dense, w)
+            return (_checks.class_labels(arr, name, self.n_outputs, n), None, w)
+        if self.loss == "binary_cross_entropy":
+            return (None, _checks.dense_targets(y, name, self.n_outputs, n, self.dtype, low=0.0, high=1.0), w)
+        return (None, _checks.dense_targets(y, name, self.n_outputs, n, self.dtype), w)
+
+    def _bind_optimizer(self, optimizer) -> _core.OptimizerConfig:
+        """The core keeps one optimizer state; a different optimizer object starts it anew
+        (as creating a new torch.optim optimizer would)."""
+        opt = as_optimizer(optimizer) if optimizer is not None else (self.optimizer or as_optimizer("adam"))
+        if opt is not self.optimizer:
+            self._net.reset_optimizer_state()
+            self.optimizer = opt
+        return opt._config()
+
+    # ------------------------------------------------------------------ core calls
+    def forward(self, X, training: bool = False) -> np.ndarray:
+        """Raw outputs (B, n_outputs): logits for the cross-entropies, values for mse."""
+        return self._net.predict(self._X(X), bool(training))
+
+    def loss_and_gradients(self, X, y, sample_weight=None) -> float:
+        """Forward (training mode), loss and backward; fills gradients(); returns the loss."""
+        X = self._X(X)
+        targets = self._targets(y, X.shape[0], sample_weight)
+        if not isinstance(self.loss, str):
+            return self._custom_loss_gradients(X, targets[1])
+        loss, _ = self._net.loss_and_gradients(X, targets)
+        return float(loss)
+
+    def train_step(self, X, y, optimizer=None, sample_weight=None) -> float:
+        """One forward, backward and update in one core call; returns the batch loss
+        before the update. A non-finite loss raises DivergenceError, model unchanged."""
+        X = self._X(X)
+        targets = self._targets(y, X.shape[0], sample_weight)
+        config = self._bind_optimizer(optimizer)
+        snapshot = self._snapshot()
+        try:
+            if isinstance(self.loss, str):
+                loss, _ = self._net.train_step(X, targets, config)
+            else:
+                loss = self._custom_loss_gradients(X, targets[1])
+                self._net.apply_update(config)
+            self._check_finite_params()
+        except BaseException:
+            self._restore(snapshot)
+            raise
+        return float(loss)
+
+    def _custom_loss_gradients(self, X, targets) -> float:
+        from .autodiff import custom_loss_gradient
+        out = self._net.predict(X, True)
+        loss, d_out = custom_loss_gradient(self.loss, out.astype(np.float64), targets)
+        if not np.isfinite(loss):
+            raise DivergenceError("the loss is not finite")
+        self._net.backward_from(X, np.ascontiguousarray(d_out, dtype=self.dtype))
+        return float(loss)
+
+    # A copy of everything an update changes, so a failed step or epoch can be undone.
+    def _snapshot(self) -> tuple:
+        net = self._net
+        flat = net.param_view(0, [net.n_params]).copy()
+        opt = [net.optimizer_buffer(i).copy() for i in (0, 1)]
+        return flat, opt, net.opt_step, net.train_forwards
+
+    def _restore(self, snapshot) -> None:
+        flat, opt, step, forwards = snapshot
+        net = self._net
+        net.param_view(0, [net.n_params])[...] = flat
+        for i in (0, 1):
+            net.optimizer_buffer(i)[...] = opt[i]
+        net.opt_step, net.train_forwards = step, forwards
+
+    def _check_finite_params(self) -> None:
+        if self._net.n_params and not np.isfinite(self._net.param_view(0, [self._net.n_params])).all():
+            raise DivergenceError("the parameters became non-finite; lower the learning rate")
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y, epochs: int = 1, batch_size: int = 32, optimizer=None, shuffle: bool = True,
+            validation_data=None, verbose: int = 1, sample_weight=None, callbacks=None) -> History:
+        """Train for `epochs` passes over (X, y) in mini-batches of `batch_size`.
+
+        Returns a History: history.history["loss"] (and "accuracy" for classification,
+        "val_loss"/"val_accuracy" with validation_data) per epoch. optimizer defaults to
+        the one of the previous fit, else Adam(lr=1e-3). The batch loop of each epoch
+        runs in the core with the GIL released; Ctrl-C stops between batches."""
+        X = self._X(X)
+        n = X.shape[0]
+        targets = self._targets(y, n, sample_weight)
+        epochs = _checks.positive_int(epochs, "epochs")
+        batch_size = _checks.positive_int(batch_size, "batch_size")
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False, got {_checks.describe(shuffle)}")
+        verbose = _checks.positive_int(verbose, "verbose", minimum=0, maximum=2)
+        validation = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise TypeError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)")
+            Xv = self._X(validation_data[0], "validation_data X")
+            vw = validation_data[2] if len(validation_data) == 3 else None
+            validation = (Xv, self._targets(validation_data[1], Xv.shape[0], vw, "validation_data y"))
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be pynn.Callback instances, got {_checks.describe(cb)}")
+        config = self._bind_optimizer(optimizer)
+
+        history = History()
+        history.params = {"epochs": epochs, "batch_size": batch_size, "samples": n}
+        callbacks = [history] + callbacks
+        for cb in callbacks:
+            cb.set_model(self)
+        self.stop_training = False
+        for cb in callbacks:
+            cb.on_train_begin()
+        for epoch in range(epochs):
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch)
+            config.lr = self.optimizer.lr  # a callback may have changed it
+            start = time.perf_counter()
+            logs = self._run_epoch(X, targets, batch_size, shuffle, config)
+            if validation is not None:
+                logs.update({f"val_{k}": v for k, v in self._evaluate(*validation).items()})
+            if verbose:
+                self._print_epoch(epoch, epochs, time.perf_counter() - start, logs)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in callbacks:
+            cb.on_train_end()
+        self.history = history
+        return history
+
+    def _run_epoch(self, X, targets, batch_size, shuffle, config) -> dict:
+        n = X.shape[0]
+        # The shuffle of epoch e depends only on (seed, e): a run resumed from a saved
+        # model shuffles exactly as an uninterrupted one.
+        rng = np.random.default_rng([self.seed, 1, self.epochs_done])
+        perm = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
+        snapshot = self._snapshot()
+        try:
+            if isinstance(self.loss, str):
+                loss_sum, rows, correct, _ = self._net.train_epoch(X, targets, perm, batch_size, config)
+            else:
+                loss_sum, rows, correct = self._custom_epoch(X, targets, perm, batch_size, config)
+            self._check_finite_params()
+        except DivergenceError:
+            self._restore(snapshot)  # the model keeps the last finite parameters
+            raise
+        self.epochs_done += 1
+        logs = {"loss": loss_sum / rows}
+        if self.loss == "softmax_cross_entropy":
+            logs["accuracy"] = correct / rows
+        elif self.loss == "binary_cross_entropy":
+            logs["accuracy"] = correct / (rows * self.n_outputs)
+        return logs
+
+    def _custom_epoch(self, X, targets, perm, batch_size, config):
+        loss_sum = 0.0
+        for start in range(0, len(perm), batch_size):
+            idx = perm[start:start + batch_size]
+            loss_sum += self._custom_loss_gradients(np.ascontiguousarray(X[idx]), targets[1][idx]) * len(idx)
+            self._net.apply_update(config)
+        return loss_sum, len(perm), 0
+
+    @staticmethod
+    def _print_epoch(epoch, epochs, seconds, logs) -> None:
+        metrics = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+        print(f"Epoch {epoch + 1}/{epochs} - {seconds:.2f}s - {metrics}", file=sys.stdout, flush=True)
+
+    # ------------------------------------------------------------------ inference
+    def _evaluate(self, X, targets) -> dict:
+        out = self._net.predict(X, False)
+        if not isinstance(self.loss, str):
+            from .autodiff import custom_loss_gradient
+            return {"loss": custom_loss_gradient(self.loss, out.astype(np.float64), targets[1])[0]}
+        loss, correct = _core_loss(self.loss, out, targets)
+        result = {"loss": loss}
+        if self.loss == "softmax_cross_entropy":
+            result["accuracy"] = correct / X.shape[0]
+        elif self.loss == "binary_cross_entropy":
+            result["accuracy"] = correct / out.size
+        return result
+
+    def evaluate(self, X, y, sample_weight=None) -> dict:
+        """{"loss": ..., "accuracy": ...} (accuracy for classification losses), inference mode."""
+        X = self._X(X)
+        return self._evaluate(X, self._targets(y, X.shape[0], sample_weight))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities: softmax rows (softmax_cross_entropy) or per-output
+        sigmoids (binary_cross_entropy)."""
+        if self.loss == "softmax_cross_entropy":
+            out = self.forward(X).astype(np.float64)
+            out -= out.max(axis=1, keepdims=True)
+            np.exp(out, out=out)
+            out /= out.sum(axis=1, keepdims=True)
+            return out.astype(self.dtype)
+        if self.loss == "binary_cross_entropy":
+            z = self.forward(X).astype(np.float64)
+            return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(self.dtype)  # sigmoid without overflow
+        raise ValueError(f"predict_proba needs a classification loss, this model's loss is {self.loss!r}")
+
+    def predict(self, X) -> np.ndarray:
+        """Class indices (softmax_cross_entropy), 0/1 per output (binary_cross_entropy),
+        or the outputs themselves (mse and custom losses)."""
+        out = self.forward(X)
+        if self.loss == "softmax_cross_entropy":
+            return out.argmax(axis=1)
+        if self.loss == "binary_cross_entropy":
+            return (out > 0).astype(np.int64)
+        return out
+
+
+def _core_loss(loss: str, outputs: np.ndarray, targets: tuple) -> tuple[float, int]:
+    """Loss (and hit count) of finished outputs, through the same core kernels as training."""
+    net_cls = _core.NetworkF32 if outputs.dtype == np.float32 else _core.NetworkF64
+    probe = net_cls(outputs.shape[1], 0)  # a layer-less network: output == input
+    probe.set_loss(loss)
+    probe.finalize()
+    value, correct = probe.loss_and_gradients(outputs, targets)
+    return float(value), int(correct)
