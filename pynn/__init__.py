@@ -7,6 +7,7 @@ from . import _core, autodiff, datasets, reference
 from .callbacks import Callback, History
 from .functional import (derivative, elu, gelu, identity, leaky_relu, log_softmax, relu, sigmoid, silu,
                          softmax, softplus, tanh)
+from .io import load
 from .layers import (ELU, GELU, Activation, Dense, Dropout, Identity, Layer, LeakyReLU, PReLU, ReLU, Sigmoid,
                      SiLU, Softplus, Tanh)
 from .neuron import Neuron, Perceptron
@@ -17,7 +18,7 @@ from .threads import get_num_threads, set_num_threads
 __version__ = "0.1.0"
 
 __all__ = [
-    "Sequential", "LOSSES", "DivergenceError",
+    "Sequential", "LOSSES", "DivergenceError", "load",
     "Layer", "Dense", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "PReLU", "ELU",
     "GELU", "SiLU", "Softplus", "Dropout",
     "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "softmax",

@@ -413,6 +413,19 @@ class Sequential:
             return (out > 0).astype(np.int64)
         return out
 
+    # ------------------------------------------------------------------ files
+    def save(self, path, include_optimizer: bool = True, metadata: dict | None = None) -> None:
+        """Save to `path` as safetensors (atomic write; see pynn.io). With the optimizer
+        state, `pynn.load(path).fit(...)` continues the run bit for bit."""
+        from .io import save
+        save(self, path, include_optimizer=include_optimizer, metadata=metadata)
+
+    def to_onnx(self, path, opset: int = 17) -> None:
+        """Export the inference graph to ONNX (needs the `onnx` package; see pynn.onnx_export).
+        Outputs "logits" and "probabilities"; the batch dimension is dynamic."""
+        from .onnx_export import to_onnx
+        to_onnx(self, path, opset=opset)
+
 
 def _core_loss(loss: str, outputs: np.ndarray, targets: tuple) -> tuple[float, int]:
     """Loss (and hit count) of finished outputs, through the same core kernels as training."""

@@ -1,0 +1,373 @@
+"""Model files: `model.save(path)` / `pynn.load(path)` in the safetensors format.
+
+A safetensors file is data only (no pickle, nothing executable), so any tool can open
+it (`safetensors.numpy.load_file`) and loading an untrusted file cannot run code:
+
+    bytes 0..8      N, the header length (unsigned 64-bit little-endian)
+    bytes 8..8+N    a JSON object, padded with spaces to a multiple of 8 bytes:
+                      {"<tensor name>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
+                       ...,
+                       "__metadata__": {"<str>": "<str>", ...}}
+    bytes 8+N..     the tensors' raw little-endian bytes; offsets count from here
+
+pynn writes the file itself (pure Python/NumPy), so the `safetensors` package is not
+needed at run time. Tensors: one per parameter ("layers.<i>.W", "layers.<i>.b",
+"layers.<i>.slope") and, with the optimizer, its flat state ("optimizer.momentum" for
+SGD, "optimizer.m" and "optimizer.v" for Adam/AdamW). Metadata (all strings): the
+architecture as JSON layer configs, loss, dtype, seed, versions, epochs done, the
+optimizer config and step count, the dropout step counter, a SHA-256 of the tensor
+bytes, and the training history. With all of it a loaded model predicts bit for bit as
+the saved one and resumes training exactly where it stopped.
+
+Writes are atomic: a temporary file in the target's directory, fsync, then os.replace,
+so a crash mid-save leaves either the old file or the new one, never a broken one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import secrets
+import struct
+
+import numpy as np
+
+__all__ = ["save", "load", "read_safetensors", "write_safetensors", "FORMAT_NAME", "FORMAT_VERSION"]
+
+FORMAT_NAME = "pynn"
+FORMAT_VERSION = 1
+_MAX_HEADER = 100 * 1024 * 1024  # the safetensors limit; a larger "header" is corruption
+_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "F16": np.dtype("<f2"), "I64": np.dtype("<i8"),
+           "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"), "U8": np.dtype("u1"),
+           "BOOL": np.dtype("?")}
+_CODES = {np.dtype("float32"): "F32", np.dtype("float64"): "F64"}
+_OPT_TENSORS = {"SGD": ("optimizer.momentum",), "Adam": ("optimizer.m", "optimizer.v"),
+                "AdamW": ("optimizer.m", "optimizer.v")}
+
+
+# ---------------------------------------------------------------------------- raw format
+def write_safetensors(path, tensors: dict, metadata: dict) -> None:
+    """Write `tensors` (name -> float32/float64 array) and `metadata` (str -> str)
+    atomically to `path`. An OSError (full disk, missing directory, ...) propagates and
+    leaves any existing file at `path` untouched."""
+    header, chunks, offset = {}, [], 0
+    for name, arr in tensors.items():
+        arr = np.asarray(arr)
+        if arr.dtype not in _CODES:
+            raise TypeError(f"tensor {name!r} must be float32 or float64, got {arr.dtype}")
+        data = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
+        header[name] = {"dtype": _CODES[arr.dtype], "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"metadata must map str to str, got {key!r}: {type(value).__name__}")
+    header["__metadata__"] = dict(metadata)
+    text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data then starts 8-byte aligned, as safetensors writes it
+    _atomic_write(os.fspath(path), [struct.pack("<Q", len(text)), text, *chunks])
+
+
+def _atomic_write(path: str, parts: list[bytes]) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # os.open with 0o666 lets the umask decide the mode, as for any file the user creates.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for part in parts:
+                f.write(part)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename itself durable (POSIX); not possible or needed on Windows."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_safetensors(path) -> tuple[dict, dict, bytes]:
+    """(tensor entries, metadata, data bytes) of a safetensors file, every offset checked.
+
+    Raises ValueError naming the problem for a truncated, corrupted or foreign file."""
+    name = os.fspath(path)
+    with open(name, "rb") as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise ValueError(f"{name}: not a model file: {len(raw)} bytes, shorter than the 8-byte header length (truncated?)")
+    (n,) = struct.unpack("<Q", raw[:8])
+    if n > _MAX_HEADER or 8 + n > len(raw):
+        raise ValueError(f"{name}: header length {n} goes beyond the file size {len(raw)} "
+                         f"(truncated file, or not a safetensors file)")
+    try:
+        header = json.loads(raw[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{name}: the header is not valid JSON ({exc}); corrupted or not a safetensors file") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{name}: the header must be a JSON object, got {type(header).__name__}")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in metadata.items()):
+        raise ValueError(f"{name}: __metadata__ must map strings to strings")
+    data = raw[8 + n:]
+    spans = []
+    for key, entry in header.items():
+        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+            raise ValueError(f"{name}: tensor {key!r} must have exactly dtype, shape and data_offsets, got {entry!r}")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if dtype not in _DTYPES:
+            raise ValueError(f"{name}: tensor {key!r} has unknown dtype {dtype!r}")
+        if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
+            raise ValueError(f"{name}: tensor {key!r} has a bad shape {shape!r}")
+        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets)
+                or not 0 <= offsets[0] <= offsets[1] <= len(data)):
+            raise ValueError(f"{name}: tensor {key!r} has data_offsets {offsets!r} out of bounds of the "
+                             f"{len(data)} data bytes (truncated or corrupted file)")
+        if offsets[1] - offsets[0] != math.prod(shape) * _DTYPES[dtype].itemsize:
+            raise ValueError(f"{name}: tensor {key!r} has {offsets[1] - offsets[0]} bytes but shape {shape} "
+                             f"of {dtype} needs {math.prod(shape) * _DTYPES[dtype].itemsize}")
+        spans.append((offsets[0], offsets[1], key))
+    spans.sort()
+    for (b0, e0, k0), (b1, e1, k1) in zip(spans, spans[1:]):
+        if b1 < e0:
+            raise ValueError(f"{name}: tensors {k0!r} and {k1!r} overlap (data_offsets {[b0, e0]} and {[b1, e1]})")
+    return header, metadata, data
+
+
+def _tensor(header: dict, data: bytes, key: str) -> np.ndarray:
+    entry = header[key]
+    begin, end = entry["data_offsets"]
+    return np.frombuffer(data, dtype=_DTYPES[entry["dtype"]], count=(end - begin) // _DTYPES[entry["dtype"]].itemsize,
+                         offset=begin).reshape(entry["shape"])
+
+
+# ---------------------------------------------------------------------------- models
+def _finite_json(value):
+    """JSON has no NaN/inf; a diverged history entry becomes null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return _finite_json(value.item())
+    return value
+
+
+def save(model, path, include_optimizer: bool = True, metadata: dict | None = None) -> None:
+    """Save `model` (a pynn.Sequential) to `path` as safetensors, atomically.
+
+    include_optimizer: also store the optimizer's config and state (moments, step
+    count), so training resumes exactly. metadata: extra str -> str entries stored
+    under "user." keys (returned by load as `model.metadata`)."""
+    from . import __version__
+    from .sequential import Sequential
+
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a pynn.Sequential, got {type(model).__name__}")
+    if not isinstance(include_optimizer, bool):
+        raise TypeError(f"include_optimizer must be True or False, got {include_optimizer!r}")
+    config = model.get_config()  # raises ValueError for a custom loss function
+    net = model._net
+    tensors = {name: np.array(p) for name, p in model.named_parameters()}
+    meta = {
+        "format": FORMAT_NAME, "format_version": str(FORMAT_VERSION), "pynn_version": __version__,
+        "architecture": json.dumps(config["layers"]), "loss": config["loss"], "dtype": config["dtype"],
+        "seed": str(config["seed"]), "epochs_done": str(int(model.epochs_done)),
+        "train_forwards": str(int(net.train_forwards)),
+    }
+    if include_optimizer and model.optimizer is not None:
+        opt_config = model.optimizer.get_config()
+        meta["optimizer"] = json.dumps(opt_config)
+        meta["optimizer_step"] = str(int(net.opt_step))
+        names = _OPT_TENSORS[opt_config["class"]]
+        for which, key in enumerate(names):
+            tensors[key] = np.array(net.optimizer_buffer(which))
+    if model.history is not None and getattr(model.history, "history", None):
+        meta["history"] = json.dumps(_finite_json(model.history.history))
+    for key, value in (metadata or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"metadata must map str to str, got {key!r}: {type(value).__name__}")
+        meta[f"user.{key}"] = value
+    digest = hashlib.sha256()
+    for arr in tensors.values():
+        digest.update(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
+    meta["sha256"] = digest.hexdigest()
+    write_safetensors(path, tensors, meta)
+
+
+def _int_meta(metadata: dict, key: str, name: str, default=None) -> int:
+    if key not in metadata:
+        if default is not None:
+            return default
+        raise ValueError(f"{name}: metadata entry {key!r} is missing")
+    try:
+        value = int(metadata[key])
+    except ValueError:
+        raise ValueError(f"{name}: metadata {key!r} must be an integer, got {metadata[key]!r}") from None
+    if value < 0:
+        raise ValueError(f"{name}: metadata {key!r} must be >= 0, got {value}")
+    return value
+
+
+def _json_meta(metadata: dict, key: str, name: str):
+    try:
+        return json.loads(metadata[key])
+    except KeyError:
+        raise ValueError(f"{name}: metadata entry {key!r} is missing") from None
+    except ValueError as exc:
+        raise ValueError(f"{name}: metadata {key!r} is not valid JSON ({exc})") from None
+
+
+def _expected_shapes(layers, name: str) -> dict:
+    """name -> shape of every parameter of the architecture, without building a network."""
+    from .layers import Dense
+
+    if not layers or not isinstance(layers[0], Dense):
+        raise ValueError(f"{name}: the architecture must start with a Dense layer")
+    shapes, width = {}, layers[0].n_in
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Dense) and layer.n_in != width:
+            raise ValueError(f"{name}: architecture layer {i} is Dense({layer.n_in}, {layer.n_out}) after "
+                             f"a layer of width {width}")
+        for pname, shape in layer.param_shapes(width):
+            shapes[f"layers.{i}.{pname}"] = tuple(shape)
+        width = layer.output_width(width)
+    return shapes
+
+
+def load(path):
+    """Load a model saved by `model.save(path)`: the same architecture, parameters,
+    loss, dtype and seed, and (when saved) the optimizer with its state, so
+    `model.fit(...)` continues the interrupted run bit for bit.
+
+    Everything is validated before the model is built; a truncated, corrupted or
+    foreign file raises ValueError naming the problem. Nothing in the file is executed."""
+    from . import _checks
+    from .callbacks import History
+    from .layers import layer_from_config
+    from .optimizers import optimizer_from_config
+    from .sequential import LOSSES, Sequential
+
+    name = os.fspath(path)
+    header, metadata, data = read_safetensors(name)
+    if metadata.get("format") != FORMAT_NAME:
+        raise ValueError(f"{name}: not a pynn model file (a safetensors file without pynn's metadata; "
+                         f"its metadata keys are {sorted(metadata)[:8]})")
+    version = _int_meta(metadata, "format_version", name)
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{name}: model file format version {version} is newer than this pynn reads "
+                         f"({FORMAT_VERSION}); upgrade pynn")
+    layer_configs = _json_meta(metadata, "architecture", name)
+    if not isinstance(layer_configs, list):
+        raise ValueError(f"{name}: metadata 'architecture' must be a JSON list of layer configs")
+    try:
+        layers = [layer_from_config(c) for c in layer_configs]
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name}: bad architecture: {exc}") from None
+    loss = metadata.get("loss")
+    if loss not in LOSSES:
+        raise ValueError(f"{name}: metadata 'loss' must be one of {', '.join(LOSSES)}, got {loss!r}")
+    dtype = metadata.get("dtype")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"{name}: metadata 'dtype' must be float32 or float64, got {dtype!r}")
+    seed = _int_meta(metadata, "seed", name)
+    epochs_done = _int_meta(metadata, "epochs_done", name, default=0)
+    train_forwards = _int_meta(metadata, "train_forwards", name, default=0)
+
+    expected = _expected_shapes(layers, name)
+    optimizer = None
+    if "optimizer" in metadata:
+        try:
+            optimizer = optimizer_from_config(_json_meta(metadata, "optimizer", name))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{name}: bad optimizer config: {exc}") from None
+        n_params = sum(math.prod(s) for s in expected.values())
+        for key in _OPT_TENSORS[type(optimizer).__name__]:
+            expected[key] = (n_params,)
+        opt_step = _int_meta(metadata, "optimizer_step", name)
+    code = _CODES[np.dtype(dtype)]
+    for key, shape in expected.items():
+        if key not in header:
+            raise ValueError(f"{name}: tensor {key!r} is missing (the architecture needs it with shape {list(shape)})")
+        entry = header[key]
+        if tuple(entry["shape"]) != shape:
+            raise ValueError(f"{name}: tensor {key!r} has shape {entry['shape']}, the architecture needs {list(shape)}")
+        if entry["dtype"] != code:
+            raise ValueError(f"{name}: tensor {key!r} has dtype {entry['dtype']}, the model's dtype {dtype} needs {code}")
+    extra = sorted(set(header) - set(expected))
+    if extra:
+        raise ValueError(f"{name}: unexpected tensors {extra} that the architecture does not use")
+    if "sha256" in metadata:
+        digest = hashlib.sha256()
+        for key in expected:  # the order save() hashed them in
+            digest.update(_tensor(header, data, key).tobytes())
+        if digest.hexdigest() != metadata["sha256"]:
+            raise ValueError(f"{name}: the tensor data does not match its SHA-256 checksum (corrupted file)")
+    for key in expected:
+        if not np.isfinite(_tensor(header, data, key)).all():
+            raise ValueError(f"{name}: tensor {key!r} holds NaN or inf")
+    history = _json_meta(metadata, "history", name) if "history" in metadata else None
+
+    try:
+        model = Sequential(layers, loss=loss, dtype=dtype, seed=_checks.positive_int(seed, "seed", minimum=0,
+                                                                                     maximum=2**63 - 1))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name}: the architecture does not build: {exc}") from None
+    for key, param in model.named_parameters():
+        param[...] = _tensor(header, data, key)
+    net = model._net
+    model.epochs_done = epochs_done
+    net.train_forwards = train_forwards
+    if optimizer is not None:
+        _restore_optimizer(model, optimizer, [_tensor(header, data, k) for k in _OPT_TENSORS[type(optimizer).__name__]],
+                           opt_step)
+    if isinstance(history, dict):
+        model.history = History()
+        model.history.history = {k: list(v) for k, v in history.items() if isinstance(v, list)}
+        model.history.epoch = list(range(max((len(v) for v in model.history.history.values()), default=0)))
+    model.metadata = {k[5:]: v for k, v in metadata.items() if k.startswith("user.")}
+    return model
+
+
+def _restore_optimizer(model, optimizer, buffers: list, step: int) -> None:
+    """Install `optimizer` with its saved state in the model's core network.
+
+    The core resets its optimizer state whenever the kind of optimizer changes from
+    the one of its last update (a fresh network assumes SGD), so a restored Adam state
+    would be wiped by the first update. One zero-gradient update of the right kind
+    tells the core which optimizer the state belongs to; parameters, gradients and
+    state are then overwritten with the saved values."""
+    net = model._net
+    if net.n_params:
+        params = net.param_view(0, [net.n_params])
+        grads = net.grad_view(0, [net.n_params])
+        saved_params, saved_grads = params.copy(), grads.copy()
+        grads[...] = 0
+        net.apply_update(optimizer._config())
+        params[...] = saved_params
+        grads[...] = saved_grads
+    model.optimizer = optimizer
+    for which, buf in enumerate(buffers):
+        net.optimizer_buffer(which)[...] = buf
+    net.opt_step = step
