@@ -192,10 +192,18 @@ class Sequential:
         """(labels int32 | None, dense | None, weights | None) as the core takes them."""
         w = _checks.sample_weights(sample_weight, n, self.dtype)
         if not isinstance(self.loss, str):
+            if w is not None:  # fn(outputs, targets) has no place for them; ignoring them would be silent
+                raise ValueError("sample_weight is not supported with a custom loss function; "
+                                 "weight the examples inside the loss instead")
             arr = _checks.numeric_array(y, name)
             if arr.shape[:1] != (n,):
                 raise ValueError(f"{name} has {arr.shape[0] if arr.ndim else 0} samples but X has {n}")
-            return (None, np.asarray(arr, dtype=np.float64), w)
+            arr = np.ascontiguousarray(arr, dtype=np.float64)
+            if arr.ndim == 1 and self.n_outputs == 1:
+                arr = arr.reshape(-1, 1)  # as the built-in losses do: (n,) - (n, 1) would broadcast to (n, n)
+            if not np.isfinite(arr).all():
+                raise ValueError(f"{name} contains NaN or inf")
+            return (None, arr, None)
         if self.loss == "softmax_cross_entropy":
             arr = _checks.numeric_array(y, name)
             if arr.ndim == 2 and arr.shape[1] == self.n_outputs and self.n_outputs > 1:
