@@ -1,0 +1,378 @@
+"""Model files: safetensors written by pynn, read by pynn and by the safetensors package;
+bit-identical predictions, exact resumption of training, atomic writes, and a clear
+ValueError for every kind of broken file."""
+import json
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import pynn
+from pynn import io as pio
+
+ALL_LAYERS = [pynn.Dense(6, 12), pynn.ReLU(), pynn.Dense(12, 12, use_bias=False), pynn.PReLU(12), pynn.Dropout(0.25),
+              pynn.Dense(12, 10), pynn.Tanh(), pynn.Dense(10, 10), pynn.Sigmoid(), pynn.Dense(10, 9), pynn.LeakyReLU(0.1),
+              pynn.Dense(9, 9), pynn.ELU(0.7), pynn.Dense(9, 8), pynn.GELU(), pynn.Dense(8, 8), pynn.SiLU(),
+              pynn.Dense(8, 8), pynn.Softplus(), pynn.Dense(8, 7), pynn.Identity(), pynn.Dense(7, 3)]
+
+
+def _data(n=120, d=6, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1)
+    return X, y % k
+
+
+def _model(dtype="float32", loss="softmax_cross_entropy", seed=3, dropout=0.2):
+    layers = [pynn.Dense(6, 16), pynn.ReLU(), pynn.Dropout(dropout), pynn.Dense(16, 3)]
+    return pynn.Sequential(layers, loss=loss, dtype=dtype, seed=seed)
+
+
+def _same_params(a, b):
+    return len(a.parameters()) == len(b.parameters()) and all(
+        p.dtype == q.dtype and p.shape == q.shape and np.array_equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_roundtrip_every_layer_predicts_bit_identically(tmp_path, dtype):
+    X, y = _data()
+    model = pynn.Sequential([type(l)(**{k: v for k, v in l.get_config().items() if k != "class"}) for l in ALL_LAYERS],
+                            loss="softmax_cross_entropy", dtype=dtype, seed=11)
+    model.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    path = tmp_path / "model.safetensors"
+    model.save(path)
+    loaded = pynn.load(path)
+    assert loaded.get_config() == model.get_config()
+    assert _same_params(loaded, model)
+    assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert np.array_equal(loaded.forward(X), model.forward(X))
+    assert loaded.epochs_done == 2 and type(loaded.optimizer) is type(model.optimizer)
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "mse"])
+def test_roundtrip_other_losses(tmp_path, loss):
+    X, y = _data()
+    model = pynn.Sequential([pynn.Dense(6, 8), pynn.Tanh(), pynn.Dense(8, 2)], loss=loss, seed=5)
+    targets = np.stack([y == 1, y == 2], axis=1).astype(np.float32)
+    model.fit(X, targets, epochs=1, verbose=0)
+    model.save(tmp_path / "m.safetensors")
+    loaded = pynn.load(tmp_path / "m.safetensors")
+    assert loaded.loss == loss
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_file_opens_with_the_safetensors_package(tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy", reason="the safetensors package proves interoperability")
+    from safetensors import safe_open
+
+    X, y = _data()
+    model = _model()
+    model.fit(X, y, epochs=1, optimizer=pynn.Adam(), verbose=0)
+    model.save(tmp_path / "m.safetensors")
+    tensors = safetensors_numpy.load_file(str(tmp_path / "m.safetensors"))
+    assert set(tensors) == {"layers.0.W", "layers.0.b", "layers.3.W", "layers.3.b", "optimizer.m", "optimizer.v"}
+    for name, param in model.named_parameters():
+        assert tensors[name].dtype == np.float32 and np.array_equal(tensors[name], param)
+    assert np.array_equal(tensors["optimizer.m"], model._net.optimizer_buffer(0))
+    with safe_open(str(tmp_path / "m.safetensors"), framework="numpy") as f:
+        meta = f.metadata()
+    assert meta["format"] == "pynn" and meta["loss"] == "softmax_cross_entropy" and meta["dtype"] == "float32"
+    assert meta["pynn_version"] == pynn.__version__ and meta["seed"] == "3" and meta["epochs_done"] == "1"
+    assert json.loads(meta["architecture"])[0] == {"class": "Dense", "n_in": 6, "n_out": 16, "use_bias": True,
+                                                   "init": "auto"}
+    assert json.loads(meta["optimizer"])["class"] == "Adam" and int(meta["optimizer_step"]) == model._net.opt_step
+
+
+def test_file_written_by_the_safetensors_package_loads(tmp_path):
+    """pynn reads what another safetensors writer produces (no checksum, no padding rules)."""
+    safetensors_numpy = pytest.importorskip("safetensors.numpy", reason="the safetensors package writes the file")
+    model = _model()
+    meta = {"format": "pynn", "format_version": "1", "architecture": json.dumps(model.get_config()["layers"]),
+            "loss": "softmax_cross_entropy", "dtype": "float32", "seed": "3"}
+    safetensors_numpy.save_file({k: np.array(v) for k, v in model.named_parameters()}, str(tmp_path / "x.safetensors"),
+                                metadata=meta)
+    loaded = pynn.load(tmp_path / "x.safetensors")
+    assert _same_params(loaded, model) and loaded.optimizer is None
+
+
+@pytest.mark.parametrize("make_optimizer", [lambda: pynn.Adam(lr=0.01), lambda: pynn.SGD(lr=0.05, momentum=0.9),
+                                            lambda: pynn.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+                                            lambda: pynn.AdamW(lr=0.01)],
+                         ids=["adam", "sgd-momentum", "sgd-nesterov-wd", "adamw"])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_resume_after_load_is_bit_for_bit(tmp_path, make_optimizer, dropout):
+    """fit(2 epochs) == fit(1) -> save -> load -> fit(1): same weights, same moments, same step."""
+    X, y = _data()
+    straight = _model(dropout=dropout)
+    straight.fit(X, y, epochs=2, batch_size=16, optimizer=make_optimizer(), verbose=0)
+    first = _model(dropout=dropout)
+    first.fit(X, y, epochs=1, batch_size=16, optimizer=make_optimizer(), verbose=0)
+    first.save(tmp_path / "half.safetensors")
+    resumed = pynn.load(tmp_path / "half.safetensors")
+    resumed.fit(X, y, epochs=1, batch_size=16, verbose=0)  # continues with the saved optimizer
+    assert _same_params(resumed, straight)
+    assert resumed._net.opt_step == straight._net.opt_step
+    assert resumed._net.train_forwards == straight._net.train_forwards
+    for which in (0, 1):
+        assert np.array_equal(resumed._net.optimizer_buffer(which), straight._net.optimizer_buffer(which))
+    assert resumed.epochs_done == 2
+
+
+def test_without_optimizer_state(tmp_path):
+    X, y = _data()
+    model = _model()
+    model.fit(X, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.safetensors", include_optimizer=False)
+    header, meta, _ = pio.read_safetensors(tmp_path / "m.safetensors")
+    assert "optimizer" not in meta and not any(k.startswith("optimizer.") for k in header)
+    loaded = pynn.load(tmp_path / "m.safetensors")
+    assert loaded.optimizer is None and np.array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_history_and_user_metadata_survive(tmp_path):
+    X, y = _data()
+    model = _model()
+    model.fit(X, y, epochs=3, verbose=0, validation_data=(X, y))
+    model.save(tmp_path / "m.safetensors", metadata={"classes": '["a", "b", "c"]'})
+    loaded = pynn.load(tmp_path / "m.safetensors")
+    assert loaded.history.history["loss"] == model.history.history["loss"]
+    assert loaded.history.history["val_accuracy"] == model.history.history["val_accuracy"]
+    assert loaded.metadata == {"classes": '["a", "b", "c"]'}
+
+
+def test_bad_save_arguments(tmp_path):
+    model = _model()
+    with pytest.raises(TypeError, match="include_optimizer"):
+        model.save(tmp_path / "m.safetensors", include_optimizer="yes")
+    with pytest.raises(TypeError, match="metadata"):
+        model.save(tmp_path / "m.safetensors", metadata={"k": 1})
+    custom = pynn.Sequential([pynn.Dense(2, 1)], loss=lambda out, t: ((out - t) * (out - t)).mean())
+    with pytest.raises(ValueError, match="custom loss"):
+        custom.save(tmp_path / "c.safetensors")
+    with pytest.raises(TypeError, match="Sequential"):
+        pio.save("not a model", tmp_path / "x.safetensors")
+    assert not any(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------- atomic writes
+def _good_file(tmp_path):
+    path = tmp_path / "m.safetensors"
+    _model(seed=1).save(path)
+    return path, path.read_bytes()
+
+
+def test_failed_write_keeps_the_old_file_and_removes_the_temp_file(tmp_path, monkeypatch):
+    path, before = _good_file(tmp_path)
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        _model(seed=2).save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def test_interrupt_between_write_and_rename_keeps_the_old_file(tmp_path, monkeypatch):
+    path, before = _good_file(tmp_path)
+    written = []
+
+    def interrupted(src, dst):
+        written.append(os.path.getsize(src))  # the temp file is complete, next to the target
+        raise KeyboardInterrupt  # even a Ctrl-C mid-save cleans up
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _model(seed=2).save(path)
+    assert written == [len(before)]
+    assert path.read_bytes() == before and len(list(tmp_path.iterdir())) == 1
+
+
+def test_unwritable_destination_raises_oserror(tmp_path):
+    (tmp_path / "plainfile").write_text("x")
+    with pytest.raises(OSError):
+        _model().save(tmp_path / "missing-dir" / "m.safetensors")
+    with pytest.raises(OSError):
+        _model().save(tmp_path / "plainfile" / "m.safetensors")  # parent is not a directory
+    with pytest.raises(OSError):
+        _model().save(tmp_path)  # a directory stands where the file should go
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plainfile"]
+
+
+def test_process_killed_mid_save_leaves_the_old_file(tmp_path):
+    """A real crash: the process dies (os._exit) after writing the temp file but before
+    the rename. The old file must still load, bit for bit."""
+    path, before = _good_file(tmp_path)
+    script = textwrap.dedent(f"""
+        import os, pynn
+        os.fsync = lambda fd: os._exit(9)   # die after the data is written, before os.replace
+        m = pynn.Sequential([pynn.Dense(6, 16), pynn.ReLU(), pynn.Dropout(0.2), pynn.Dense(16, 3)], seed=2)
+        m.save({str(path)!r})
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert result.returncode == 9
+    assert path.read_bytes() == before
+    assert np.array_equal(pynn.load(path).parameters()[0], _model(seed=1).parameters()[0])
+
+
+# ---------------------------------------------------------------------------- broken files
+def _raw_file(path, header: dict, data: bytes, header_len=None):
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text) if header_len is None else header_len) + text + data)
+    return path
+
+
+def _parts(path):
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8:8 + n]), raw[8 + n:]
+
+
+@pytest.mark.parametrize("cut", [0, 5, 8, 20, -1, -200])
+def test_truncated_file(tmp_path, cut):
+    path, raw = _good_file(tmp_path)
+    path.write_bytes(raw[:cut])
+    with pytest.raises(ValueError, match="truncated|beyond the file|out of bounds|not valid JSON"):
+        pynn.load(path)
+
+
+def test_header_length_beyond_the_file(tmp_path):
+    path, _ = _good_file(tmp_path)
+    header, data = _parts(path)
+    _raw_file(path, header, data, header_len=10**6)
+    with pytest.raises(ValueError, match="header length 1000000 goes beyond the file size"):
+        pynn.load(path)
+
+
+def test_bad_json_header(tmp_path):
+    path, raw = _good_file(tmp_path)
+    path.write_bytes(raw[:8] + b"#" + raw[9:])
+    with pytest.raises(ValueError, match="not valid JSON"):
+        pynn.load(path)
+
+
+def test_foreign_files(tmp_path):
+    foreign = tmp_path / "foreign.safetensors"
+    pio.write_safetensors(foreign, {"weight": np.ones((2, 2), np.float32)}, {"framework": "pt"})
+    with pytest.raises(ValueError, match="not a pynn model file"):
+        pynn.load(foreign)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, this is a text file and not a model at all\n")
+    with pytest.raises(ValueError, match="beyond the file size"):
+        pynn.load(text)
+    listed = _raw_file(tmp_path / "list.safetensors", [1, 2], b"")
+    with pytest.raises(ValueError, match="JSON object"):
+        pynn.load(listed)
+
+
+def test_missing_tensor(tmp_path):
+    path, _ = _good_file(tmp_path)
+    header, data = _parts(path)
+    del header["layers.3.b"]
+    _raw_file(path, header, data)
+    with pytest.raises(ValueError, match="tensor 'layers.3.b' is missing"):
+        pynn.load(path)
+
+
+def test_unexpected_tensor(tmp_path):
+    path, _ = _good_file(tmp_path)
+    header, data = _parts(path)
+    header["extra"] = {"dtype": "F32", "shape": [1], "data_offsets": [len(data), len(data) + 4]}
+    _raw_file(path, header, data + bytes(4))
+    with pytest.raises(ValueError, match=r"unexpected tensors \['extra'\]"):
+        pynn.load(path)
+
+
+def test_wrong_shape_and_dtype_against_the_architecture(tmp_path):
+    model = _model()
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    header, meta, data = pio.read_safetensors(path)
+    tensors = {k: pio._tensor(header, data, k) for k in header}
+    bad_shape = dict(tensors, **{"layers.0.W": tensors["layers.0.W"].reshape(6, 16)})
+    pio.write_safetensors(path, bad_shape, meta)
+    with pytest.raises(ValueError, match=r"'layers.0.W' has shape \[6, 16\], the architecture needs \[16, 6\]"):
+        pynn.load(path)
+    bad_dtype = dict(tensors, **{"layers.0.b": tensors["layers.0.b"].astype(np.float64)})
+    pio.write_safetensors(path, bad_dtype, meta)
+    with pytest.raises(ValueError, match="'layers.0.b' has dtype F64, the model's dtype float32 needs F32"):
+        pynn.load(path)
+    wrong_arch = dict(meta, architecture=json.dumps([{"class": "Dense", "n_in": 6, "n_out": 4}]))
+    pio.write_safetensors(path, tensors, wrong_arch)
+    with pytest.raises(ValueError, match="'layers.0.W' has shape"):
+        pynn.load(path)
+
+
+@pytest.mark.parametrize("offsets,match", [([0, 10**9], "out of bounds"), ([-4, 60], "out of bounds"),
+                                           ([4, 2], "out of bounds"), ("x", "out of bounds"),
+                                           ([0, 8], "needs 384")])
+def test_bad_offsets(tmp_path, offsets, match):
+    path, _ = _good_file(tmp_path)
+    header, data = _parts(path)
+    header["layers.0.W"]["data_offsets"] = offsets
+    _raw_file(path, header, data)
+    with pytest.raises(ValueError, match=match):
+        pynn.load(path)
+
+
+def test_overlapping_tensors(tmp_path):
+    path, _ = _good_file(tmp_path)
+    header, data = _parts(path)
+    header["layers.0.b"]["data_offsets"] = [4, 4 + 16 * 4]  # lies inside layers.0.W
+    _raw_file(path, header, data)
+    with pytest.raises(ValueError, match="overlap"):
+        pynn.load(path)
+
+
+def test_flipped_data_byte_fails_the_checksum(tmp_path):
+    path, raw = _good_file(tmp_path)
+    corrupted = bytearray(raw)
+    corrupted[-7] ^= 0x40
+    path.write_bytes(bytes(corrupted))
+    with pytest.raises(ValueError, match="SHA-256"):
+        pynn.load(path)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("format_version", "99", "newer than this pynn reads"),
+    ("loss", "hinge", "metadata 'loss'"),
+    ("dtype", "int8", "metadata 'dtype'"),
+    ("seed", "minus one", "'seed' must be an integer"),
+    ("architecture", "[{", "'architecture' is not valid JSON"),
+    ("architecture", '[{"class": "Conv2d"}]', "unknown layer class"),
+    ("architecture", '[{"class": "ReLU"}]', "must start with a Dense layer"),
+    ("optimizer", '{"class": "Lion"}', "bad optimizer config"),
+    ("optimizer_step", None, "'optimizer_step' is missing"),
+])
+def test_bad_metadata(tmp_path, key, value, match):
+    path, _ = _good_file(tmp_path)
+    header, meta, data = pio.read_safetensors(path)
+    tensors = {k: pio._tensor(header, data, k) for k in header}
+    if key == "optimizer_step":
+        model = _model()
+        model.fit(*_data(), epochs=1, verbose=0)
+        model.save(path)
+        header, meta, data = pio.read_safetensors(path)
+        tensors = {k: pio._tensor(header, data, k) for k in header}
+        del meta[key]
+    else:
+        meta[key] = value
+    pio.write_safetensors(path, tensors, meta)
+    with pytest.raises(ValueError, match=match):
+        pynn.load(path)
+
+
+def test_non_finite_tensor(tmp_path):
+    path, _ = _good_file(tmp_path)
+    header, meta, data = pio.read_safetensors(path)
+    tensors = {k: pio._tensor(header, data, k).copy() for k in header}
+    tensors["layers.0.b"][3] = np.nan
+    del meta["sha256"]
+    pio.write_safetensors(path, tensors, meta)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        pynn.load(path)
