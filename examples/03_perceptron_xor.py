@@ -1,8 +1,12 @@
-"""Lecture section 3: the perceptron computes AND and OR, and cannot learn XOR.
+"""Lecture sections 3-4: the perceptron computes AND and OR but cannot learn XOR;
+two layers with ReLU can.
 
 Prints the truth tables of the course's hand-set perceptrons, trains perceptrons on
-AND, OR and XOR, and draws their decision lines and XOR's mistakes per epoch.
-Writes 03_perceptron_xor.png. (The two-layer solution of XOR is example 05.)
+AND, OR and XOR, and draws their decision lines and XOR's mistakes per epoch
+(03_perceptron_xor.png). Then sets the course's two-layer ReLU network by hand
+(W = [[1, 1], [1, 1]], b = [0, -1], U = [[1, -2]]), prints its table of h and y, trains
+a network on XOR from random weights, and draws the decision regions of both and the
+hidden space where XOR becomes linearly separable (03_two_layer_xor.png).
 
     python examples/03_perceptron_xor.py --out figures/
 """
@@ -16,6 +20,7 @@ matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt
 import numpy as np
 
+import pynn
 from pynn.neuron import ConvergenceWarning, Perceptron
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
@@ -62,6 +67,75 @@ def main():
     fig.tight_layout()
     fig.savefig(out / "03_perceptron_xor.png", dpi=120)
     print(f"wrote {out / '03_perceptron_xor.png'}")
+    two_layers(out)
+
+
+def hand_set_xor():
+    """The course's solution: h = ReLU(W x + b), y = U h."""
+    model = pynn.Sequential([pynn.Dense(2, 2), pynn.ReLU(), pynn.Dense(2, 1, use_bias=False)],
+                            loss="mse", dtype="float64")
+    W, b, U = model.parameters()   # writeable views into the model's memory
+    W[...] = [[1, 1], [1, 1]]
+    b[...] = [0, -1]
+    U[...] = [[1, -2]]
+    hidden = pynn.Sequential(model.layers[:2], loss="mse", dtype="float64")  # the first two layers
+    hidden.parameters()[0][...], hidden.parameters()[1][...] = W, b
+    return model, hidden
+
+
+def regions(ax, score, title):
+    """Shade where the network's score is above 0.5 (it says 1), and mark XOR's points."""
+    g = np.linspace(-0.5, 1.5, 201)
+    gx, gy = np.meshgrid(g, g)
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    s = score(grid).reshape(gx.shape)
+    # says 0: light orange, says 1: light blue, the colours of the points
+    ax.contourf(gx, gy, s, levels=[-np.inf, 0.5, np.inf], colors=["#f8e3d4", "#d6e3f5"])
+    ax.contour(gx, gy, s, levels=[0.5], colors="k", linewidths=1)
+    y = np.array(TABLES["XOR"])
+    ax.scatter(*X[y == 1].T, marker="o", s=80, c="C0", label="XOR = 1")
+    ax.scatter(*X[y == 0].T, marker="x", s=80, c="C1", label="XOR = 0")
+    ax.set(xlim=(-0.5, 1.5), ylim=(-0.5, 1.5), xlabel="x1", ylabel="x2", title=title)
+
+
+def two_layers(out):
+    model, hidden = hand_set_xor()
+    h, y = hidden.predict(X), model.predict(X)[:, 0]
+    print("two layers, hand-set:  x -> h = ReLU(W x + b) -> y = U h")
+    for xi, hi, yi in zip(X.tolist(), h, y):
+        print(f"  x={tuple(xi)}  h=({hi[0]:g}, {hi[1]:g})  y={yi:g}")
+
+    # From random weights: 8 hidden ReLUs (with only 2, a dead unit often leaves the
+    # network stuck), sigmoid output with binary cross-entropy, Adam.
+    trained = pynn.Sequential([pynn.Dense(2, 8), pynn.ReLU(), pynn.Dense(8, 1)],
+                              loss="binary_cross_entropy", seed=0)
+    history = trained.fit(X, np.array(TABLES["XOR"]).reshape(-1, 1), epochs=300, batch_size=4,
+                          optimizer=pynn.Adam(lr=0.02), verbose=0)
+    print(f"trained from random weights: predictions {trained.predict(X)[:, 0].tolist()}, "
+          f"final loss {history.history['loss'][-1]:.4f}")
+
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+    regions(axes[0], lambda x: model.predict(x)[:, 0],
+            "hand-set: y = U ReLU(W x + b) > 0.5")
+    # Hidden space: (0,1) and (1,0) both land on (1,0); a line now separates the classes.
+    ax = axes[1]
+    y_true = np.array(TABLES["XOR"])
+    ax.scatter(*h[y_true == 1].T, marker="o", s=80, c="C0", label="XOR = 1")
+    ax.scatter(*h[y_true == 0].T, marker="x", s=80, c="C1", label="XOR = 0")
+    for xi, hi in zip(X.tolist(), h):
+        ax.annotate(f"x={tuple(xi)}", hi, textcoords="offset points", xytext=(6, -12 if xi == [1, 0] else 4))
+    hs = np.array([-0.5, 2.5])
+    ax.plot(hs, (hs - 0.5) / 2, "k--", label="U h = 0.5")
+    ax.set(xlim=(-0.5, 2.8), ylim=(-0.5, 1.5), xlabel="h1", ylabel="h2",
+           title="hidden space: XOR is linearly separable")
+    ax.legend(loc="upper left")
+    regions(axes[2], lambda x: trained.predict_proba(x)[:, 0], "trained (8 ReLUs, seed 0): p(y=1) > 0.5")
+    axes[3].plot(history.history["loss"])
+    axes[3].set(xlabel="epoch", ylabel="binary cross-entropy", yscale="log", title="training loss")
+    axes[0].legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "03_two_layer_xor.png", dpi=120)
+    print(f"wrote {out / '03_two_layer_xor.png'}")
 
 
 if __name__ == "__main__":
