@@ -63,14 +63,16 @@ def test_same_gradients(data):
     np.testing.assert_allclose(gc2, gc, rtol=1e-12, atol=1e-15)
 
 
-def test_same_training(data):
-    """Equal gradients at every step give equal trajectories (plain SGD, no weight decay,
-    which would otherwise treat b differently once it sits inside W')."""
+@pytest.mark.parametrize("optimizer", [lambda: pynn.SGD(lr=0.1, momentum=0.9, weight_decay=0.01),
+                                       lambda: pynn.Adam(lr=0.01, weight_decay=0.01)])
+def test_same_training(data, optimizer):
+    """Equal gradients at every step give equal trajectories. Weight decay too: pynn
+    decays every parameter, b included, exactly as it decays b's column inside W'."""
     X, y = data
     with_bias, no_bias = pair("float64", hidden=pynn.ReLU)
     opt = dict(epochs=5, batch_size=4, verbose=0, shuffle=False)
-    with_bias.fit(X, y, optimizer=pynn.SGD(lr=0.1, momentum=0.9), **opt)
-    no_bias.fit(augment(X), y, optimizer=pynn.SGD(lr=0.1, momentum=0.9), **opt)
+    with_bias.fit(X, y, optimizer=optimizer(), **opt)
+    no_bias.fit(augment(X), y, optimizer=optimizer(), **opt)
     W, b, _, _ = with_bias.parameters()
     np.testing.assert_allclose(no_bias.parameters()[0], np.hstack([b[:, None], W]), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(no_bias.forward(augment(X)), with_bias.forward(X), rtol=1e-10, atol=1e-12)
