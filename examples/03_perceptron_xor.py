@@ -106,7 +106,7 @@ def two_layers(out):
         print(f"  x={tuple(xi)}  h=({hi[0]:g}, {hi[1]:g})  y={yi:g}")
 
     # From random weights: 8 hidden ReLUs (with only 2, a dead unit often leaves the
-    # network stuck), sigmoid output with binary cross-entropy, Adam.
+    # network stuck: most seeds fail), sigmoid output with binary cross-entropy, Adam.
     trained = pynn.Sequential([pynn.Dense(2, 8), pynn.ReLU(), pynn.Dense(8, 1)],
                               loss="binary_cross_entropy", seed=0)
     history = trained.fit(X, np.array(TABLES["XOR"]).reshape(-1, 1), epochs=300, batch_size=4,
