@@ -354,8 +354,10 @@ class Sequential:
             else:
                 loss_sum, rows, correct = self._custom_epoch(X, targets, perm, batch_size, config)
             self._check_finite_params()
-        except DivergenceError:
-            self._restore(snapshot)  # the model keeps the last finite parameters
+        except Exception:
+            # A DivergenceError, or a custom loss that fails on a later batch: either way
+            # the model keeps the parameters it had before the epoch (the last finite ones).
+            self._restore(snapshot)
             raise
         self.epochs_done += 1
         logs = {"loss": loss_sum / rows}

@@ -181,6 +181,23 @@ def test_bad_custom_losses_give_clear_errors_and_leave_the_model_unchanged(data,
         np.testing.assert_array_equal(p, q)
 
 
+def test_loss_failing_on_a_later_batch_leaves_the_model_as_before_the_epoch(data):
+    """A loss that only works for batches of 16 rows fails on the last, smaller batch,
+    after two updates: fit undoes those, as for any bad call."""
+    X, _, onehot = data
+
+    def fixed_batch_loss(y, t):
+        return ((y - t).reshape(16, N_CLASSES) ** 2).mean()
+
+    model = pynn.Sequential(layers(), loss=fixed_batch_loss, seed=0)
+    before = [p.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match="reshape"):
+        model.fit(X, onehot, epochs=1, batch_size=16, verbose=0)  # 40 rows: 16, 16, 8
+    for p, q in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p, q)
+    assert model.epochs_done == 0
+
+
 def test_non_finite_custom_loss_is_a_divergence_error(data):
     X, _, onehot = data
     model = pynn.Sequential(layers(), loss=lambda y, t: y.sum() * np.inf, seed=0)
