@@ -1,40 +1,310 @@
-"""The `pynn` command line: `pynn train` trains a default network on the bundled digits."""
+"""The `pynn` command line.
+
+    pynn train [CONFIG.toml]          train (default: a 64-128-10 network on the bundled digits)
+    pynn evaluate MODEL DATA          loss and accuracy of a saved model on labelled data
+    pynn predict MODEL DATA [-o OUT]  predictions (CSV or .npy in, CSV or .npy out)
+    pynn info                         version, CPU features, threads, BLAS
+    pynn plot HISTORY_OR_MODEL        loss/accuracy curves as PNG (needs matplotlib)
+
+Bad input (config, data or model files) is one line on stderr and exit status 2;
+a diverged training run is exit status 1; Ctrl-C is 130."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
+import os
 import sys
 
 import numpy as np
 
+from .config import ConfigError, TrainConfig, parse_config
+from .data_sources import DataError
 
-def _train_default(args) -> int:
+EXIT_BAD_INPUT = 2
+
+
+class CliError(ValueError):
+    """A user error the CLI reports as one line (exit status 2)."""
+
+
+# ---------------------------------------------------------------------------- train
+def _train(args) -> int:
     import pynn
 
-    X, y = pynn.datasets.load_digits()
-    train, test = pynn.datasets.train_test_split_indices(len(X), 0.2, seed=args.seed, stratify=y)
-    model = pynn.Sequential([pynn.Dense(64, 128), pynn.ReLU(), pynn.Dropout(0.1), pynn.Dense(128, 10)],
-                            loss="softmax_cross_entropy", seed=args.seed)
-    print(f"pynn {pynn.__version__}: training on the 8x8 digits ({len(train)} train / {len(test)} held-out rows)")
+    cfg = parse_config(args.config) if args.config else TrainConfig()
+    for key in ("epochs", "batch_size", "seed", "output"):  # command-line flags win over the file
+        if getattr(args, key) is not None:
+            setattr(cfg, key, getattr(args, key))
+    if args.lr is not None:
+        cfg.optimizer["lr"] = args.lr
+    X, y, classes, what = cfg.load_data()
+    model = cfg.build_model(X.shape[1])
+    optimizer = cfg.build_optimizer()
+    train, test = np.arange(len(X)), np.arange(0)
+    if cfg.validation_split > 0:
+        stratify = y if model.loss == "softmax_cross_entropy" and y.ndim == 1 else None
+        train, test = pynn.datasets.train_test_split_indices(len(X), cfg.validation_split, seed=cfg.seed,
+                                                            stratify=stratify)
+        if len(train) == 0:
+            cfg.fail("train.validation_split", f"{cfg.validation_split} leaves no training rows of the {len(X)}")
+    held_out = (X[test], y[test]) if len(test) else None
+    print(f"pynn {pynn.__version__}: training on {what} ({len(train)} train / {len(test)} held-out rows)")
     model.summary()
-    model.fit(X[train], y[train], epochs=args.epochs, batch_size=args.batch_size,
-              optimizer=pynn.Adam(lr=args.lr), validation_data=(X[test], y[test]), verbose=1)
-    result = model.evaluate(X[test], y[test])
-    print(f"held-out accuracy: {result['accuracy']:.4f}  (loss {result['loss']:.4f})")
+    try:
+        model.fit(X[train], y[train], epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=optimizer,
+                  shuffle=cfg.shuffle, validation_data=held_out, verbose=2)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, pynn.DivergenceError):
+            raise
+        cfg.fail("data", str(exc))  # labels that do not fit the loss or the output layer
+    if held_out is not None:
+        result = model.evaluate(*held_out)
+        if "accuracy" in result:
+            print(f"held-out accuracy: {result['accuracy']:.4f}  (loss {result['loss']:.4f})")
+        else:
+            print(f"held-out loss: {result['loss']:.4f}")
+    if cfg.output:
+        meta = {"classes": json.dumps(classes.tolist())} if classes is not None else {}
+        if cfg.data["source"] == "csv":  # so evaluate/predict find (or leave out) the same column
+            meta["label_column"] = json.dumps(cfg.data.get("label", "label"))
+        model.save(cfg.output, metadata=meta)
+        print(f"saved the model to {cfg.output}")
+    if cfg.history:
+        from .io import _atomic_write, _finite_json
+        _atomic_write(cfg.history, [json.dumps(_finite_json(model.history.history), indent=1).encode()])
+        print(f"saved the history to {cfg.history}")
     return 0
+
+
+# ---------------------------------------------------------------------------- evaluate / predict
+def _load_model(path: str):
+    import pynn
+
+    if not os.path.isfile(path):
+        raise CliError(f"{path}: model file not found")
+    return pynn.load(path)  # ValueError naming the problem for a broken file
+
+
+def _classes(model):
+    text = getattr(model, "metadata", {}).get("classes")
+    return None if text is None else np.asarray(json.loads(text))
+
+
+def _read(args, model, need_labels: bool):
+    """(X, y or None) from DATA. For a CSV the label column is --label, else the one the
+    model was trained with (saved by `pynn train`), else "label"; predict leaves it out."""
+    from .data_sources import csv_columns, read_csv, read_features
+
+    path = args.data
+    if os.path.splitext(path)[1].lower() in (".npy", ".npz"):
+        X, y = read_features(path, labels_path=getattr(args, "labels", None))
+    else:
+        label = args.label
+        if label is None:
+            saved = getattr(model, "metadata", {}).get("label_column")
+            label = json.loads(saved) if saved else "label"
+        elif label.lstrip("-").isdigit():
+            label = int(label)
+        names, n_cols = csv_columns(path)
+        present = (names is not None and label in names) if isinstance(label, str) else n_cols == model.n_inputs + 1
+        if not present and (need_labels or args.label is not None):
+            raise CliError(f"{path}: no label column {label!r}" + (f" (columns: {', '.join(names[:20])})" if names else "")
+                           + "; name it with --label")
+        X, y, _ = read_csv(path, label=label if present else None)
+        if getattr(args, "labels", None):
+            X, y = read_features(path, label=label if present else None, labels_path=args.labels)
+    if need_labels and y is None:
+        raise CliError(f"{path}: no labels; give --labels LABELS.npy (for .npy features) or an .npz with a 'y' array")
+    return X, y
+
+
+def _label_key(value) -> str:
+    """3, 3.0 and "3" name the same class (CSV labels come back as floats or strings)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _encode_labels(y, classes, path):
+    """Labels as the model's class indices (mapped through the saved class names)."""
+    if classes is None or y is None or y.ndim != 1:
+        return y
+    lookup = {_label_key(c): i for i, c in enumerate(classes.tolist())}
+    keys = [_label_key(v) for v in y.tolist()]
+    unknown = sorted({k for k in keys if k not in lookup})
+    if unknown:
+        raise CliError(f"{path}: labels {unknown[:5]} are not among the model's classes {classes.tolist()[:20]}")
+    return np.array([lookup[k] for k in keys], dtype=np.int64)
+
+
+def _features(model, X, path):
+    if X.shape[1] != model.n_inputs:
+        raise CliError(f"{path}: {X.shape[1]} feature columns, but the model expects {model.n_inputs}"
+                       f"{' (name the label column to leave out with --label)' if X.shape[1] == model.n_inputs + 1 else ''}")
+    return X
+
+
+def _evaluate(args) -> int:
+    model = _load_model(args.model)
+    X, y = _read(args, model, need_labels=True)
+    y = _encode_labels(y, _classes(model), args.data)
+    result = model.evaluate(_features(model, X, args.data), y)
+    print(f"{len(X)} rows of {args.data}")
+    for key, value in result.items():
+        print(f"{key}: {value:.6f}")
+    return 0
+
+
+def _predict(args) -> int:
+    if args.output and not args.output.lower().endswith((".csv", ".npy", ".txt")):
+        raise CliError(f"{args.output}: the output must end in .csv or .npy")
+    model = _load_model(args.model)
+    X, _ = _read(args, model, need_labels=False)
+    X = _features(model, X, args.data)
+    classes = _classes(model)
+    names = classes.tolist() if classes is not None else list(range(model.n_outputs))
+    if args.proba:
+        out = model.predict_proba(X)
+        columns = [f"p_{c}" for c in names] if model.loss == "softmax_cross_entropy" else \
+                  [f"p_{i}" for i in range(model.n_outputs)]
+    else:
+        out = model.predict(X)
+        if classes is not None and model.loss == "softmax_cross_entropy":
+            out = classes[out]
+        columns = ["prediction"] if out.ndim == 1 or out.shape[1] == 1 else \
+                  [f"prediction_{i}" for i in range(out.shape[1])]
+    from .data_sources import write_table
+    write_table(args.output, out, columns, stream=sys.stdout)
+    if args.output:
+        print(f"wrote {len(out)} predictions to {args.output}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------- info / plot
+def _info(args) -> int:
+    import platform
+
+    import pynn
+
+    features = pynn._core.cpu_features()
+    blas = pynn._core.blas_info()
+    print(f"pynn {pynn.__version__} (core {pynn._core.__version__})")
+    print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.system()} {platform.machine()}")
+    print(f"cpu features: {' '.join(k for k, v in features.items() if v) or 'none detected'}")
+    print(f"threads: {pynn.get_num_threads()} (os.cpu_count() = {os.cpu_count()})")
+    print(f"blas: {blas.get('library')}; {blas.get('config')}; core {blas.get('corename')}; "
+          f"{blas.get('num_threads')} threads")
+    return 0
+
+
+def _plot(args) -> int:
+    from .plotting import plot_history
+
+    src = args.source
+    if not os.path.isfile(src):
+        raise CliError(f"{src}: file not found")
+    if src.lower().endswith(".json"):
+        try:
+            with open(src, encoding="utf-8") as f:
+                history = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise CliError(f"{src}: not a JSON history ({exc})") from None
+        if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+            raise CliError(f"{src}: a history must be a JSON object of lists, like {{\"loss\": [0.9, 0.5]}}")
+    else:
+        model = _load_model(src)
+        if model.history is None:
+            raise CliError(f"{src}: the model file holds no training history (saved before any fit)")
+        history = model.history.history
+    out = args.output or os.path.splitext(os.path.basename(src))[0] + ".png"
+    history = {k: [np.nan if v is None else v for v in values] for k, values in history.items()}
+    plot_history(history, out, title=os.path.basename(src))
+    print(f"wrote {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _add_train(sub) -> None:
+    train = sub.add_parser("train", help="train a network (default: the bundled 8x8 digits)",
+                           description="Train a network from a TOML config (see examples/configs/); without "
+                                       "one, a 64-128-10 ReLU network on the bundled 8x8 digits. Prints "
+                                       "per-epoch loss/accuracy and the held-out accuracy. Flags override the config.")
+    train.add_argument("config", nargs="?", help="TOML config file (data, layers, loss, optimizer, epochs, ...)")
+    train.add_argument("--epochs", type=_at_least(1), help="passes over the training data (default 30)")
+    train.add_argument("--batch-size", type=_at_least(1), help="rows per mini-batch (default 32)")
+    train.add_argument("--lr", type=_positive_float, help="learning rate (default 1e-3 for Adam)")
+    train.add_argument("--seed", type=_at_least(0), help="seed of every random draw (default 0)")
+    train.add_argument("-o", "--output", help="save the trained model here (.safetensors)")
+    train.set_defaults(func=_train)
+
+
+def _add_evaluate_predict(sub) -> None:
+    data_help = "CSV (with a header; the label column is 'label' unless --label says), .npz (arrays X, y) or .npy"
+    ev = sub.add_parser("evaluate", help="loss and accuracy of a saved model on labelled data",
+                        description="Evaluate a saved model (inference mode) on labelled data.")
+    ev.add_argument("model", help="a model file written by model.save / pynn train")
+    ev.add_argument("data", help=data_help)
+    ev.add_argument("--label", help="CSV label column: name or index (default 'label')")
+    ev.add_argument("--labels", help="labels as .npy (with .npy features)")
+    ev.set_defaults(func=_evaluate)
+    pr = sub.add_parser("predict", help="predictions of a saved model (CSV or .npy out)",
+                        description="Predict with a saved model; CSV to stdout unless -o gives a .csv or .npy file.")
+    pr.add_argument("model", help="a model file written by model.save / pynn train")
+    pr.add_argument("data", help=data_help + "; a CSV label column is left out")
+    pr.add_argument("-o", "--output", help="write here (.csv or .npy) instead of stdout")
+    pr.add_argument("--proba", action="store_true", help="class probabilities instead of labels")
+    pr.add_argument("--label", help="a CSV column to leave out (name or index)")
+    pr.set_defaults(func=_predict)
+
+
+def _add_info(sub) -> None:
+    sub.add_parser("info", help="version, CPU features, threads and BLAS",
+                   description="Show pynn's version, the CPU features the core detects, threads and BLAS."
+                   ).set_defaults(func=_info)
+
+
+def _add_plot(sub) -> None:
+    if importlib.util.find_spec("pynn.plotting") is None:
+        return
+    plot = sub.add_parser("plot", help="loss/accuracy curves as PNG (needs matplotlib)",
+                          description="Plot the training history stored in a model file, or a JSON history "
+                                      "(as `pynn train` writes with history = \"...\").")
+    plot.add_argument("source", help="a model file or a history .json")
+    plot.add_argument("-o", "--output", help="image path (default: SOURCE's name with .png, in the cwd)")
+    plot.set_defaults(func=_plot)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pynn", description="Train feed-forward neural networks (MLPs) on the CPU with pynn's C++ core.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    train = sub.add_parser("train", help="train a network (default: the bundled 8x8 digits)",
-                           description="Train a 64-128-10 ReLU network on the bundled 8x8 digits and report "
-                                       "per-epoch loss/accuracy and the held-out accuracy.")
-    train.add_argument("--epochs", type=int, default=30, help="passes over the training data (default 30)")
-    train.add_argument("--batch-size", type=int, default=32, help="rows per mini-batch (default 32)")
-    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    train.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
-    train.set_defaults(func=_train_default)
+    _add_train(sub)
+    _add_evaluate_predict(sub)
+    _add_info(sub)
+    _add_plot(sub)
     return parser
 
 
@@ -44,7 +314,29 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return int(args.func(args) or 0)
+    from .sequential import DivergenceError
+
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, DataError, CliError) as exc:
+        print(f"pynn: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `pynn predict ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except DivergenceError as exc:
+        print(f"pynn: error: training diverged: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        if os.environ.get("PYNN_TRACEBACK"):  # for debugging pynn itself
+            raise
+        # A broken model file, data that does not fit the model, an unwritable output path:
+        # pynn's messages name the problem; a traceback would not help the user.
+        print(f"pynn: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(exc, (ValueError, TypeError)) else 1
+    except KeyboardInterrupt:
+        print("pynn: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,0 +1,196 @@
+"""Data for the command line: the bundled data sets, CSV files with a label column, and
+.npy / .npz arrays. Every problem raises DataError naming the file (and column or key),
+which the CLI prints as one line.
+
+Loading never executes anything from a file: NumPy files are read with
+allow_pickle=False, CSV cells are parsed as numbers (or kept as label strings)."""
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+__all__ = ["DataError", "BUNDLED", "load_bundled", "csv_columns", "read_csv", "read_npy", "read_npz", "read_features",
+           "write_table"]
+
+BUNDLED = ("digits", "mnist_like")
+
+
+class DataError(ValueError):
+    """A data file is missing, unreadable or not what was asked for."""
+
+
+def load_bundled(name: str, n_samples: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    from . import datasets
+
+    if name == "digits":
+        return datasets.load_digits()
+    if name == "mnist_like":
+        X, y = datasets.make_mnist_like(n=n_samples or 10000, seed=seed)
+        return X, y
+    raise DataError(f"unknown bundled data set {name!r}; expected one of {', '.join(BUNDLED)}")
+
+
+def _exists(path: str) -> None:
+    if not os.path.exists(path):
+        raise DataError(f"file {path!r} not found")
+    if os.path.isdir(path):
+        raise DataError(f"{path!r} is a directory, expected a file")
+
+
+def _column_index(label, header: list[str] | None, n_cols: int, path: str) -> int:
+    """The index of the label column named by `label` (a header name or an int, negative
+    counting from the end)."""
+    if isinstance(label, str):
+        if header is None:
+            raise DataError(f"{path}: the label column is named {label!r} but the file has no header row; "
+                            f"give the column index instead")
+        if label not in header:
+            raise DataError(f"{path}: label column {label!r} not found (columns: {', '.join(header[:20])}"
+                            f"{', ...' if len(header) > 20 else ''})")
+        return header.index(label)
+    if not -n_cols <= label < n_cols:
+        raise DataError(f"{path}: label column index {label} out of range for {n_cols} columns")
+    return label % n_cols
+
+
+def _looks_numeric(row: list[str]) -> bool:
+    try:
+        [float(c) for c in row]
+    except ValueError:
+        return False
+    return True
+
+
+def csv_columns(path: str, delimiter: str = ","):
+    """(header names or None when the first row is all numbers, number of columns)."""
+    _exists(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            first = next((r for r in csv.reader(f, delimiter=delimiter) if r and any(c.strip() for c in r)), None)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read as CSV: {exc}") from None
+    if first is None:
+        raise DataError(f"{path}: the file is empty")
+    return (None if _looks_numeric(first) else [c.strip() for c in first]), len(first)
+
+
+def read_csv(path: str, label=None, delimiter: str = ",", header="auto"):
+    """(X float64 (n, d), labels (n,) or None, feature names).
+
+    label: the label column (name or index) or None for features only. header: True,
+    False, or "auto" (a first row that is not all numbers is a header). Labels stay
+    strings unless every one is a number."""
+    _exists(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f, delimiter=delimiter) if r and any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read as CSV: {exc}") from None
+    if not rows:
+        raise DataError(f"{path}: the file is empty")
+    has_header = (not _looks_numeric(rows[0])) if header == "auto" else bool(header)
+    names = [c.strip() for c in rows[0]] if has_header else None
+    body = rows[1:] if has_header else rows
+    if not body:
+        raise DataError(f"{path}: no data rows")
+    n_cols = len(names) if names is not None else len(body[0])
+    for i, row in enumerate(body):
+        if len(row) != n_cols:
+            raise DataError(f"{path}: row {i + 1 + has_header} has {len(row)} columns, expected {n_cols}")
+    names = names or [str(i) for i in range(n_cols)]
+    col = None if label is None else _column_index(label, names if has_header else None, n_cols, path)
+    feature_cols = [j for j in range(n_cols) if j != col]
+    if not feature_cols:
+        raise DataError(f"{path}: no feature columns besides the label")
+    X = np.empty((len(body), len(feature_cols)), dtype=np.float64)
+    for i, row in enumerate(body):
+        try:
+            X[i] = [float(row[j]) for j in feature_cols]
+        except ValueError:
+            bad = next(j for j in feature_cols if not _looks_numeric([row[j]]))
+            raise DataError(f"{path}: column {names[bad]!r} is not numeric (row {i + 1 + has_header}: "
+                            f"{row[bad].strip()[:40]!r})") from None
+    if not np.isfinite(X).all():
+        raise DataError(f"{path}: the features contain NaN or inf; clean or impute them first")
+    labels = None
+    if col is not None:
+        raw = [row[col].strip() for row in body]
+        labels = np.array([float(v) for v in raw]) if _looks_numeric(raw) else np.array(raw)
+    return X, labels, [names[j] for j in feature_cols]
+
+
+def _load_npy(path: str) -> np.ndarray:
+    _exists(path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npy file without pickled objects ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"{path}: expected a .npy array, got a .npz archive")
+    return arr
+
+
+def read_npy(x_path: str, y_path: str | None):
+    X = _load_npy(x_path)
+    y = _load_npy(y_path) if y_path is not None else None
+    return X, y
+
+
+def read_npz(path: str, x_key: str = "X", y_key: str | None = "y"):
+    _exists(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if not hasattr(f, "files"):
+                raise DataError(f"{path}: expected an .npz archive, got a single array")
+            keys = list(f.files)
+            for key in (x_key, y_key):
+                if key is not None and key not in keys:
+                    raise DataError(f"{path}: no array named {key!r} (arrays: {', '.join(keys)})")
+            X = f[x_key]
+            y = f[y_key] if y_key is not None else None
+    except DataError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npz archive without pickled objects ({exc})") from None
+    return X, y
+
+
+def read_features(path: str, label=None, labels_path: str | None = None, x_key="X", y_key="y"):
+    """(X, y or None) from a CSV (`label`: its label column), an .npz (x_key, y_key) or
+    an .npy of features (with `labels_path`, another .npy, for y). For `pynn evaluate`
+    and `pynn predict`."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npz":
+        X, y = read_npz(path, x_key, y_key if labels_path is None else None)
+        if labels_path is not None:
+            y = _load_npy(labels_path)
+        return X, y
+    if ext == ".npy":
+        return read_npy(path, labels_path)
+    X, y, _ = read_csv(path, label=label)
+    if labels_path is not None:
+        y = _load_npy(labels_path)
+    return X, y
+
+
+def write_table(path: str | None, array: np.ndarray, columns: list[str], stream=None) -> None:
+    """Write `array` (n,) or (n, k) as CSV (to `path` or `stream`) or, for a .npy path, as
+    a NumPy file."""
+    if path is not None and path.lower().endswith(".npy"):
+        np.save(path, array, allow_pickle=False)
+        return
+    arr = array.reshape(len(array), -1)
+
+    def emit(f):
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(columns)
+        for row in arr:
+            writer.writerow([str(v) for v in row])  # NumPy's str is the shortest round-trip form
+
+    if path is None:
+        emit(stream)
+    else:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            emit(f)
