@@ -15,8 +15,8 @@ needed at run time. Tensors: one per parameter ("layers.<i>.W", "layers.<i>.b",
 "layers.<i>.slope") and, with the optimizer, its flat state ("optimizer.momentum" for
 SGD, "optimizer.m" and "optimizer.v" for Adam/AdamW). Metadata (all strings): the
 architecture as JSON layer configs, loss, dtype, seed, versions, epochs done, the
-optimizer config and step count, the dropout step counter, a SHA-256 of the tensor
-bytes, and the training history. With all of it a loaded model predicts bit for bit as
+optimizer config and step count, the dropout step counter, the training history,
+and a SHA-256 over metadata and tensors. With these a loaded model predicts bit for bit as
 the saved one and resumes training exactly where it stopped.
 
 Writes are atomic: a temporary file in the target's directory, fsync, then os.replace,
@@ -33,7 +33,7 @@ import struct
 
 import numpy as np
 
-__all__ = ["save", "load", "read_safetensors", "write_safetensors", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["save", "load", "load_bytes", "read_safetensors", "parse_safetensors", "write_safetensors", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "pynn"
 FORMAT_VERSION = 1
@@ -111,7 +111,11 @@ def read_safetensors(path) -> tuple[dict, dict, bytes]:
     Raises ValueError naming the problem for a truncated, corrupted or foreign file."""
     name = os.fspath(path)
     with open(name, "rb") as f:
-        raw = f.read()
+        return parse_safetensors(f.read(), name)
+
+
+def parse_safetensors(raw: bytes, name: str = "<bytes>") -> tuple[dict, dict, bytes]:
+    """read_safetensors on the bytes of a file; `name` is used in error messages."""
     if len(raw) < 8:
         raise ValueError(f"{name}: not a model file: {len(raw)} bytes, shorter than the 8-byte header length (truncated?)")
     (n,) = struct.unpack("<Q", raw[:8])
@@ -209,11 +213,18 @@ def save(model, path, include_optimizer: bool = True, metadata: dict | None = No
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(f"metadata must map str to str, got {key!r}: {type(value).__name__}")
         meta[f"user.{key}"] = value
-    digest = hashlib.sha256()
-    for arr in tensors.values():
-        digest.update(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
-    meta["sha256"] = digest.hexdigest()
+    meta["sha256"] = _checksum(meta, [np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")) for a in tensors.values()])
     write_safetensors(path, tensors, meta)
+
+
+def _checksum(metadata: dict, arrays: list) -> str:
+    """SHA-256 over the metadata (but this entry) and the tensor bytes in save order, so
+    a flipped bit anywhere that the structural checks cannot see is still caught."""
+    digest = hashlib.sha256(json.dumps({k: v for k, v in metadata.items() if k != "sha256"},
+                                       sort_keys=True).encode("utf-8"))
+    for arr in arrays:
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
 
 
 def _int_meta(metadata: dict, key: str, name: str, default=None) -> int:
@@ -262,15 +273,24 @@ def load(path):
     `model.fit(...)` continues the interrupted run bit for bit.
 
     Everything is validated before the model is built; a truncated, corrupted or
-    foreign file raises ValueError naming the problem. Nothing in the file is executed."""
+    foreign file raises ValueError naming the problem. Nothing in the file is executed.
+    A model saved with its optimizer continues with it when fit gets no optimizer;
+    passing a new optimizer object starts a fresh optimizer state, as everywhere in pynn."""
+    name = os.fspath(path)
+    with open(name, "rb") as f:
+        return load_bytes(f.read(), name)
+
+
+def load_bytes(raw: bytes, name: str = "<bytes>"):
+    """pynn.load on the bytes of a model file (e.g. from a database or a download);
+    `name` is used in error messages."""
     from . import _checks
     from .callbacks import History
     from .layers import layer_from_config
     from .optimizers import optimizer_from_config
     from .sequential import LOSSES, Sequential
 
-    name = os.fspath(path)
-    header, metadata, data = read_safetensors(name)
+    header, metadata, data = parse_safetensors(raw, name)
     if metadata.get("format") != FORMAT_NAME:
         raise ValueError(f"{name}: not a pynn model file (a safetensors file without pynn's metadata; "
                          f"its metadata keys are {sorted(metadata)[:8]})")
@@ -318,12 +338,11 @@ def load(path):
     extra = sorted(set(header) - set(expected))
     if extra:
         raise ValueError(f"{name}: unexpected tensors {extra} that the architecture does not use")
-    if "sha256" in metadata:
-        digest = hashlib.sha256()
-        for key in expected:  # the order save() hashed them in
-            digest.update(_tensor(header, data, key).tobytes())
-        if digest.hexdigest() != metadata["sha256"]:
-            raise ValueError(f"{name}: the tensor data does not match its SHA-256 checksum (corrupted file)")
+    # pynn writes pynn_version and sha256 together; files from other writers may have neither.
+    if "pynn_version" in metadata and "sha256" not in metadata:
+        raise ValueError(f"{name}: the SHA-256 checksum pynn writes is missing (corrupted metadata)")
+    if "sha256" in metadata and _checksum(metadata, [_tensor(header, data, k) for k in expected]) != metadata["sha256"]:
+        raise ValueError(f"{name}: the metadata or tensor data do not match the file's SHA-256 checksum (corrupted file)")
     for key in expected:
         if not np.isfinite(_tensor(header, data, key)).all():
             raise ValueError(f"{name}: tensor {key!r} holds NaN or inf")

@@ -329,6 +329,28 @@ def test_overlapping_tensors(tmp_path):
         pynn.load(path)
 
 
+def test_every_single_bit_flip_is_a_value_error(tmp_path):
+    """No flipped bit anywhere in a file (length, header, metadata, data) loads silently
+    or raises anything but ValueError: structure checks or the checksum catch it."""
+    model = pynn.Sequential([pynn.Dense(2, 2), pynn.Dropout(0.5), pynn.Dense(2, 2)], seed=0)
+    model.fit(np.eye(2), [0, 1], epochs=1, verbose=0, optimizer=pynn.SGD(momentum=0.5))
+    path = tmp_path / "tiny.safetensors"
+    model.save(path)
+    raw = path.read_bytes()
+    header_end = 8 + struct.unpack("<Q", raw[:8])[0]
+    padding = {i for i in range(8, header_end) if raw[i:i + 1] == b" "}  # JSON whitespace stays JSON
+    assert len(raw) < 2000
+    for i in range(len(raw)):
+        for bit in range(8):
+            corrupted = bytearray(raw)
+            corrupted[i] ^= 1 << bit
+            if i in padding and chr(corrupted[i]) in "\t\n\r":
+                continue  # one kind of JSON whitespace for another: the same file
+            with pytest.raises(ValueError):
+                pio.load_bytes(bytes(corrupted), f"byte {i} bit {bit}")
+    assert _same_params(pio.load_bytes(raw), model)
+
+
 def test_flipped_data_byte_fails_the_checksum(tmp_path):
     path, raw = _good_file(tmp_path)
     corrupted = bytearray(raw)
@@ -372,7 +394,8 @@ def test_non_finite_tensor(tmp_path):
     header, meta, data = pio.read_safetensors(path)
     tensors = {k: pio._tensor(header, data, k).copy() for k in header}
     tensors["layers.0.b"][3] = np.nan
-    del meta["sha256"]
+    tensors_bytes = [np.ascontiguousarray(a) for a in tensors.values()]
+    meta["sha256"] = pio._checksum(meta, tensors_bytes)  # a well-formed file that holds a NaN
     pio.write_safetensors(path, tensors, meta)
     with pytest.raises(ValueError, match="NaN or inf"):
         pynn.load(path)
