@@ -2,15 +2,19 @@
 
 A C++ core does every hot loop; this package holds the API. See README.md and
 docs/lecture.md (the course's notation mapped to pynn)."""
+from importlib.util import find_spec as _find_spec
+
 from . import _load_core  # noqa: F401  (first: a clear message if the core is missing)
 from . import _core, autodiff, datasets, reference
-from .callbacks import Callback, History
+from .callbacks import (Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
+                        TerminateOnNaN)
 from .functional import (derivative, elu, gelu, identity, leaky_relu, log_softmax, relu, sigmoid, silu,
                          softmax, softplus, tanh)
 from .io import load
 from .layers import (ELU, GELU, Activation, Dense, Dropout, Identity, Layer, LeakyReLU, PReLU, ReLU, Sigmoid,
                      SiLU, Softplus, Tanh)
 from .neuron import Neuron, Perceptron
+from .plotting import plot_history
 from .optimizers import SGD, Adam, AdamW, Optimizer
 from .sequential import LOSSES, DivergenceError, Sequential
 from .threads import get_num_threads, set_num_threads
@@ -24,8 +28,22 @@ __all__ = [
     "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "softmax",
     "log_softmax", "derivative",
     "Optimizer", "SGD", "Adam", "AdamW",
-    "Callback", "History",
+    "Callback", "History", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN", "LearningRateScheduler",
+    "ReduceLROnPlateau", "plot_history",
     "Neuron", "Perceptron",
     "set_num_threads", "get_num_threads",
     "autodiff", "datasets", "reference",
 ]
+
+# The scikit-learn estimators import scikit-learn (an optional extra): loaded on first use,
+# and listed in __all__ only when scikit-learn is installed (so `import *` never fails).
+_SKLEARN_NAMES = ("MLPClassifier", "MLPRegressor")
+if _find_spec("sklearn") is not None:
+    __all__ += list(_SKLEARN_NAMES)
+
+
+def __getattr__(name):
+    if name in _SKLEARN_NAMES:
+        from . import sklearn as _sklearn_estimators
+        return getattr(_sklearn_estimators, name)
+    raise AttributeError(f"module 'pynn' has no attribute {name!r}")

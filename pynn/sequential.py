@@ -4,16 +4,15 @@ Python holds the description (layers, loss, dtype, seed), validates every input,
 runs the epochs; the core runs every batch of an epoch with the GIL released."""
 from __future__ import annotations
 
-import sys
-import time
-
 import numpy as np
 
 from . import _checks, _core
-from .callbacks import Callback, History
+from .callbacks import Callback, History, TerminateOnNaN
+from .datasets import train_test_split_indices
 from .initializers import initialize
 from .layers import Dense, Dropout, Layer, PReLU
 from .optimizers import Optimizer, as_optimizer
+from .progress import ProgressLogger
 
 __all__ = ["Sequential", "LOSSES", "DivergenceError"]
 
@@ -284,62 +283,147 @@ class Sequential:
         if self._net.n_params and not np.isfinite(self._net.param_view(0, [self._net.n_params])).all():
             raise DivergenceError("the parameters became non-finite; lower the learning rate")
 
+    # ------------------------------------------------------------------ pickling
+    # The core network is not picklable: a pickle holds the description (layers, loss,
+    # dtype, seed, optimizer, history) plus copies of the parameter buffer, the optimizer
+    # state and the dropout counter, so an unpickled model predicts bit-identically and
+    # trains on exactly as the original would (copy.deepcopy goes the same way).
+    def __getstate__(self) -> dict:
+        net = self._net
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_net", "_params", "_grads", "_names")}
+        state["_core_state"] = {
+            "params": net.param_view(0, [net.n_params]).copy(),
+            "optimizer_buffers": [net.optimizer_buffer(i).copy() for i in (0, 1)] if self.optimizer else None,
+            "opt_step": int(net.opt_step), "train_forwards": int(net.train_forwards)}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        core = state.pop("_core_state")
+        self.__dict__.update(state)
+        self._build()
+        net = self._net
+        net.param_view(0, [net.n_params])[...] = core["params"]
+        if self.optimizer is not None and core["optimizer_buffers"] is not None:
+            from .io import _restore_optimizer
+            _restore_optimizer(self, self.optimizer, core["optimizer_buffers"], core["opt_step"])
+        net.opt_step = core["opt_step"]
+        net.train_forwards = core["train_forwards"]
+
     # ------------------------------------------------------------------ training
     def fit(self, X, y, epochs: int = 1, batch_size: int = 32, optimizer=None, shuffle: bool = True,
-            validation_data=None, verbose: int = 1, sample_weight=None, callbacks=None) -> History:
+            validation_data=None, verbose: int = 1, sample_weight=None, callbacks=None,
+            validation_split: float = 0.0, terminate_on_nan: bool = True) -> History:
         """Train for `epochs` passes over (X, y) in mini-batches of `batch_size`.
 
         Returns a History: history.history["loss"] (and "accuracy" for classification,
-        "val_loss"/"val_accuracy" with validation_data) per epoch. optimizer defaults to
+        "val_loss"/"val_accuracy" with validation data) per epoch. optimizer defaults to
         the one of the previous fit, else Adam(lr=1e-3). The batch loop of each epoch
-        runs in the core with the GIL released; Ctrl-C stops between batches."""
+        runs in the core with the GIL released; Ctrl-C stops between batches.
+
+        validation_split: hold out this fraction of (X, y) for validation, drawn at
+        random from the model's seed (the same split on every fit of this model) and,
+        for class labels, stratified (each class keeps its share in both parts);
+        never "the last rows". validation_data=(X_val, y_val[, w_val]) gives one instead.
+        verbose: 0 silent, 1 a tqdm progress bar over the epochs (plain lines without
+        tqdm), 2 one line per epoch. callbacks: pynn.Callback objects (EarlyStopping,
+        ModelCheckpoint, LearningRateScheduler, ...). terminate_on_nan: add a
+        TerminateOnNaN, so a diverging run stops with a RuntimeWarning and keeps the
+        parameters of its last good epoch; False makes fit raise DivergenceError."""
         X = self._X(X)
         n = X.shape[0]
         targets = self._targets(y, n, sample_weight)
         epochs = _checks.positive_int(epochs, "epochs")
         batch_size = _checks.positive_int(batch_size, "batch_size")
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, got {_checks.describe(shuffle)}")
+        for name, flag in (("shuffle", shuffle), ("terminate_on_nan", terminate_on_nan)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {_checks.describe(flag)}")
         verbose = _checks.positive_int(verbose, "verbose", minimum=0, maximum=2)
+        validation_split = _checks.real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
         validation = None
         if validation_data is not None:
+            if validation_split > 0:
+                raise ValueError("pass validation_data or validation_split, not both")
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise TypeError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)")
             Xv = self._X(validation_data[0], "validation_data X")
             vw = validation_data[2] if len(validation_data) == 3 else None
             validation = (Xv, self._targets(validation_data[1], Xv.shape[0], vw, "validation_data y"))
+        elif validation_split > 0:
+            X, targets, validation = self._split_validation(X, targets, validation_split)
+            n = X.shape[0]
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be pynn.Callback instances, got {_checks.describe(cb)}")
+        if terminate_on_nan and not any(isinstance(cb, TerminateOnNaN) for cb in callbacks):
+            callbacks.append(TerminateOnNaN())
         config = self._bind_optimizer(optimizer)
 
         history = History()
-        history.params = {"epochs": epochs, "batch_size": batch_size, "samples": n}
-        callbacks = [history] + callbacks
+        metrics = ["loss"] + (["accuracy"] if self.is_classifier else [])
+        metrics += [f"val_{m}" for m in metrics] if validation is not None else []
+        history.params = {"epochs": epochs, "batch_size": batch_size, "samples": n, "metrics": metrics}
+        progress = ProgressLogger(verbose) if verbose else None
+        callbacks = [history] + ([progress] if progress else []) + callbacks
         for cb in callbacks:
             cb.set_model(self)
+            cb.set_params(history.params)
         self.stop_training = False
-        for cb in callbacks:
-            cb.on_train_begin()
-        for epoch in range(epochs):
+        try:
             for cb in callbacks:
-                cb.on_epoch_begin(epoch)
-            config.lr = self.optimizer.lr  # a callback may have changed it
-            start = time.perf_counter()
-            logs = self._run_epoch(X, targets, batch_size, shuffle, config)
-            if validation is not None:
-                logs.update({f"val_{k}": v for k, v in self._evaluate(*validation).items()})
-            if verbose:
-                self._print_epoch(epoch, epochs, time.perf_counter() - start, logs)
+                cb.on_train_begin()
+            for epoch in range(epochs):
+                for cb in callbacks:
+                    cb.on_epoch_begin(epoch)
+                config.lr = self.optimizer.lr  # a callback may have changed it
+                try:
+                    logs = self._run_epoch(X, targets, batch_size, shuffle, config)
+                except DivergenceError as exc:  # the epoch is undone; a TerminateOnNaN turns it into a stop
+                    guard = next((cb for cb in callbacks if isinstance(cb, TerminateOnNaN)), None)
+                    if guard is None:
+                        raise
+                    guard.on_divergence(epoch, exc)
+                    history.params["diverged_epoch"] = epoch
+                    break
+                if validation is not None:
+                    logs.update({f"val_{k}": v for k, v in self._evaluate(*validation).items()})
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
             for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        for cb in callbacks:
-            cb.on_train_end()
+                cb.on_train_end()
+        finally:
+            if progress is not None:
+                progress.close()
         self.history = history
         return history
+
+    def _split_validation(self, X, targets, fraction: float):
+        """(X_train, targets_train, (X_val, targets_val)): a shuffled split seeded by the
+        model's seed, stratified on class labels (softmax labels, or one 0/1 output)."""
+        labels, dense, weights = targets
+        strata = labels
+        if strata is None and self.loss == "binary_cross_entropy" and dense.shape[1] == 1:
+            strata = dense[:, 0]
+        train, val = train_test_split_indices(X.shape[0], fraction, seed=[self.seed, 2], stratify=strata)
+        if len(train) == 0 or len(val) == 0:
+            raise ValueError(f"validation_split={fraction} of {X.shape[0]} samples leaves "
+                             f"{len(train)} for training and {len(val)} for validation; both need at least one")
+
+        def part(idx):
+            return tuple(None if a is None else np.ascontiguousarray(a[idx]) for a in targets)
+
+        return np.ascontiguousarray(X[train]), part(train), (np.ascontiguousarray(X[val]), part(val))
+
+    def plot_history(self, path, title: str | None = None) -> str:
+        """Loss (and accuracy) curves of the last fit, train and validation, as an image
+        at `path` (PNG by extension). Needs matplotlib (the `plot` extra)."""
+        if self.history is None:
+            raise ValueError("this model has no history yet: call fit first")
+        from .plotting import plot_history
+        return plot_history(self.history, path, title=title)
 
     def _run_epoch(self, X, targets, batch_size, shuffle, config) -> dict:
         n = X.shape[0]
@@ -374,11 +458,6 @@ class Sequential:
             loss_sum += self._custom_loss_gradients(np.ascontiguousarray(X[idx]), targets[1][idx]) * len(idx)
             self._net.apply_update(config)
         return loss_sum, len(perm), 0
-
-    @staticmethod
-    def _print_epoch(epoch, epochs, seconds, logs) -> None:
-        metrics = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-        print(f"Epoch {epoch + 1}/{epochs} - {seconds:.2f}s - {metrics}", file=sys.stdout, flush=True)
 
     # ------------------------------------------------------------------ inference
     def _evaluate(self, X, targets) -> dict:
