@@ -226,13 +226,13 @@ class TrainConfig:
             self.fail("data", f"{what}: {X.shape[0]} rows of features but "
                               f"{'no labels' if y is None else f'{y.shape[0]} labels'}")
         classes = None
-        units = self.layers[-1]["units"] if self.layers[-1]["class"] == "Dense" else None
+        units = [spec["units"] for spec in self.layers if spec["class"] == "Dense"][-1]  # the output width
         if self.loss == "softmax_cross_entropy" and y.ndim == 1:
             numeric = y.dtype.kind in "biuf"
-            in_range = numeric and np.all(y == np.round(y)) and y.min() >= 0 and (units is None or y.max() < units)
+            in_range = numeric and np.all(y == np.round(y)) and y.min() >= 0 and y.max() < units
             if not in_range:
                 classes, y = np.unique(y, return_inverse=True)
-                if units is not None and len(classes) != units:
+                if len(classes) != units:
                     self.fail("model.layers", f"the last Dense layer has {units} units but {what} has "
                                               f"{len(classes)} classes")
             y = y.astype(np.int64)

@@ -183,7 +183,8 @@ def save(model, path, include_optimizer: bool = True, metadata: dict | None = No
 
     include_optimizer: also store the optimizer's config and state (moments, step
     count), so training resumes exactly. metadata: extra str -> str entries stored
-    under "user." keys (returned by load as `model.metadata`)."""
+    under "user." keys (load returns them as `model.metadata`, and saving that model
+    again keeps them)."""
     from . import __version__
     from .sequential import Sequential
 
@@ -209,7 +210,9 @@ def save(model, path, include_optimizer: bool = True, metadata: dict | None = No
             tensors[key] = np.array(net.optimizer_buffer(which))
     if model.history is not None and getattr(model.history, "history", None):
         meta["history"] = json.dumps(_finite_json(model.history.history))
-    for key, value in (metadata or {}).items():
+    user = dict(getattr(model, "metadata", None) or {})  # what load() found: a re-save keeps it
+    user.update(metadata or {})
+    for key, value in user.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(f"metadata must map str to str, got {key!r}: {type(value).__name__}")
         meta[f"user.{key}"] = value

@@ -142,6 +142,9 @@ def test_history_and_user_metadata_survive(tmp_path):
     assert loaded.history.history["loss"] == model.history.history["loss"]
     assert loaded.history.history["val_accuracy"] == model.history.history["val_accuracy"]
     assert loaded.metadata == {"classes": '["a", "b", "c"]'}
+    loaded.save(tmp_path / "again.safetensors", metadata={"note": "fine-tuned"})
+    assert pynn.load(tmp_path / "again.safetensors").metadata == {"classes": '["a", "b", "c"]', "note": "fine-tuned"}
+    assert pynn.load(tmp_path / "again.safetensors").history.history["loss"] == model.history.history["loss"]
 
 
 def test_bad_save_arguments(tmp_path):
