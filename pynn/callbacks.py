@@ -287,7 +287,8 @@ class LearningRateScheduler(Callback):
 
 class ReduceLROnPlateau(_Monitor):
     """Multiply the learning rate by `factor` when `monitor` has not improved for
-    `patience` epochs, then wait `cooldown` epochs; never go below `min_lr`."""
+    `patience` epochs in a row (0 acts as 1); the `cooldown` epochs after a reduction do
+    not count as misses. The rate never goes below `min_lr`."""
 
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, mode: str = "auto",
                  min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0):
@@ -303,15 +304,14 @@ class ReduceLROnPlateau(_Monitor):
 
     def on_epoch_end(self, epoch, logs=None):
         value = self._current(logs)
-        if self.cooldown_left > 0:
-            self.cooldown_left -= 1
-            self.wait = 0
         if self._improves(value):
             self.best, self.wait = value, 0
-            return
-        if self.cooldown_left == 0:
+        elif self.cooldown_left > 0:  # an epoch of cooldown: misses do not count
+            self.wait = 0
+        else:
             self.wait += 1
             if self.wait >= max(self.patience, 1):
                 opt = self.model.optimizer
                 opt.lr = max(opt.lr * self.factor, self.min_lr, 1e-300)
-                self.cooldown_left, self.wait = self.cooldown, 0
+                self.cooldown_left, self.wait = self.cooldown + 1, 0  # this epoch's decrement below
+        self.cooldown_left = max(self.cooldown_left - 1, 0)
