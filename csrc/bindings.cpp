@@ -314,6 +314,8 @@ PYBIND11_MODULE(_core, m) {
             PyErr_SetString(PyExc_ValueError, e.what());
         } catch (const DivergenceError& e) {
             PyErr_SetString(divergence.ptr(), e.what());
+        } catch (const AllocationError& e) {
+            PyErr_SetString(PyExc_MemoryError, e.what());
         } catch (const Interrupted& e) {
             PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
         }

@@ -20,6 +20,12 @@ struct DivergenceError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// A buffer too large for this machine (or whose size overflows): becomes MemoryError
+// with this message, which names the sizes, instead of a bare std::bad_alloc.
+struct AllocationError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 // Raised from the batch loop when the interrupt check asks it to stop (Ctrl-C).
 struct Interrupted : std::runtime_error {
     Interrupted() : std::runtime_error("interrupted") {}

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <limits>
+#include <new>
+#include <string>
 
 #include "dense.h"
 #include "dropout.h"
@@ -59,6 +63,61 @@ void Network<T>::add_dropout(double p) {
     layers_.push_back(s);
 }
 
+namespace {
+// a + b * c for sizes, or AllocationError when it overflows int64 (signed overflow
+// would be undefined behaviour and, in practice, a negative size).
+idx checked_add_mul(idx a, idx b, idx c, const char* what) {
+    idx prod, sum;
+    if (__builtin_mul_overflow(b, c, &prod) || __builtin_add_overflow(a, prod, &sum))
+        throw AllocationError(std::string(what) + " overflows a 64-bit size; the network is too large to allocate");
+    return sum;
+}
+
+// Bytes this process can still fill without the kernel's OOM killer stepping in: Linux
+// overcommits, so a too-large std::vector is not always a bad_alloc -- its zero fill can
+// get the whole process killed instead. Best effort: MemAvailable, lowered by a cgroup v2
+// limit when there is one; "unknown" (max) elsewhere.
+double available_bytes() {
+    double avail = std::numeric_limits<double>::infinity();
+    if (std::FILE* f = std::fopen("/proc/meminfo", "r")) {
+        char line[256];
+        unsigned long long kb;
+        while (std::fgets(line, sizeof line, f))
+            if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) avail = 1024.0 * static_cast<double>(kb);
+        std::fclose(f);
+    }
+    unsigned long long limit = 0, used = 0;
+    std::FILE* fmax = std::fopen("/sys/fs/cgroup/memory.max", "r");  // "max" when unlimited
+    std::FILE* fcur = std::fopen("/sys/fs/cgroup/memory.current", "r");
+    if (fmax && fcur && std::fscanf(fmax, "%llu", &limit) == 1 && std::fscanf(fcur, "%llu", &used) == 1)
+        avail = std::min(avail, limit > used ? static_cast<double>(limit - used) : 0.0);
+    if (fmax) std::fclose(fmax);
+    if (fcur) std::fclose(fcur);
+    return avail;
+}
+
+// v = n zeros, or AllocationError naming what did not fit and how large it was.
+template <typename T>
+void assign_zeros(std::vector<T>& v, idx n, const std::string& what) {
+    const double bytes = static_cast<double>(n) * sizeof(T);
+    auto fail = [&](const char* why) {
+        char gib[32];
+        std::snprintf(gib, sizeof gib, "%.3g", bytes / 1073741824.0);
+        throw AllocationError(what + " needs " + std::to_string(n) + " values (" + gib + " GiB), " + why);
+    };
+    if (static_cast<std::uint64_t>(n) > v.max_size()) fail("more than can be allocated");
+    constexpr double kCheckAbove = 64.0 * 1024 * 1024;  // small buffers: not worth reading /proc
+    if (bytes > kCheckAbove && bytes > static_cast<double>(v.capacity()) * sizeof(T) &&
+        bytes > available_bytes())
+        fail("more than the memory available");
+    try {
+        v.assign(static_cast<size_t>(n), T(0));
+    } catch (const std::bad_alloc&) {
+        fail("which could not be allocated");
+    }
+}
+}  // namespace
+
 template <typename T>
 void Network<T>::finalize() {
     if (finalized_) return;
@@ -66,16 +125,22 @@ void Network<T>::finalize() {
     for (auto& s : layers_) {
         if (s.kind == LayerKind::dense) {
             s.w_off = off;
-            off += s.n_out * s.n_in;
+            off = checked_add_mul(off, s.n_out, s.n_in, "the parameter count");
             s.b_off = off;
-            if (s.use_bias) off += s.n_out;
+            if (s.use_bias) off = checked_add_mul(off, s.n_out, 1, "the parameter count");
         } else if (s.kind == LayerKind::prelu) {
             s.slope_off = off;
-            off += s.k;
+            off = checked_add_mul(off, s.k, 1, "the parameter count");
         }
     }
-    params_.assign(static_cast<size_t>(off), T(0));
-    grads_.assign(static_cast<size_t>(off), T(0));
+    // Parameters and gradients are allocated together: check both fit before filling either.
+    const double both = 2.0 * static_cast<double>(off) * sizeof(T);
+    if (both > 64.0 * 1024 * 1024 && both > available_bytes())
+        throw AllocationError("the network has " + std::to_string(off) + " parameters; their values and gradients need " +
+                              std::to_string(static_cast<long long>(both / 1073741824.0)) +
+                              " GiB, more than the memory available");
+    assign_zeros(params_, off, "the parameter buffer");
+    assign_zeros(grads_, off, "the gradient buffer");
     outs_.assign(layers_.size(), nullptr);
     finalized_ = true;
 }
@@ -87,16 +152,18 @@ void Network<T>::reserve(idx B) {
     idx widest = n_inputs_;
     acts_.resize(layers_.size());
     masks_.resize(layers_.size());
+    // B and the widths are < 2^31 (checked in Python and by BLAS), so B * width fits int64.
+    const std::string what = "the workspace for a batch of " + std::to_string(B) + " rows (lower batch_size)";
     for (size_t l = 0; l < layers_.size(); ++l) {
         const auto& s = layers_[l];
         widest = std::max(widest, s.n_out);
-        acts_[l].assign(static_cast<size_t>(B * s.n_out), T(0));
-        if (s.kind == LayerKind::dropout) masks_[l].assign(static_cast<size_t>(B * s.n_out), T(0));
+        assign_zeros(acts_[l], B * s.n_out, what);
+        if (s.kind == LayerKind::dropout) assign_zeros(masks_[l], B * s.n_out, what);
     }
-    d0_.assign(static_cast<size_t>(B * widest), T(0));
-    d1_.assign(static_cast<size_t>(B * widest), T(0));
-    batch_x_.assign(static_cast<size_t>(B * n_inputs_), T(0));
-    batch_dense_.assign(static_cast<size_t>(B * n_outputs()), T(0));
+    assign_zeros(d0_, B * widest, what);
+    assign_zeros(d1_, B * widest, what);
+    assign_zeros(batch_x_, B * n_inputs_, what);
+    assign_zeros(batch_dense_, B * n_outputs(), what);
     batch_w_.assign(static_cast<size_t>(B), T(0));
     batch_labels_.assign(static_cast<size_t>(B), 0);
     capacity_ = B;
@@ -105,7 +172,7 @@ void Network<T>::reserve(idx B) {
 template <typename T>
 std::vector<T>& Network<T>::opt_buf(int which) {
     auto& buf = which == 0 ? opt_a_ : opt_b_;
-    if (buf.size() != params_.size()) buf.assign(params_.size(), T(0));
+    if (buf.size() != params_.size()) assign_zeros(buf, n_params(), "the optimizer state");
     return buf;
 }
 
