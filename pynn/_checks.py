@@ -83,7 +83,8 @@ def features(X, name: str, dtype: str, n_features: int | None = None) -> np.ndar
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # a float64 too large for float32 becomes inf, reported below
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all():
         bad = "NaN" if np.isnan(out).any() else "inf"
         raise ValueError(f"{name} contains {bad} (or a value too large for {dtype}); clean or impute it first")
@@ -105,7 +106,7 @@ def class_labels(y, name: str, n_classes: int, n_samples: int) -> np.ndarray:
         if (arr != np.round(arr)).any():
             raise ValueError(f"{name} holds fractional class labels (e.g. {arr[arr != np.round(arr)][0]}); class labels must be integers")
     if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
-        bad = arr.min() if arr.min() < 0 else arr.max()
+        bad = (arr.min() if arr.min() < 0 else arr.max()).item()  # a Python number: no np.int64(3) in the text
         raise ValueError(f"{name} holds class label {bad!r}, expected integers in [0, {n_classes - 1}] for a model with {n_classes} outputs")
     return np.ascontiguousarray(arr, dtype=np.int32)
 
@@ -119,11 +120,14 @@ def dense_targets(y, name: str, n_outputs: int, n_samples: int, dtype: str, *, l
         raise ValueError(f"{name} must have shape (n_samples, {n_outputs}), got {arr.shape}")
     if arr.shape[0] != n_samples:
         raise ValueError(f"{name} has {arr.shape[0]} samples but X has {n_samples}")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # overflow to inf in the cast is reported below
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all():
-        raise ValueError(f"{name} contains NaN or inf")
+        raise ValueError(f"{name} contains NaN or inf (or a value too large for {dtype})")
     if low is not None and out.min() < low or high is not None and out.max() > high:
-        raise ValueError(f"{name} values must lie in [{low}, {high}], got values in [{out.min()}, {out.max()}]")
+        expected = f"in [{low}, {high}]" if low is not None and high is not None else (
+            f">= {low}" if low is not None else f"<= {high}")
+        raise ValueError(f"{name} values must be {expected}, got values in [{out.min()}, {out.max()}]")
     return out
 
 
@@ -133,7 +137,8 @@ def sample_weights(w, n_samples: int, dtype: str) -> np.ndarray | None:
     arr = numeric_array(w, "sample_weight")
     if arr.ndim != 1 or arr.shape[0] != n_samples:
         raise ValueError(f"sample_weight must have shape ({n_samples},), got {arr.shape}")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all() or (out < 0).any():
         raise ValueError("sample_weight must be finite and non-negative")
     return out
