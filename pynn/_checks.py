@@ -50,7 +50,7 @@ def real(value, name: str, *, low=None, high=None, low_open=False, high_open=Fal
 def dtype_name(dtype) -> str:
     """'float32' or 'float64' from a name or a NumPy dtype."""
     try:
-        d = np.dtype(dtype)
+        d = None if dtype is None else np.dtype(dtype)  # np.dtype(None) is float64, not our default
     except TypeError:
         d = None
     if d is None or d not in (np.float32, np.float64):
