@@ -168,10 +168,21 @@ void bind_network(py::module_& m, const char* name) {
         .def("optimizer_buffer", [](py::object self, int which) {
             Net& n = self.cast<Net&>();
             if (which != 0 && which != 1) throw InputError("which must be 0 or 1");
-            auto& buf = n.opt_buf(which);
-            return view_of<T>(buf.data(), 0, {static_cast<idx>(buf.size())}, self);
+            // opt_buf allocates on first use: under the lock, or a train_step running in
+            // another thread could be writing the vector while it is reallocated. Once
+            // allocated it keeps its size, so the view stays valid.
+            std::vector<T>* buf;
+            {
+                py::gil_scoped_release release;
+                std::lock_guard<std::mutex> lock(n.busy);
+                buf = &n.opt_buf(which);
+            }
+            return view_of<T>(buf->data(), 0, {static_cast<idx>(buf->size())}, self);
         })
         .def("reset_optimizer_state", [](Net& n) {
+            // Release the GIL before waiting for the lock: a train_epoch holding the lock
+            // takes the GIL to poll for Ctrl-C, so waiting with the GIL held deadlocks.
+            py::gil_scoped_release release;
             std::lock_guard<std::mutex> lock(n.busy);
             n.reset_optimizer_state();
         })
