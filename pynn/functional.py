@@ -80,9 +80,10 @@ def derivative(name: str, x, alpha: float = 0.0):
 
 def softmax(x, axis: int = -1):
     """softmax(z)_i = e^{z_i - max z} / sum_j e^{z_j - max z} along `axis` (float64)."""
-    arr = np.moveaxis(_array(x).astype(np.float64), axis, -1)
-    if arr.ndim == 0:
-        raise ValueError("softmax needs at least a 1-D array")
+    arr = _array(x).astype(np.float64)
+    if arr.ndim == 0:  # checked before moveaxis, whose AxisError would not name x
+        raise ValueError(f"softmax needs x with at least 1 dimension, got a scalar {x!r}")
+    arr = np.moveaxis(arr, axis, -1)
     flat = np.ascontiguousarray(arr.reshape(-1, arr.shape[-1]))
     out = _core.softmax(flat).reshape(arr.shape)
     return np.moveaxis(out, -1, axis)
@@ -91,5 +92,7 @@ def softmax(x, axis: int = -1):
 def log_softmax(x, axis: int = -1):
     """log softmax(z)_i = z_i - max z - log sum_j e^{z_j - max z}  (never log(0))."""
     arr = _array(x).astype(np.float64)
+    if arr.ndim == 0:  # as softmax: a scalar has no axis to normalize over
+        raise ValueError(f"log_softmax needs x with at least 1 dimension, got a scalar {x!r}")
     m = arr.max(axis=axis, keepdims=True)
     return arr - m - np.log(np.exp(arr - m).sum(axis=axis, keepdims=True))
