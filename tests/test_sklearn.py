@@ -357,3 +357,23 @@ def test_divergence_stops_with_a_warning():
     with pytest.warns(RuntimeWarning, match="training diverged"):
         est.fit(X, y)
     assert all(np.isfinite(c).all() for c in est.coefs_) and est.n_iter_ < 5
+
+
+# ---------------------------------------------------------------------------- the benchmark script
+def test_benchmark_quick_mode_runs_both_libraries(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sklearn.py"
+    env = dict(os.environ, OMP_NUM_THREADS="1")  # a smoke run: no thread contention with other tests
+    out = subprocess.run([sys.executable, str(script), "--quick", "--output", str(tmp_path / "table.md")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    table = (tmp_path / "table.md").read_text()
+    rows = re.findall(r"^\| (digits|mnist_like) \| [\d,]+ / [\d,]+ \| (sklearn|pynn) \| (0\.\d{4}|1\.0000) \|", table, re.M)
+    assert sorted((d, lib) for d, lib, _ in rows) == [("digits", "pynn"), ("digits", "sklearn"),
+                                                      ("mnist_like", "pynn"), ("mnist_like", "sklearn")]
+    assert all(float(acc) > 0.2 for _, _, acc in rows) and "x per epoch" in table
