@@ -228,3 +228,25 @@ def test_fit_shuffles_with_the_documented_permutation(dtype):
         perm = np.random.default_rng([model.seed, 1, epoch]).permutation(37)
         np.testing.assert_allclose(losses[epoch], ref.fit_epoch(X, y, 8, ref_opt, perm), **TOL[dtype])
     assert_params_close(model, ref, dtype)
+
+
+@pytest.mark.parametrize("case", LOSS_CASES)
+def test_fit_with_sample_weights_equals_reference_steps(case):
+    """The batch loop in the core gathers each batch's weights (and probability rows)."""
+    rng = np.random.default_rng(10)
+    loss = case.split("/")[0]
+    X, y = data(rng, 29, 4, 3, case)
+    w = rng.random(29) * 2
+    model = pynn.Sequential([pynn.Dense(4, 6), pynn.Softplus(), pynn.Dense(6, 3)], loss=loss, dtype="float64", seed=12)
+    ref = reference_of(model)
+    opt = pynn.SGD(lr=0.2, momentum=0.5)
+    ref_opt = reference_optimizer(opt)
+    history = model.fit(X, y, epochs=2, batch_size=6, optimizer=opt, sample_weight=w, verbose=0)
+    for epoch in range(2):
+        perm = np.random.default_rng([model.seed, 1, epoch]).permutation(29)
+        total = 0.0
+        for start in range(0, 29, 6):
+            idx = perm[start:start + 6]
+            total += ref.train_step(X[idx], y[idx], ref_opt, sample_weight=w[idx]) * len(idx)
+        np.testing.assert_allclose(history.history["loss"][epoch], total / 29, **TOL["float64"])
+    assert_params_close(model, ref, "float64")
