@@ -7,6 +7,8 @@ computes X @ W.T + b, exactly like torch.nn.Linear.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from . import _checks
 from .initializers import check_name
 
@@ -51,9 +53,9 @@ class Dense(Layer):
     def __init__(self, n_in: int, n_out: int, use_bias: bool = True, init: str = "auto"):
         self.n_in = _checks.positive_int(n_in, "Dense n_in")
         self.n_out = _checks.positive_int(n_out, "Dense n_out")
-        if not isinstance(use_bias, (bool,)):
+        if not isinstance(use_bias, (bool, np.bool_)):  # np.bool_ too, as fit's shuffle accepts
             raise TypeError(f"Dense use_bias must be True or False, got {_checks.describe(use_bias)}")
-        self.use_bias = use_bias
+        self.use_bias = bool(use_bias)  # a plain bool in get_config (JSON, safetensors metadata)
         self.init = check_name(init)
 
     def get_config(self) -> dict:
