@@ -356,3 +356,16 @@ def test_diverging_fit_raises_and_keeps_finite_parameters():
         model.fit(X, y, epochs=3, batch_size=16, optimizer=pynn.SGD(lr=1e6), verbose=0, terminate_on_nan=False)
     assert all(np.isfinite(p).all() for p in model.parameters())
     assert state_of(model)[0] == before[0]  # the diverging (first) epoch was undone
+
+
+def test_numpy_scalars_are_accepted_as_plain_python_values():
+    layer = pynn.Dense(np.int64(3), np.int32(2), use_bias=np.bool_(False))
+    config = layer.get_config()
+    assert config == {"class": "Dense", "n_in": 3, "n_out": 2, "use_bias": False, "init": "auto"}
+    assert all(type(config[k]) in (int, bool) for k in ("n_in", "n_out", "use_bias"))
+    assert type(pynn.Dropout(np.float32(0.25)).p) is float and type(pynn.SGD(lr=np.float64(0.1)).lr) is float
+
+
+def test_dense_use_bias_must_be_a_bool():
+    with pytest.raises(TypeError, match=r"Dense use_bias must be True or False, got int 1"):
+        pynn.Dense(2, 2, use_bias=1)
