@@ -244,11 +244,32 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         return [w.T for w in self._weights()]
 
+    @coefs_.setter
+    def coefs_(self, values) -> None:
+        self._assign(values, [w.T for w in self._weights()], "coefs_")
+
     @property
     def intercepts_(self) -> list:
+        """Bias vectors (n_out,): views of pynn's b."""
         check_is_fitted(self)
-        params = self.model_.named_parameters()
-        return [p for name, p in params if name.endswith(".b")]
+        return [p for name, p in self.model_.named_parameters() if name.endswith(".b")]
+
+    @intercepts_.setter
+    def intercepts_(self, values) -> None:
+        self._assign(values, self.intercepts_, "intercepts_")
+
+    def _assign(self, values, views, name: str) -> None:
+        """est.coefs_ = [...] copies into the model (shapes checked first, all or nothing)."""
+        check_is_fitted(self)
+        values = list(values)
+        if len(values) != len(views):
+            raise ValueError(f"{name} needs {len(views)} arrays, got {len(values)}")
+        arrays = [_checks.numeric_array(v, f"{name}[{i}]") for i, v in enumerate(values)]
+        for i, (a, v) in enumerate(zip(arrays, views)):
+            if a.shape != v.shape:
+                raise ValueError(f"{name}[{i}] must have shape {v.shape}, got {a.shape}")
+        for a, v in zip(arrays, views):
+            v[...] = a
 
     @property
     def n_layers_(self) -> int:

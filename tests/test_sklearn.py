@@ -240,6 +240,25 @@ def test_fitted_attributes_follow_scikit_learn(digits):
     np.testing.assert_array_equal(est.classes_[proba.argmax(axis=1)], est.predict(X / 16.0))
 
 
+def test_coefs_and_intercepts_can_be_set(digits, capsys):
+    X, y = digits
+    est = pynn.MLPClassifier(hidden_layer_sizes=(6,), max_iter=2, random_state=0, verbose=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X / 16.0, y)
+    assert capsys.readouterr().out.splitlines()[:2] == [f"Iteration {i}, loss = {est.loss_curve_[i - 1]:.8f}"
+                                                        for i in (1, 2)]
+    est.coefs_ = [np.zeros((64, 6)), np.ones((6, 10))]
+    est.intercepts_ = [np.zeros(6), np.arange(10.0)]
+    np.testing.assert_array_equal(est.predict(X), np.full(len(X), 9))  # the biases alone decide
+    assert est.model_.parameters()[2].sum() == 60
+    with pytest.raises(ValueError, match=r"coefs_\[1\] must have shape \(6, 10\), got \(10, 6\)"):
+        est.coefs_ = [np.zeros((64, 6)), np.ones((10, 6))]
+    with pytest.raises(ValueError, match="intercepts_ needs 2 arrays, got 1"):
+        est.intercepts_ = [np.zeros(6)]
+    assert est.model_.parameters()[2].sum() == 60  # nothing was written by the failed assignments
+
+
 def test_binary_uses_one_logistic_output(digits):
     X, y = digits
     est = pynn.MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, learning_rate_init=0.01, random_state=0)
