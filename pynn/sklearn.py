@@ -509,6 +509,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._multilabel = False
         elif self._multilabel:
             raise ValueError("the model was fitted on multi-label y; y must be a 0/1 indicator matrix")
+        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(f"classes={list(np.unique(classes))} is not the same as on the first call to "
+                             f"partial_fit, which was {list(self.classes_)}")
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if len(unseen):
             raise ValueError(f"y holds labels {unseen.tolist()[:5]} not in classes_ {self.classes_.tolist()[:10]}"

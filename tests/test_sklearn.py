@@ -195,6 +195,9 @@ def test_partial_fit_errors(digits):
     est.partial_fit(X, y % 3, classes=[0, 1, 2])
     with pytest.raises(ValueError, match=r"y holds labels \[3"):
         est.partial_fit(X, y % 5)
+    with pytest.raises(ValueError, match="is not the same as on the first call"):
+        est.partial_fit(X, y % 3, classes=[0, 1, 2, 3])
+    est.partial_fit(X, y % 3, classes=[2, 1, 0])  # the same set: fine
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
         pynn.MLPClassifier(early_stopping=True).partial_fit(X, y, classes=np.arange(10))
     with pytest.raises(ValueError, match="class_weight='balanced' needs the whole y"):
