@@ -285,26 +285,29 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not (hasattr(self, "model_") and (incremental or self.warm_start))
+        if first:  # a fit from scratch that fails leaves the estimator unfitted, not half old, half new
+            self.__dict__.pop("model_", None)
         X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32), multi_output=True,
                              y_numeric=not self._is_classifier)
         y_enc, loss, n_outputs = self._encode_targets(y, first, classes)
         weights = self._sample_weights(X, y, sample_weight, incremental)
-        n = X.shape[0]
+        if not first and (self.model_.n_outputs != n_outputs or self.model_.n_inputs != X.shape[1]):
+            raise ValueError(f"warm_start needs the same number of features ({self.model_.n_inputs}) and outputs "
+                             f"({self.model_.n_outputs}) as the previous fit; got {X.shape[1]} and {n_outputs}")
+        seed = self._seed() if first else self.model_.seed
+        early = self.early_stopping and not incremental
+        validation = None
+        if early:  # split before anything changes, so a too small validation set leaves the estimator as it was
+            X, y_enc, weights, validation = self._split(X, y, y_enc, weights, seed)
         if first:
-            self.model_ = self._build_model(X.shape[1], n_outputs, loss, self._seed())
+            self.model_ = self._build_model(X.shape[1], n_outputs, loss, seed)
             self.n_outputs_ = n_outputs
             self.out_activation_ = {"softmax_cross_entropy": "softmax", "binary_cross_entropy": "logistic",
                                     "mse": "identity"}[loss]
             self.loss_curve_, self.n_iter_, self.t_ = [], 0, 0
             self.best_loss_, self.validation_scores_, self.best_validation_score_ = np.inf, None, None
             self._no_improvement_count = 0
-        elif self.model_.n_outputs != n_outputs or self.model_.n_inputs != X.shape[1]:
-            raise ValueError(f"warm_start needs the same number of features ({self.model_.n_inputs}) and outputs "
-                             f"({self.model_.n_outputs}) as the previous fit; got {X.shape[1]} and {n_outputs}")
-        early = self.early_stopping and not incremental
-        validation = None
         if early:
-            X, y_enc, weights, validation = self._split(X, y, y_enc, weights)
             if self.validation_scores_ is None or not self.warm_start:
                 self.validation_scores_, self.best_validation_score_ = [], -np.inf
             self.best_loss_ = None
@@ -327,12 +330,12 @@ class _BaseMLP(BaseEstimator):
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else np.nan
         return self
 
-    def _split(self, X, y, y_enc, weights):
+    def _split(self, X, y, y_enc, weights, seed: int):
         stratify = y_enc if self._is_classifier and np.ndim(y_enc) == 1 else None
         if stratify is None and self._is_classifier and y_enc.shape[1] == 1:
             stratify = y_enc[:, 0]
         train, val = train_test_split_indices(X.shape[0], float(self.validation_fraction),
-                                              seed=[self.model_.seed, 3], stratify=stratify)
+                                              seed=[seed, 3], stratify=stratify)
         if len(val) < 2 or len(train) < 1:
             raise ValueError(f"The validation set is too small ({len(val)} samples): increase "
                              f"validation_fraction={self.validation_fraction} or the size of the data set")

@@ -362,6 +362,14 @@ def test_bad_parameters_name_themselves_at_fit(digits, params, error, match):
     assert not hasattr(est, "model_")
 
 
+def test_a_too_small_validation_set_leaves_the_estimator_unfitted(digits):
+    X, y = digits
+    est = pynn.MLPClassifier(hidden_layer_sizes=(4,), max_iter=1, early_stopping=True, validation_fraction=0.001)
+    with pytest.raises(ValueError, match=r"validation set is too small \(0 samples\)"):
+        est.fit(X[:100], y[:100])
+    assert not hasattr(est, "model_")
+
+
 def test_one_class_and_continuous_targets_are_refused(digits):
     X, _ = digits
     with pytest.raises(ValueError, match="at least 2 classes; got 1 class"):
