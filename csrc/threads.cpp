@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <cstddef>
+#include <thread>
+#include <vector>
 
 #include "common.h"
 
@@ -21,14 +23,31 @@ namespace {
 std::atomic<int> g_num_threads{0};  // 0: not set, follow OpenMP's default
 thread_local int t_threads = 1;
 
-// OpenBLAS splits a GEMM into numjobs independent jobs; we run them on our team.
+// OpenBLAS splits a GEMM into numjobs jobs and we run them on our OpenMP team. The jobs
+// are NOT independent: level-3 threading has every job wait (spinning) for the panels the
+// others pack, so all numjobs must run at the same time. A team smaller than numjobs
+// spins forever -- which is what happened when the caller's OpenMP limit (torch's or
+// threadpoolctl's omp_set_num_threads) was below OpenBLAS's thread count. So the team
+// is sized by numjobs, not by the caller's limit, and should OpenMP still give fewer
+// threads (dynamic teams, OMP_THREAD_LIMIT, nesting), the missing jobs get threads of
+// their own.
 void openblas_on_openmp(int /*sync*/, openblas_dojob_callback dojob, int numjobs,
                         size_t jobdata_elsize, void* jobdata, int dojob_data) {
-    const int nt = t_threads < numjobs ? t_threads : numjobs;
-#pragma omp parallel for schedule(static) num_threads(nt > 0 ? nt : 1)
-    for (int i = 0; i < numjobs; ++i) {
-        void* element = static_cast<char*>(jobdata) + static_cast<size_t>(i) * jobdata_elsize;
-        dojob(i, element, dojob_data);
+    auto run = [&](int i) {
+        dojob(i, static_cast<char*>(jobdata) + static_cast<size_t>(i) * jobdata_elsize, dojob_data);
+    };
+    if (numjobs <= 1) {
+        if (numjobs == 1) run(0);
+        return;
+    }
+#pragma omp parallel num_threads(numjobs)
+    {
+        const int team = omp_get_num_threads(), me = omp_get_thread_num();
+        std::vector<std::thread> extra;
+        if (me == 0)
+            for (int i = team; i < numjobs; ++i) extra.emplace_back(run, i);
+        if (me < numjobs) run(me);
+        for (auto& t : extra) t.join();
     }
 }
 
