@@ -284,3 +284,28 @@ def test_threads_round_trip():
 def test_softmax_of_a_scalar_is_rejected(fn):
     with pytest.raises(ValueError, match=r"needs x with at least 1 dimension, got a scalar 3.0"):
         fn(3.0)
+
+
+def test_gemm_does_not_hang_when_the_callers_openmp_limit_is_lower():
+    """Regression: OpenBLAS's jobs of one GEMM wait for each other, so they must all run at
+    once. With OpenBLAS at 2 threads and the caller's OpenMP limit at 1 (what
+    torch.set_num_threads(1) or threadpoolctl do), the core ran them one after the other
+    and spun forever. A subprocess turns such a hang into a timeout, not a stuck suite."""
+    pytest.importorskip("threadpoolctl", reason="threadpoolctl sets the OpenMP limit portably")
+    code = (
+        "import numpy as np, pynn\n"
+        "from threadpoolctl import threadpool_limits\n"
+        "pynn.set_num_threads(2)\n"
+        "m = pynn.Sequential([pynn.Dense(512, 512), pynn.Dense(512, 3)], loss='mse', dtype='float64')\n"
+        "X = np.random.default_rng(0).normal(size=(64, 512))\n"
+        "want = m.forward(X)\n"
+        "with threadpool_limits(1, user_api='openmp'):\n"
+        "    got = m.forward(X)\n"
+        "    m.fit(X, np.zeros((64, 3)), epochs=1, batch_size=64, verbose=0)\n"
+        "assert np.array_equal(got, want)\n"
+        "print('done')\n")
+    try:
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a GEMM under a lower OpenMP limit hung")
+    assert result.returncode == 0 and result.stdout.strip() == "done", result.stderr
