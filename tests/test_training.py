@@ -309,3 +309,28 @@ def test_gemm_does_not_hang_when_the_callers_openmp_limit_is_lower():
     except subprocess.TimeoutExpired:
         pytest.fail("a GEMM under a lower OpenMP limit hung")
     assert result.returncode == 0 and result.stdout.strip() == "done", result.stderr
+
+
+# ---------------------------------------------------------------------------- initialization
+
+@pytest.mark.parametrize("init, var", [
+    ("glorot_uniform", 2 / (300 + 200)), ("glorot_normal", 2 / (300 + 200)), ("he_uniform", 2 / 300),
+    ("he_normal", 2 / 300), ("lecun_uniform", 1 / 300), ("lecun_normal", 1 / 300)])
+def test_initializers_draw_with_the_documented_variance(init, var):
+    model = pynn.Sequential([pynn.Dense(300, 200, init=init), pynn.Dense(200, 2, init="zeros")], loss="mse",
+                            dtype="float64", seed=0)
+    W, b, W2, b2 = model.parameters()
+    assert np.all(b == 0) and np.all(W2 == 0) and np.all(b2 == 0)
+    assert abs(W.var() / var - 1) < 0.05 and abs(W.mean()) < 0.05 * np.sqrt(var)
+    if init.endswith("uniform"):
+        assert np.abs(W).max() <= np.sqrt(3 * var)
+
+
+def test_auto_init_is_he_before_relu_like_units_and_glorot_otherwise():
+    def first_weights(act):
+        layers = [pynn.Dense(300, 200), pynn.Dropout(0.1), act, pynn.Dense(200, 2)]
+        return pynn.Sequential(layers, loss="mse", dtype="float64", seed=0).parameters()[0]
+    for act in (pynn.ReLU(), pynn.LeakyReLU(), pynn.PReLU(), pynn.ELU(), pynn.GELU(), pynn.SiLU()):
+        assert abs(first_weights(act).var() / (2 / 300) - 1) < 0.05, act
+    for act in (pynn.Tanh(), pynn.Sigmoid(), pynn.Identity(), pynn.Softplus()):
+        assert abs(first_weights(act).var() / (2 / 500) - 1) < 0.05, act
