@@ -38,6 +38,17 @@ def _train(args) -> int:
             setattr(cfg, key, getattr(args, key))
     if args.lr is not None:
         cfg.optimizer["lr"] = args.lr
+    for key in ("output", "history"):  # fail before training, not after it
+        target = getattr(cfg, key)
+        problem = None
+        if target and not os.path.isdir(os.path.dirname(os.path.abspath(target))):
+            problem = f"the directory of {target!r} does not exist"
+        elif target and os.path.isdir(target):
+            problem = f"{target!r} is a directory; give a file name"
+        if problem and key == "output" and args.output is not None:
+            raise CliError(f"--output: {problem}")
+        if problem:
+            cfg.fail(key, problem)
     X, y, classes, what = cfg.load_data()
     model = cfg.build_model(X.shape[1])
     optimizer = cfg.build_optimizer()
@@ -159,6 +170,8 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     if args.output and not args.output.lower().endswith((".csv", ".npy", ".txt")):
         raise CliError(f"{args.output}: the output must end in .csv or .npy")
+    if args.output and not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+        raise CliError(f"--output: the directory of {args.output!r} does not exist")
     model = _load_model(args.model)
     X, _ = _read(args, model, need_labels=False)
     X = _features(model, X, args.data)

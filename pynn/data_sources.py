@@ -177,20 +177,23 @@ def read_features(path: str, label=None, labels_path: str | None = None, x_key="
 
 def write_table(path: str | None, array: np.ndarray, columns: list[str], stream=None) -> None:
     """Write `array` (n,) or (n, k) as CSV (to `path` or `stream`) or, for a .npy path, as
-    a NumPy file."""
+    a NumPy file. Files are written atomically (see pynn.io)."""
+    import io
+
+    from .io import _atomic_write
+
     if path is not None and path.lower().endswith(".npy"):
-        np.save(path, array, allow_pickle=False)
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        _atomic_write(path, [buffer.getvalue()])
         return
     arr = array.reshape(len(array), -1)
-
-    def emit(f):
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(columns)
-        for row in arr:
-            writer.writerow([str(v) for v in row])  # NumPy's str is the shortest round-trip form
-
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    for row in arr:
+        writer.writerow([str(v) for v in row])  # NumPy's str is the shortest round-trip form
     if path is None:
-        emit(stream)
+        stream.write(text.getvalue())
     else:
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            emit(f)
+        _atomic_write(path, [text.getvalue().encode("utf-8")])

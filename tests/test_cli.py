@@ -260,6 +260,8 @@ def test_bad_model_and_data_files(tmp_path):
         (["predict", "m.safetensors", "X5.npy"], "X5.npy: 5 feature columns, but the model expects 4"),
         (["predict", "m.safetensors", "flowers.csv", "-o", "out.json"], "the output must end in .csv or .npy"),
         (["evaluate", "m.safetensors", "X5.npy"], "no labels"),
+        (["predict", "m.safetensors", "X5.npy", "-o", "nodir/p.csv"], "--output: the directory of 'nodir/p.csv' does not exist"),
+        (["train", "-o", "nodir/m.safetensors"], "--output: the directory of 'nodir/m.safetensors' does not exist"),
     ]
     for args, message in cases:
         result = run(args, tmp_path)
