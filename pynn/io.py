@@ -127,7 +127,7 @@ def parse_safetensors(raw: bytes, name: str = "<bytes>") -> tuple[dict, dict, by
                          f"(truncated file, or not a safetensors file)")
     try:
         header = json.loads(raw[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: [[[[...]]]] bombs
         raise ValueError(f"{name}: the header is not valid JSON ({exc}); corrupted or not a safetensors file") from None
     if not isinstance(header, dict):
         raise ValueError(f"{name}: the header must be a JSON object, got {type(header).__name__}")
@@ -252,7 +252,7 @@ def _json_meta(metadata: dict, key: str, name: str):
         return json.loads(metadata[key])
     except KeyError:
         raise ValueError(f"{name}: metadata entry {key!r} is missing") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValueError(f"{name}: metadata {key!r} is not valid JSON ({exc})") from None
 
 

@@ -273,6 +273,17 @@ def test_foreign_files(tmp_path):
         pynn.load(listed)
 
 
+def test_deeply_nested_json_is_a_value_error():
+    """[[[[...]]]] makes json recurse too deep: still a ValueError, in the header or the metadata."""
+    bomb = b"[" * 200_000 + b"]" * 200_000
+    with pytest.raises(ValueError, match="not valid JSON"):
+        pio.load_bytes(struct.pack("<Q", len(bomb)) + bomb)
+    meta = {"format": "pynn", "format_version": "1", "architecture": "[" * 200_000 + "]" * 200_000}
+    text = json.dumps({"__metadata__": meta}).encode()
+    with pytest.raises(ValueError, match="'architecture' is not valid JSON"):
+        pio.load_bytes(struct.pack("<Q", len(text)) + text)
+
+
 def test_missing_tensor(tmp_path):
     path, _ = _good_file(tmp_path)
     header, data = _parts(path)
