@@ -42,7 +42,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python < 3.11
     import tomli as tomllib
 
-__all__ = ["ConfigError", "TrainConfig", "parse_config", "parse_config_text", "LAYER_TYPES"]
+__all__ = ["ConfigError", "TrainConfig", "parse_config", "parse_config_text", "parse_config_dict", "LAYER_TYPES"]
 
 
 class ConfigError(ValueError):
@@ -296,11 +296,16 @@ def parse_config(path: str) -> TrainConfig:
 
 
 def parse_config_text(text: str, source: str = "<config>", base_dir: str = ".") -> TrainConfig:
-    c = _Checker(source)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {str(exc).splitlines()[0]}") from None
+    return parse_config_dict(raw, source, base_dir)
+
+
+def parse_config_dict(raw: dict, source: str = "<config>", base_dir: str = ".") -> TrainConfig:
+    """Validate an already parsed config (the dict tomllib returns)."""
+    c = _Checker(source)
     c.table(raw, "", _TOP)
     cfg = TrainConfig(source=source, base_dir=base_dir)
     if "seed" in raw:

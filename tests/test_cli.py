@@ -275,3 +275,41 @@ def test_config_parser_defaults_match_the_default_run():
     assert cfg.optimizer == {"name": "adam", "lr": 1e-3} and cfg.data == {"source": "digits"}
     with pytest.raises(ConfigError, match=r"^<config>: train.epochs: "):
         parse_config_text("[train]\nepochs = true")
+
+
+def test_config_validation_never_crashes(tmp_path):
+    """Any TOML-shaped document either parses into a config that builds a model, or is
+    one ConfigError line naming the file; never another exception."""
+    hypothesis = pytest.importorskip("hypothesis", reason="property test of the config parser")
+    st = hypothesis.strategies
+    from pynn.config import parse_config_dict
+
+    scalar = st.one_of(st.booleans(), st.integers(-3, 300), st.floats(-2, 2, allow_nan=False), st.text(max_size=8),
+                       st.sampled_from(["adam", "sgd", "adamw", "mse", "float64", "Dense", "ReLU", "Dropout",
+                                        "per_unit", "digits", "csv", "auto", "he_normal"]))
+    keys = st.sampled_from(["type", "units", "p", "negative_slope", "alpha", "num_parameters", "init", "use_bias",
+                            "bogus"])
+    layer = st.dictionaries(keys, scalar, max_size=4)
+    dense = st.fixed_dictionaries({"type": st.just("Dense"), "units": st.integers(-1, 6)})
+    model = st.fixed_dictionaries({}, optional={
+        "loss": st.sampled_from(["softmax_cross_entropy", "binary_cross_entropy", "mse", "nope"]),
+        "dtype": st.sampled_from(["float32", "float64", "int"]),
+        "layers": st.lists(st.one_of(dense, layer, scalar), max_size=4)})
+    optimizer = st.dictionaries(st.sampled_from(["name", "lr", "momentum", "nesterov", "betas", "eps", "weight_decay"]),
+                                st.one_of(scalar, st.lists(scalar, max_size=3)), max_size=4)
+    train = st.dictionaries(st.sampled_from(["epochs", "batch_size", "shuffle", "validation_split", "epoch"]), scalar,
+                            max_size=3)
+    doc = st.fixed_dictionaries({}, optional={"seed": scalar, "model": model, "optimizer": optimizer, "train": train,
+                                              "output": scalar})
+
+    @hypothesis.settings(max_examples=300, deadline=None, database=None)
+    @hypothesis.given(doc)
+    def check(raw):
+        try:
+            cfg = parse_config_dict(raw, source="fuzz.toml", base_dir=str(tmp_path))
+            cfg.build_model(4)
+            cfg.build_optimizer()
+        except ConfigError as exc:
+            assert str(exc).startswith("fuzz.toml: ") and "\n" not in str(exc)
+
+    check()
