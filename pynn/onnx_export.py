@@ -3,6 +3,7 @@
 Input "input" (batch, n_inputs); outputs "logits" (the raw network output) and
 "probabilities": Softmax(logits) for softmax_cross_entropy, Sigmoid(logits) for
 binary_cross_entropy, the logits themselves for mse. The batch dimension is dynamic.
+The model's metadata_props carry the loss, the dtype and the user metadata (class names).
 
 Layer mapping (W is (n_out, n_in), as in pynn and ONNX's Gemm with transB=1):
     Dense      Gemm(x, W, b, transB=1)       y = x W^T + b
@@ -126,6 +127,11 @@ def to_onnx(model, path, opset: int = 17) -> None:
     from . import __version__
     proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
                                    producer_name="pynn", producer_version=__version__)
+    # What a consumer needs to read the outputs: the loss, and the class names a CLI-trained
+    # model carries (model.metadata["classes"], JSON).
+    props = {"pynn_loss": model.loss, "pynn_dtype": model.dtype}
+    props.update({f"pynn.{k}": v for k, v in (getattr(model, "metadata", None) or {}).items()})
+    onnx.helper.set_model_props(proto, props)
     # IR version 8 is what onnxruntime releases since 1.14 read for opsets 17..19;
     # newer opsets need the IR version onnx pairs with them.
     proto.ir_version = min(proto.ir_version, 8) if opset < 20 else proto.ir_version

@@ -65,6 +65,14 @@ def test_every_loss_has_its_output(tmp_path, loss):
     np.testing.assert_allclose(probabilities, _expected(model, X), rtol=1e-5, atol=1e-7)
 
 
+def test_metadata_props_carry_loss_and_class_names(tmp_path):
+    model = pynn.Sequential([pynn.Dense(5, 3)], seed=0)
+    model.save(tmp_path / "m.safetensors", metadata={"classes": '["a", "b", "c"]'})
+    pynn.load(tmp_path / "m.safetensors").to_onnx(tmp_path / "m.onnx")
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert props == {"pynn_loss": "softmax_cross_entropy", "pynn_dtype": "float32", "pynn.classes": '["a", "b", "c"]'}
+
+
 def test_batch_dimension_is_dynamic(tmp_path):
     X, _ = _data(n=9)
     model = pynn.Sequential([pynn.Dense(5, 4), pynn.ReLU(), pynn.Dense(4, 3)], seed=0)
