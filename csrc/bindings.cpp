@@ -46,8 +46,12 @@ Loss parse_loss(const std::string& name) {
     throw InputError("unknown loss '" + name + "'; expected softmax_cross_entropy, binary_cross_entropy, mse or none");
 }
 
+// C order, converted to T, and aligned: NumPy copies an array that is not (e.g. a view at
+// an odd byte offset, np.frombuffer(buf[1:])). The kernels dereference T* directly and a
+// misaligned T* is undefined behaviour (UBSan reports it; vectorized loads may fault).
+constexpr int kArrayFlags = py::array::c_style | py::array::forcecast | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
 template <typename T>
-using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+using Array = py::array_t<T, kArrayFlags>;
 
 template <typename T>
 void check_matrix(const Array<T>& a, idx cols, const char* name) {
@@ -243,7 +247,7 @@ void bind_network(py::module_& m, const char* name) {
             ThreadScope threads(effective_threads());
             n.apply_update(opt);
         })
-        .def("train_epoch", [](Net& n, Array<T> X, TargetArrays<T> y, py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> perm,
+        .def("train_epoch", [](Net& n, Array<T> X, TargetArrays<T> y, Array<std::int64_t> perm,
                                idx batch_size, const OptimizerConfig& opt, bool check_interrupts) {
             check_matrix(X, n.n_inputs(), "X");
             const idx N = X.shape(0);
