@@ -8,6 +8,7 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -99,9 +100,28 @@ OptimizerConfig make_opt(const std::string& kind, double lr, double momentum, bo
     else if (kind == "adam") c.kind = OptKind::adam;
     else if (kind == "adamw") c.kind = OptKind::adamw;
     else throw InputError("unknown optimizer '" + kind + "'; expected sgd, adam or adamw");
+    // The Python optimizers check these too; here they guard the core itself (a NaN
+    // learning rate would silently turn every parameter into NaN).
+    auto require = [](bool ok, const std::string& what, double got) {
+        if (!ok) throw InputError(what + ", got " + std::to_string(got));
+    };
+    require(std::isfinite(lr) && lr > 0, "lr must be finite and > 0", lr);
+    require(std::isfinite(momentum) && momentum >= 0, "momentum must be finite and >= 0", momentum);
+    require(std::isfinite(weight_decay) && weight_decay >= 0, "weight_decay must be finite and >= 0", weight_decay);
+    require(beta1 >= 0 && beta1 < 1, "beta1 must be in [0, 1)", beta1);
+    require(beta2 >= 0 && beta2 < 1, "beta2 must be in [0, 1)", beta2);
+    require(std::isfinite(eps) && eps > 0, "eps must be finite and > 0", eps);
     c.lr = lr; c.momentum = momentum; c.nesterov = nesterov; c.weight_decay = weight_decay;
     c.beta1 = beta1; c.beta2 = beta2; c.eps = eps;
     return c;
+}
+
+// Elements of a view of `shape`: every dimension >= 0 and no int64 overflow.
+idx view_size(const std::vector<idx>& shape) {
+    idx size = 1;
+    for (idx s : shape)
+        if (s < 0 || __builtin_mul_overflow(size, s, &size)) throw InputError("view shape out of range");
+    return size;
 }
 
 // A view into one of the network's buffers that keeps the network alive.
@@ -157,16 +177,14 @@ void bind_network(py::module_& m, const char* name) {
         })
         .def("param_view", [](py::object self, idx offset, std::vector<idx> shape) {
             Net& n = self.cast<Net&>();
-            idx size = 1;
-            for (idx s : shape) size *= s;
-            if (offset < 0 || offset + size > n.n_params()) throw InputError("view out of range");
+            const idx size = view_size(shape);
+            if (offset < 0 || offset > n.n_params() || size > n.n_params() - offset) throw InputError("view out of range");
             return view_of<T>(n.params(), offset, shape, self);
         })
         .def("grad_view", [](py::object self, idx offset, std::vector<idx> shape) {
             Net& n = self.cast<Net&>();
-            idx size = 1;
-            for (idx s : shape) size *= s;
-            if (offset < 0 || offset + size > n.n_params()) throw InputError("view out of range");
+            const idx size = view_size(shape);
+            if (offset < 0 || offset > n.n_params() || size > n.n_params() - offset) throw InputError("view out of range");
             return view_of<T>(n.grads(), offset, shape, self);
         })
         .def("optimizer_buffer", [](py::object self, int which) {
@@ -340,7 +358,10 @@ PYBIND11_MODULE(_core, m) {
         .def(py::init(&make_opt), py::arg("kind"), py::arg("lr"), py::arg("momentum") = 0.0,
              py::arg("nesterov") = false, py::arg("weight_decay") = 0.0, py::arg("beta1") = 0.9,
              py::arg("beta2") = 0.999, py::arg("eps") = 1e-8)
-        .def_readwrite("lr", &OptimizerConfig::lr);
+        .def_property("lr", [](const OptimizerConfig& c) { return c.lr; }, [](OptimizerConfig& c, double lr) {
+            if (!(std::isfinite(lr) && lr > 0)) throw InputError("lr must be finite and > 0, got " + std::to_string(lr));
+            c.lr = lr;
+        });
 
     bind_network<float>(m, "NetworkF32");
     bind_network<double>(m, "NetworkF64");
@@ -354,6 +375,7 @@ PYBIND11_MODULE(_core, m) {
         if (x.ndim() != 1 && x.ndim() != 2) throw InputError("softmax expects a 1-D or 2-D array");
         const idx C = x.shape(x.ndim() - 1), R = x.ndim() == 2 ? x.shape(0) : 1;
         Array<double> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+        if (C == 0) return y;  // empty rows: nothing to normalize (and no x[0] to read)
         const double* xp = x.data();
         double* yp = y.mutable_data();
         for (idx r = 0; r < R; ++r) {

@@ -148,6 +148,8 @@ void Network<T>::finalize() {
 template <typename T>
 void Network<T>::reserve(idx B) {
     if (!finalized_) throw InputError("network is not finalized");
+    // An empty batch would leave the workspace unallocated (and the mean loss 0/0).
+    if (B < 1) throw InputError("X must have at least one row");
     if (B <= capacity_) return;
     idx widest = n_inputs_;
     acts_.resize(layers_.size());
@@ -281,6 +283,7 @@ double Network<T>::loss_forward_backward(T* d_out, const T* out, const Targets<T
 template <typename T>
 void Network<T>::predict(T* out, const T* X, idx B, bool training) {
     const idx C = n_outputs();
+    if (B == 0) return;  // nothing to compute: an empty (0, C) result
     const idx chunk = training ? B : std::min(B, kPredictChunk);
     reserve(chunk);
     for (idx start = 0; start < B; start += chunk) {
