@@ -2,6 +2,8 @@
 code the layers run). Input: any real array; output: float64 unless the input is float32."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _checks, _core
@@ -84,7 +86,7 @@ def softmax(x, axis: int = -1):
     if arr.ndim == 0:  # checked before moveaxis, whose AxisError would not name x
         raise ValueError(f"softmax needs x with at least 1 dimension, got a scalar {x!r}")
     arr = np.moveaxis(arr, axis, -1)
-    flat = np.ascontiguousarray(arr.reshape(-1, arr.shape[-1]))
+    flat = np.ascontiguousarray(arr.reshape(math.prod(arr.shape[:-1]), arr.shape[-1]))  # -1 fails on size 0
     out = _core.softmax(flat).reshape(arr.shape)
     return np.moveaxis(out, -1, axis)
 
