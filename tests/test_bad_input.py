@@ -369,3 +369,51 @@ def test_numpy_scalars_are_accepted_as_plain_python_values():
 def test_dense_use_bias_must_be_a_bool():
     with pytest.raises(TypeError, match=r"Dense use_bias must be True or False, got int 1"):
         pynn.Dense(2, 2, use_bias=1)
+
+
+# ---------------------------------------------------------------------------- the core's own guards
+# pynn._core is private, but it checks what it is handed so that a bug above it is a
+# ValueError, never a segfault or a silently NaN model.
+
+def _core_net():
+    net = pynn._core.NetworkF64(3, 0)
+    net.add_dense(4, True)
+    net.set_loss("mse")
+    net.finalize()
+    return net
+
+
+def test_core_rejects_an_empty_batch():
+    net = _core_net()
+    empty_targets = (None, np.ones((0, 4)), None)
+    with pytest.raises(ValueError, match="X must have at least one row"):  # was a segfault
+        net.loss_and_gradients(np.ones((0, 3)), empty_targets)
+    with pytest.raises(ValueError, match="X must have at least one row"):
+        net.train_epoch(np.ones((0, 3)), empty_targets, np.zeros(0, np.int64), 4, pynn._core.OptimizerConfig("sgd", 0.1))
+    assert net.predict(np.ones((0, 3))).shape == (0, 4)
+
+
+@pytest.mark.parametrize("kwargs", [dict(lr=float("nan")), dict(lr=-1.0), dict(lr=0.1, momentum=-1.0),
+                                    dict(lr=0.1, beta1=1.0), dict(lr=0.1, eps=0.0)])
+def test_core_rejects_bad_optimizer_settings(kwargs):
+    with pytest.raises(ValueError, match="must be"):
+        pynn._core.OptimizerConfig("adam", **kwargs)
+
+
+def test_core_rejects_a_non_finite_learning_rate_set_later():
+    config = pynn._core.OptimizerConfig("sgd", 0.1)
+    with pytest.raises(ValueError, match=r"lr must be finite and > 0, got nan"):
+        config.lr = float("nan")
+    assert config.lr == 0.1
+
+
+@pytest.mark.parametrize("shape", [[-1], [2, -2], [2**62, 2**62, 0], [2**32, 2**32]])
+def test_core_rejects_views_out_of_range(shape):
+    with pytest.raises(ValueError, match="view shape out of range"):
+        _core_net().param_view(0, shape)
+    with pytest.raises(ValueError, match="view out of range"):
+        _core_net().grad_view(10, [7])
+
+
+def test_softmax_of_rows_with_no_columns():
+    assert pynn.softmax(np.ones((2, 0))).shape == (2, 0)
