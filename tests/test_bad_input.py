@@ -310,7 +310,8 @@ def test_labels_in_other_dtypes_give_the_same_result():
 # ---------------------------------------------------------------------------- sizes and divergence
 
 def test_size_too_large_to_allocate_is_a_memory_error():
-    with pytest.raises(MemoryError, match=r"parameters; their values and gradients need .* GiB"):
+    # Linux: refused up front against MemAvailable; elsewhere: the allocation itself fails.
+    with pytest.raises(MemoryError, match=r"(their values and gradients|the parameter buffer) needs? .*GiB"):
         pynn.Sequential([pynn.Dense(2**30, 2**30)], loss="mse")
 
 
