@@ -224,7 +224,10 @@ class Sequential:
 
     # ------------------------------------------------------------------ core calls
     def forward(self, X, training: bool = False) -> np.ndarray:
-        """Raw outputs (B, n_outputs): logits for the cross-entropies, values for mse."""
+        """Raw outputs (B, n_outputs): logits for the cross-entropies, values for mse.
+        training=True applies dropout (and advances its step counter)."""
+        if not isinstance(training, (bool, np.bool_)):  # bool("False") would be True
+            raise TypeError(f"training must be True or False, got {_checks.describe(training)}")
         return self._net.predict(self._X(X), bool(training))
 
     def loss_and_gradients(self, X, y, sample_weight=None) -> float:
