@@ -418,3 +418,8 @@ def test_core_rejects_views_out_of_range(shape):
 
 def test_softmax_of_rows_with_no_columns():
     assert pynn.softmax(np.ones((2, 0))).shape == (2, 0)
+
+
+def test_forward_training_must_be_a_bool(model):
+    with rejected(model, TypeError, r"training must be True or False, got str 'False'"):
+        model.forward(X_GOOD, training="False")
