@@ -78,9 +78,12 @@ def worker(library: str, name: str, mode: str) -> dict:
             "epochs": int(est.n_iter_), "train_rows": int(len(Xtr)), "test_rows": int(len(Xte))}
 
 
-def run_worker(library: str, name: str, mode: str) -> dict:
+def run_worker(library: str, name: str, mode: str, threads: int | None) -> dict:
+    env = dict(os.environ)
+    if threads:  # both libraries: OpenMP (pynn's core) and OpenBLAS (NumPy's, and pynn's inside its pool)
+        env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", library, name, mode],
-                         capture_output=True, text=True, check=False)
+                         capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{library} on {name} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -100,6 +103,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes and few epochs (a smoke run)")
     parser.add_argument("--repeats", type=int, default=None, help="fits per library and data set (median taken)")
     parser.add_argument("--data", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both libraries (default: each library's own default, all cores)")
     parser.add_argument("--output", help="also write the markdown table to this file")
     parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "DATA", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -107,26 +112,28 @@ def main(argv=None) -> int:
         print(json.dumps(worker(*args.worker)))
         return 0
     mode = "quick" if args.quick else "full"
-    print(versions())
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    header = [versions() + (f"; both limited to {args.threads} thread(s)" if args.threads else ""),
+              f"1-minute load average before: {os.getloadavg()[0]:.2f}"]
+    print("\n".join(header))
     rows = []
     for name in args.data:
         repeats = args.repeats or (1 if args.quick else 3 if name == "digits" else 1)
         runs = {"pynn": [], "sklearn": []}
         for _ in range(repeats):  # interleaved: a load change hits both libraries alike
             for library in ("sklearn", "pynn"):
-                runs[library].append(run_worker(library, name, mode))
+                runs[library].append(run_worker(library, name, mode, args.threads))
         result = {}
         for library, results in runs.items():
             result[library] = dict(results[0], fit_seconds=statistics.median(r["fit_seconds"] for r in results))
         rows.append((name, result))
         print(f"  {name}: done ({repeats} fit(s) per library)", flush=True)
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    header.append(f"1-minute load average after: {os.getloadavg()[0]:.2f}")
+    print(header[-1])
     table = render(rows, mode)
     print(table)
     if args.output:
         with open(args.output, "w") as f:
-            f.write(table + "\n")
+            f.write("\n".join(f"    {line}" for line in header) + "\n\n" + table + "\n")
     return 0
 
 
