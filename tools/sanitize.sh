@@ -18,8 +18,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 . "$VENV/bin/activate"
+# The test extras that are plain Python or have their own (uninstrumented) binaries, so the
+# tests using them run here too; torch, onnx and matplotlib stay out (their tests skip).
 python -m pip install --quiet numpy pybind11 scikit-build-core ninja cmake "scipy-openblas32==0.3.34.481.3" \
-  pytest hypothesis
+  pytest hypothesis threadpoolctl safetensors scikit-learn tqdm
 # Non-editable: the sanitized _core is copied into the venv and never shadows a normal build.
 python -m pip install --quiet --no-build-isolation --force-reinstall --no-deps "$ROOT" \
   -Cbuild-dir="$BUILD" -Ccmake.define.PYNN_SANITIZE=ON
