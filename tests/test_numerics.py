@@ -159,3 +159,21 @@ def test_divergence_keeps_the_last_finite_parameters():
     after = [p.copy() for p in model.parameters()] + [model._net.optimizer_buffer(i).copy() for i in (0, 1)]
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
     assert model._net.opt_step == step
+
+
+def test_overflowing_validation_outputs_stop_fit_cleanly():
+    """Regression (found by tools/fuzz.py): validation outputs that overflow made the
+    validation loss raise DivergenceError out of fit, past TerminateOnNaN and after the
+    epoch was already counted. evaluate now reports loss inf; fit stops with a warning."""
+    model = pynn.Sequential([pynn.Dense(2, 2)], loss="mse", seed=0)
+    model.parameters()[0][...] = 10.0
+    X_val = np.full((3, 2), 3e38, dtype=np.float32)  # finite, but 10 * 3e38 overflows float32
+    assert model.evaluate(X_val, np.zeros((3, 2)))["loss"] == np.inf
+    if "terminate_on_nan" not in inspect.signature(model.fit).parameters:
+        pytest.skip("fit has no terminate_on_nan in this version")
+    X = np.ones((8, 2), dtype=np.float32)
+    with pytest.warns(RuntimeWarning, match="val_loss"):
+        hist = model.fit(X, np.zeros((8, 2)), epochs=3, optimizer=pynn.SGD(1e-6), verbose=0,
+                         validation_data=(X_val, np.zeros((3, 2))))
+    assert hist.history["val_loss"] == [np.inf] and model.epochs_done == 1
+    assert all(np.isfinite(p).all() for p in model.parameters())
