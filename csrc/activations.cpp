@@ -28,7 +28,7 @@ inline T forward_one(T x, Act act, T alpha) {
         case Act::identity: return x;
         case Act::sigmoid: return sigmoid(x);
         case Act::tanh: return std::tanh(x);
-        case Act::relu: return x > T(0) ? x : T(0);
+        case Act::relu: return x < T(0) ? T(0) : x;  // NaN stays NaN, as max(x, 0) in NumPy/PyTorch
         case Act::leaky_relu: return x > T(0) ? x : alpha * x;
         case Act::elu: return x > T(0) ? x : alpha * std::expm1(x);
         case Act::gelu: return T(0.5) * x * (T(1) + std::erf(x * T(kInvSqrt2)));
@@ -69,7 +69,7 @@ void activation_forward(T* y, const T* x, idx n, Act act, T alpha) {
     // Separate tight loops for the common cases so they vectorize.
     if (act == Act::relu) {
 #pragma omp parallel for simd if (n > kParallelGrain) num_threads(current_threads())
-        for (idx i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+        for (idx i = 0; i < n; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];  // NaN propagates
         return;
     }
 #pragma omp parallel for if (n > kParallelGrain / 8) num_threads(current_threads())
