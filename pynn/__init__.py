@@ -47,3 +47,7 @@ def __getattr__(name):
         from . import sklearn as _sklearn_estimators
         return getattr(_sklearn_estimators, name)
     raise AttributeError(f"module 'pynn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SKLEARN_NAMES))

@@ -389,6 +389,32 @@ def test_divergence_stops_with_a_warning():
     assert all(np.isfinite(c).all() for c in est.coefs_) and est.n_iter_ < 5
 
 
+# ---------------------------------------------------------------------------- an optional dependency
+def run_python(code):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_import_pynn_does_not_import_scikit_learn():
+    out = run_python("import sys, pynn; print('sklearn' in sys.modules, 'MLPClassifier' in dir(pynn)); "
+                     "print(pynn.MLPRegressor.__module__, 'sklearn' in sys.modules)")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True", "pynn.sklearn", "True"]
+    assert {"MLPClassifier", "MLPRegressor"} <= set(pynn.__all__)
+
+
+def test_without_scikit_learn_the_estimators_say_how_to_get_it():
+    out = run_python("import sys; sys.modules['sklearn'] = None\n"
+                     "import pynn\n"
+                     "assert 'MLPClassifier' not in pynn.__all__\n"
+                     "from pynn import *\n"
+                     "pynn.MLPClassifier")
+    assert out.returncode != 0
+    assert "ImportError: pynn.MLPClassifier and pynn.MLPRegressor need scikit-learn: pip install 'pynn[sklearn]'" \
+        in out.stderr
+
+
 # ---------------------------------------------------------------------------- the benchmark script
 def test_benchmark_quick_mode_runs_both_libraries(tmp_path):
     import os
