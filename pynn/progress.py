@@ -60,7 +60,8 @@ class ProgressLogger(Callback):
             self.bar.update(1)
             return
         seconds = time.perf_counter() - self._start
-        print(f"Epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {format_logs(logs)}",
+        took = f"{seconds:.2f}s" if seconds >= 1 else f"{seconds * 1e3:.0f}ms"
+        print(f"Epoch {epoch + 1}/{self.epochs} - {took} - {format_logs(logs)}",
               file=self.file or sys.stdout, flush=True)
 
     def close(self) -> None:
