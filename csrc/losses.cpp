@@ -1,5 +1,6 @@
 #include "losses.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace pynn {
@@ -46,8 +47,11 @@ double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* label
     return total * inv_b;
 }
 
-template <typename T>
-double binary_cross_entropy(T* grad, const T* logits, const T* targets, const T* weights, idx B, idx C) {
+namespace {
+// The loop both elementwise losses share: (1/(B C)) sum_{b,c} w_b l(y_bc, t_bc), and, when
+// grad is given, grad_bc = w_b l'(y_bc, t_bc) / (B C). `term(y, t, &dl)` returns l, sets dl.
+template <typename T, typename Term>
+double elementwise_loss(T* grad, const T* y, const T* t, const T* weights, idx B, idx C, Term term) {
     double total = 0.0;
     const double inv_n = 1.0 / (static_cast<double>(B) * static_cast<double>(C));
 #pragma omp parallel for reduction(+ : total) if (B * C > kParallelGrain) num_threads(current_threads())
@@ -56,37 +60,32 @@ double binary_cross_entropy(T* grad, const T* logits, const T* targets, const T*
         double row = 0.0;
         for (idx c = 0; c < C; ++c) {
             const idx i = b * C + c;
-            const double z = static_cast<double>(logits[i]);
-            const double t = static_cast<double>(targets[i]);
-            const double e = std::exp(-std::abs(z));  // in (0, 1]: no overflow
-            row += std::max(z, 0.0) - z * t + std::log1p(e);
-            if (grad) {
-                const double sig = z >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-                grad[i] = static_cast<T>(w * (sig - t) * inv_n);
-            }
+            double dl;
+            row += term(static_cast<double>(y[i]), static_cast<double>(t[i]), &dl);
+            if (grad) grad[i] = static_cast<T>(w * dl * inv_n);
         }
         total += w * row;
     }
     return total * inv_n;
 }
+}  // namespace
+
+template <typename T>
+double binary_cross_entropy(T* grad, const T* logits, const T* targets, const T* weights, idx B, idx C) {
+    return elementwise_loss(grad, logits, targets, weights, B, C, [](double z, double t, double* dl) {
+        const double e = std::exp(-std::abs(z));  // in (0, 1]: no overflow
+        *dl = (z >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e)) - t;  // sigmoid(z) - t
+        return std::max(z, 0.0) - z * t + std::log1p(e);
+    });
+}
 
 template <typename T>
 double mean_squared_error(T* grad, const T* outputs, const T* targets, const T* weights, idx B, idx C) {
-    double total = 0.0;
-    const double inv_n = 1.0 / (static_cast<double>(B) * static_cast<double>(C));
-#pragma omp parallel for reduction(+ : total) if (B * C > kParallelGrain) num_threads(current_threads())
-    for (idx b = 0; b < B; ++b) {
-        const double w = weights ? static_cast<double>(weights[b]) : 1.0;
-        double row = 0.0;
-        for (idx c = 0; c < C; ++c) {
-            const idx i = b * C + c;
-            const double d = static_cast<double>(outputs[i]) - static_cast<double>(targets[i]);
-            row += d * d;
-            if (grad) grad[i] = static_cast<T>(2.0 * w * d * inv_n);
-        }
-        total += w * row;
-    }
-    return total * inv_n;
+    return elementwise_loss(grad, outputs, targets, weights, B, C, [](double y, double t, double* dl) {
+        const double d = y - t;
+        *dl = 2.0 * d;
+        return d * d;
+    });
 }
 
 template <typename T>

@@ -5,12 +5,8 @@ output over a line of inputs for each activation. Writes 01_neural_unit.png.
 
     python examples/01_neural_unit.py --out figures/
 """
-import argparse
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
+from _common import parse_args  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -18,10 +14,7 @@ from pynn.neuron import Neuron
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("."), help="directory for the PNG")
-    out = parser.parse_args().out
-    out.mkdir(parents=True, exist_ok=True)
+    out = parse_args(__doc__).out
 
     w, b, x = [0.2, 0.3, 0.9], 0.5, [0.5, 0.6, 0.1]
     unit = Neuron(w, b, activation="sigmoid")

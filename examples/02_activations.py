@@ -6,12 +6,8 @@ checks every derivative against a central finite difference. Writes 02_activatio
 
     python examples/02_activations.py --out figures/
 """
-import argparse
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
+from _common import parse_args  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -31,10 +27,7 @@ ALPHA = {"leaky_relu": 0.01, "elu": 1.0}  # the defaults of the functions above
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("."), help="directory for the PNG")
-    out = parser.parse_args().out
-    out.mkdir(parents=True, exist_ok=True)
+    out = parse_args(__doc__).out
 
     z = np.linspace(-5, 5, 401)
     h = 1e-6

@@ -10,13 +10,9 @@ hidden space where XOR becomes linearly separable (03_two_layer_xor.png).
 
     python examples/03_perceptron_xor.py --out figures/
 """
-import argparse
 import warnings
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
+from _common import parse_args  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -41,10 +37,7 @@ def draw(ax, name, p):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("."), help="directory for the PNG")
-    out = parser.parse_args().out
-    out.mkdir(parents=True, exist_ok=True)
+    out = parse_args(__doc__).out
 
     for name, w, b in [("AND", [1, 1], -1), ("OR", [1, 1], 0)]:
         p = Perceptron(w, b)

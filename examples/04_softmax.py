@@ -9,12 +9,8 @@ that a classifier's predict_proba is the softmax of its logits. Writes 04_softma
 
     python examples/04_softmax.py --out figures/
 """
-import argparse
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
+from _common import parse_args  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -22,10 +18,7 @@ import pynn
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("."), help="directory for the PNG")
-    out = parser.parse_args().out
-    out.mkdir(parents=True, exist_ok=True)
+    out = parse_args(__doc__).out
 
     z = np.array([0.6, 1.1, -1.5, 1.2, 3.2, -1.1])
     p = pynn.softmax(z)

@@ -11,12 +11,8 @@ Writes 05_two_layer_network.png.
 
     python examples/05_two_layer_network.py --out figures/
 """
-import argparse
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
+from _common import parse_args  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -74,10 +70,7 @@ def regions(ax, model, X, y, title):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("."), help="directory for the PNG")
-    out = parser.parse_args().out
-    out.mkdir(parents=True, exist_ok=True)
+    out = parse_args(__doc__).out
     rng = np.random.default_rng(0)
     fit = dict(epochs=200, batch_size=32, verbose=0)
 

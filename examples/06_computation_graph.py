@@ -6,22 +6,15 @@ Prints the values and gradients, writes the graph as Graphviz text
 
     python examples/06_computation_graph.py --out figures/
 """
-import argparse
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
+from _common import parse_args  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 
 from pynn.autodiff import Tensor, graph
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("."), help="directory for the outputs")
-    out = parser.parse_args().out
-    out.mkdir(parents=True, exist_ok=True)
+    out = parse_args(__doc__).out
 
     a, b, c = Tensor(3.0, name="a"), Tensor(1.0, name="b"), Tensor(-2.0, name="c")
     d = (2 * b).named("d")

@@ -14,12 +14,8 @@ Writes 07_sgd_vs_adam.png.
 
     python examples/07_sgd_vs_adam.py --out figures/ [--epochs 30]
 """
-import argparse
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
+from _common import parse_args  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 
 import pynn
@@ -33,11 +29,7 @@ OPTIMIZERS = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("."), help="directory for the PNG")
-    parser.add_argument("--epochs", type=int, default=30)
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = parse_args(__doc__, epochs=30)
 
     X, y = pynn.datasets.load_digits()
     train, val = pynn.datasets.train_test_split_indices(len(X), 0.25, seed=0, stratify=y)

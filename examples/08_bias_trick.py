@@ -9,12 +9,8 @@ W, b, W' and the two layers' outputs against each other. Writes 08_bias_trick.pn
 
     python examples/08_bias_trick.py --out figures/
 """
-import argparse
-from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
+from _common import parse_args  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -22,10 +18,7 @@ import pynn
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("."), help="directory for the PNG")
-    out = parser.parse_args().out
-    out.mkdir(parents=True, exist_ok=True)
+    out = parse_args(__doc__).out
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 3))
