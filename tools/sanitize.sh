@@ -72,6 +72,6 @@ else
 fi
 san python -m pytest -p no:cacheprovider -q "${args[@]}"
 if [ -n "${PYNN_SAN_FUZZ:-}" ]; then
-  san python "$ROOT/tools/fuzz.py" --examples "$PYNN_SAN_FUZZ"
+  san python "$ROOT/tools/fuzz.py" --examples "$PYNN_SAN_FUZZ" ${PYNN_SAN_FUZZ_SEED:+--seed "$PYNN_SAN_FUZZ_SEED"}
 fi
 echo "sanitize: clean, $(( $(date +%s) - start )) s in all"
