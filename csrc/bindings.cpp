@@ -14,6 +14,7 @@
 
 #include "activations.h"
 #include "cpu.h"
+#include "kernels.h"
 #include "network.h"
 #include "threads.h"
 
@@ -338,6 +339,7 @@ struct type_caster<TargetArrays<T>> {
 PYBIND11_MODULE(_core, m) {
     m.doc() = "pynn's C++ core: networks over flat buffers, kernels, optimizers";
     threads_init();
+    kernels_init();
 
     static py::exception<DivergenceError> divergence(m, "DivergenceError", PyExc_FloatingPointError);
     py::register_exception_translator([](std::exception_ptr p) {
@@ -391,6 +393,11 @@ PYBIND11_MODULE(_core, m) {
     m.def("set_num_threads", &set_num_threads, py::arg("n"));
     m.def("get_num_threads", &get_num_threads);
     m.def("cpu_features", &cpu_features);
+    m.def("set_kernel", &set_kernel, py::arg("name"),
+          "Use 'avx512' (register-blocked float32 kernels), 'blas' (OpenBLAS) or 'auto' (the "
+          "default: avx512 where the CPU has it, unless PYNN_DISABLE_AVX512=1 at import).");
+    m.def("get_kernel", &get_kernel, "The kernel family float32 dense layers use now: 'avx512' or 'blas'.");
+    m.def("avx512_supported", &avx512_supported);
     m.def("blas_info", []() {
         py::dict d;
         d["library"] = "scipy-openblas32 (vendored)";

@@ -7,14 +7,31 @@
 #include <limits>
 #include <new>
 #include <string>
+#include <type_traits>
 
 #include "dense.h"
 #include "dropout.h"
+#include "kernels.h"
+#include "kernels_avx512.h"
 
 namespace pynn {
 namespace {
 // Inference runs in chunks of rows so the workspace stays small for any N.
 constexpr idx kPredictChunk = 4096;
+
+// An activation the AVX-512 kernels fuse: its derivative follows from the sign of its
+// output (relu; leaky relu with alpha >= 0; identity).
+bool fusable(const LayerSpec& s, FusedAct* act) {
+    if (s.kind != LayerKind::activation) return false;
+    switch (s.act) {
+        case Act::identity: *act = FusedAct::identity; return true;
+        case Act::relu: *act = FusedAct::relu; return true;
+        case Act::leaky_relu:
+            *act = FusedAct::leaky_relu;
+            return s.alpha >= 0.0;
+        default: return false;
+    }
+}
 }  // namespace
 
 template <typename T>
@@ -172,6 +189,28 @@ void Network<T>::reserve(idx B) {
 }
 
 template <typename T>
+void Network<T>::pack_weights() {
+    if constexpr (std::is_same_v<T, float>) {
+        if (pack_off_.size() != layers_.size()) {
+            pack_off_.assign(layers_.size(), 0);
+            idx total = 0;
+            for (size_t l = 0; l < layers_.size(); ++l)
+                if (layers_[l].kind == LayerKind::dense) {
+                    pack_off_[l] = total;
+                    total += avx512::packed_size(layers_[l].n_out, layers_[l].n_in);
+                }
+            packed_.assign(static_cast<size_t>(total), 0.0f);
+        }
+        for (size_t l = 0; l < layers_.size(); ++l) {
+            const auto& s = layers_[l];
+            if (s.kind == LayerKind::dense)
+                avx512::pack_weights(packed_.data() + pack_off_[l], params_.data() + s.w_off, s.n_out, s.n_in);
+        }
+    }
+    packed_ok_ = true;
+}
+
+template <typename T>
 std::vector<T>& Network<T>::opt_buf(int which) {
     auto& buf = which == 0 ? opt_a_ : opt_b_;
     if (buf.size() != params_.size()) assign_zeros(buf, n_params(), "the optimizer state");
@@ -187,6 +226,8 @@ void Network<T>::reset_optimizer_state() {
 
 template <typename T>
 const T* Network<T>::forward(const T* X, idx B, bool training) {
+    fast_ = std::is_same_v<T, float> && use_avx512();
+    if (fast_ && !packed_ok_) pack_weights();
     const T* in = X;
     for (size_t l = 0; l < layers_.size(); ++l) {
         const auto& s = layers_[l];
@@ -194,6 +235,22 @@ const T* Network<T>::forward(const T* X, idx B, bool training) {
         const T* P = params_.data();
         switch (s.kind) {
             case LayerKind::dense:
+                if constexpr (std::is_same_v<T, float>) {
+                    if (fast_) {
+                        // Dense + a following relu-like activation in one pass: the
+                        // activation's output is written directly and serves as both.
+                        FusedAct act = FusedAct::identity;
+                        const bool fuse = l + 1 < layers_.size() && fusable(layers_[l + 1], &act);
+                        T* dst = fuse ? acts_[l + 1].data() : out;
+                        avx512::dense_forward(dst, in, packed_.data() + pack_off_[l], s.use_bias ? P + s.b_off : nullptr,
+                                              B, s.n_in, s.n_out, act,
+                                              fuse ? static_cast<float>(layers_[l + 1].alpha) : 0.0f);
+                        outs_[l] = dst;
+                        in = dst;
+                        if (fuse) outs_[++l] = dst;  // backward reads the sign of dst for both
+                        continue;
+                    }
+                }
                 dense_forward(out, in, P + s.w_off, s.use_bias ? P + s.b_off : nullptr, B, s.n_in, s.n_out);
                 break;
             case LayerKind::activation:
@@ -237,6 +294,25 @@ void Network<T>::backward(const T* X, const T* d_out, idx B) {
         const bool need_dx = l > first;
         switch (s.kind) {
             case LayerKind::dense:
+                if constexpr (std::is_same_v<T, float>) {
+                    if (fast_) {
+                        avx512::dense_backward_dw(G + s.w_off, s.use_bias ? G + s.b_off : nullptr, d, in, B, s.n_in,
+                                                  s.n_out);
+                        if (!need_dx) break;
+                        // A relu-like activation in front: apply its derivative (from the
+                        // sign of its output) in the dX store and skip its own pass.
+                        FusedAct act = FusedAct::identity;
+                        if (l >= 1 && fusable(layers_[l - 1], &act)) {
+                            avx512::dense_backward_dx(dx, d, P + s.w_off, B, s.n_in, s.n_out, outs_[l - 1], act,
+                                                      static_cast<float>(layers_[l - 1].alpha));
+                            d = dx;
+                            --l;  // the activation's backward is done
+                            continue;
+                        }
+                        avx512::dense_backward_dx(dx, d, P + s.w_off, B, s.n_in, s.n_out, nullptr, act, 0.0f);
+                        break;
+                    }
+                }
                 dense_backward(need_dx ? dx : nullptr, G + s.w_off, s.use_bias ? G + s.b_off : nullptr, d, in,
                                P + s.w_off, B, s.n_in, s.n_out);
                 break;
@@ -286,6 +362,7 @@ void Network<T>::predict(T* out, const T* X, idx B, bool training) {
     if (B == 0) return;  // nothing to compute: an empty (0, C) result
     const idx chunk = training ? B : std::min(B, kPredictChunk);
     reserve(chunk);
+    packed_ok_ = false;  // Python may have written into the parameters since the last call
     for (idx start = 0; start < B; start += chunk) {
         const idx rows = std::min(chunk, B - start);
         const T* y = forward(X + start * n_inputs_, rows, training);
@@ -296,6 +373,7 @@ void Network<T>::predict(T* out, const T* X, idx B, bool training) {
 template <typename T>
 double Network<T>::loss_and_gradients(const T* X, const Targets<T>& y, idx B, idx* correct) {
     reserve(B);
+    packed_ok_ = false;  // Python may have written into the parameters since the last call
     const T* out = forward(X, B, true);
     const double loss = loss_forward_backward(d0_.data(), out, y, B, correct);
     if (!std::isfinite(loss)) throw DivergenceError("the loss is not finite");
@@ -307,6 +385,7 @@ template <typename T>
 void Network<T>::backward_from(const T* X, const T* d_out, idx B) {
     reserve(B);
     if (train_forwards > 0) --train_forwards;  // replay the same dropout masks
+    packed_ok_ = false;
     forward(X, B, true);
     backward(X, d_out, B);
 }
@@ -321,6 +400,7 @@ void Network<T>::apply_update(const OptimizerConfig& opt) {
         opt_kind_ = opt.kind;
     }
     ++opt_step;
+    packed_ok_ = false;
     if (opt.kind == OptKind::sgd) {
         sgd_update(params_.data(), grads_.data(), opt_buf(0).data(), n, opt, opt_step);
     } else {

@@ -106,6 +106,14 @@ private:
     std::vector<std::int32_t> batch_labels_;
 
     void reserve(idx B);
+    // float32 fast path: each dense layer's W in the forward kernel's panel layout
+    // (kernels_avx512.h), rebuilt from params_ whenever they may have changed (an update,
+    // or Python writing into a parameter view between calls).
+    std::vector<T> packed_;
+    std::vector<idx> pack_off_;  // per layer: offset into packed_
+    bool packed_ok_ = false;
+    bool fast_ = false;          // this forward/backward uses the AVX-512 kernels
+    void pack_weights();
     std::vector<const T*> outs_;  // output of each layer in the last forward
     OptKind opt_kind_ = OptKind::sgd;
     const T* forward(const T* X, idx B, bool training);

@@ -1,0 +1,50 @@
+#include "kernels.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "common.h"
+
+namespace pynn {
+namespace {
+std::atomic<bool> g_avx512{false};
+bool g_disabled_by_env = false;
+}  // namespace
+
+bool avx512_supported() {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    // libgcc's checks include the OS part (XCR0 must enable the zmm state).
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+void kernels_init() {
+    const char* env = std::getenv("PYNN_DISABLE_AVX512");
+    g_disabled_by_env = env && *env && std::strcmp(env, "0") != 0;
+    g_avx512.store(avx512_supported() && !g_disabled_by_env);
+}
+
+void set_kernel(const std::string& name) {
+    if (name == "auto") {
+        g_avx512.store(avx512_supported() && !g_disabled_by_env);
+    } else if (name == "blas") {
+        g_avx512.store(false);
+    } else if (name == "avx512") {
+        if (!avx512_supported()) throw InputError("kernel 'avx512' needs a CPU with AVX-512 F/BW/VL/DQ and FMA");
+        g_avx512.store(true);
+    } else {
+        throw InputError("kernel must be 'auto', 'avx512' or 'blas', got '" + name + "'");
+    }
+}
+
+std::string get_kernel() { return g_avx512.load() ? "avx512" : "blas"; }
+
+bool use_avx512() { return g_avx512.load(std::memory_order_relaxed); }
+
+}  // namespace pynn

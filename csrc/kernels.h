@@ -1,0 +1,17 @@
+// Which GEMM kernels the float32 dense layers use, chosen at run time:
+//   "avx512": the register-blocked kernels of kernels_avx512.h (CPU with AVX-512 F/BW/VL/DQ);
+//   "blas":   OpenBLAS sgemm plus separate elementwise passes (any CPU; float64 always).
+// The default is "avx512" where the CPU has it, unless PYNN_DISABLE_AVX512=1 was set when
+// the module was imported. set_kernel("auto") returns to that default.
+#pragma once
+#include <string>
+
+namespace pynn {
+
+bool avx512_supported();                 // the CPU (and OS) can run the AVX-512 kernels
+void kernels_init();                     // module import: reads PYNN_DISABLE_AVX512
+void set_kernel(const std::string& name);  // "auto", "avx512" or "blas"
+std::string get_kernel();                // the kernel family now in use
+bool use_avx512();                       // cheap check for the hot path
+
+}  // namespace pynn

@@ -1,0 +1,289 @@
+// AVX-512 float32 kernels; see kernels_avx512.h. Everything below the target pragma is
+// compiled for AVX-512 (F/BW/VL/DQ + FMA) and reached only through the run-time check in
+// kernels.cpp, so the library still loads and runs on any x86-64.
+//
+// One microkernel serves the three GEMMs of a dense layer. It computes a tile of
+// C (M,N) = A (M,K) B (K,N) of MR <= 14 rows and 16 NV <= 32 columns, keeping the tile in
+// MR x NV zmm registers over the whole K loop (no K blocking: every operand row the
+// loop streams is at most a few KB, served by L1/L2). A is read by broadcasting one
+// element per row and k (strides a_rs, a_ks), B by 1-2 vector loads per k (stride b_ks):
+//   forward  Y = X W^T:  A = X (rows: samples),  B = W packed in 32-output panels;
+//   dX = dY W:           A = dY,                 B = W as stored (rows of W are contiguous);
+//   dW = dY^T X:         A = dY read transposed, B = X as stored.
+// Only the forward needs packing: it is the one product whose B operand is W^T.
+#include "kernels_avx512.h"
+
+#include <immintrin.h>
+
+#include <cstring>
+#include <algorithm>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
+
+namespace pynn {
+namespace avx512 {
+namespace {
+
+constexpr int kMR = 14;  // rows of a tile: 28 accumulators + 2 B vectors + 1 broadcast = 31 zmm
+constexpr int kNR = 32;  // columns of a tile (two zmm)
+
+enum class Epi : int { store, bias_act, act_grad };
+
+// What the tile's store does besides storing.
+struct Epilogue {
+    Epi kind = Epi::store;
+    FusedAct act = FusedAct::identity;
+    float alpha = 0.0f;
+    const float* bias = nullptr;    // bias_act: bias of this tile's first column (or nullptr)
+    const float* y_prev = nullptr;  // act_grad: output of the activation at this tile's (0, 0)
+    idx ld_prev = 0;
+};
+
+inline idx imin(idx a, idx b) { return a < b ? a : b; }
+
+inline __mmask16 first_n(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
+
+template <int MR, int NV, bool MASKED>
+void micro(idx K, const float* A, idx a_rs, idx a_ks, const float* Bm, idx b_ks, int ncols, float* C,
+           idx ldc, const Epilogue& e) {
+    const __mmask16 m0 = first_n(ncols), m1 = first_n(ncols - 16 > 0 ? ncols - 16 : 0);
+    __m512 acc[MR][NV];
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (idx k = 0; k < K; ++k) {
+        __m512 b[NV];
+        if (MASKED) {
+            b[0] = _mm512_maskz_loadu_ps(m0, Bm);
+            if (NV > 1) b[NV - 1] = _mm512_maskz_loadu_ps(m1, Bm + 16);
+        } else {
+            b[0] = _mm512_loadu_ps(Bm);
+            if (NV > 1) b[NV - 1] = _mm512_loadu_ps(Bm + 16);
+        }
+        const float* a = A + k * a_ks;
+#pragma GCC unroll 14
+        for (int r = 0; r < MR; ++r) {
+            const __m512 av = _mm512_set1_ps(a[r * a_rs]);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, b[v], acc[r][v]);
+        }
+        Bm += b_ks;
+    }
+    const __m512 zero = _mm512_setzero_ps(), alpha = _mm512_set1_ps(e.alpha);
+    __m512 bias[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v)
+        bias[v] = e.kind == Epi::bias_act && e.bias ? _mm512_maskz_loadu_ps(v ? m1 : m0, e.bias + 16 * v) : zero;
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) {
+            const __mmask16 m = v ? m1 : m0;
+            __m512 z = acc[r][v];
+            if (e.kind == Epi::bias_act) {
+                z = _mm512_add_ps(z, bias[v]);
+                if (e.act == FusedAct::relu) {
+                    z = _mm512_max_ps(z, zero);
+                } else if (e.act == FusedAct::leaky_relu) {
+                    const __mmask16 neg = _mm512_cmp_ps_mask(z, zero, _CMP_LE_OQ);
+                    z = _mm512_mask_mul_ps(z, neg, z, alpha);
+                }
+            } else if (e.kind == Epi::act_grad && e.act != FusedAct::identity) {
+                // relu / leaky relu (alpha >= 0): the derivative is 1 where the output is > 0.
+                const __m512 y = _mm512_maskz_loadu_ps(m, e.y_prev + r * e.ld_prev + 16 * v);
+                const __mmask16 off = _mm512_cmp_ps_mask(y, zero, _CMP_LE_OQ);
+                z = e.act == FusedAct::relu ? _mm512_mask_mov_ps(z, off, zero) : _mm512_mask_mul_ps(z, off, z, alpha);
+            }
+            _mm512_mask_storeu_ps(C + r * ldc + 16 * v, m, z);
+        }
+    }
+}
+
+using MicroFn = void (*)(idx, const float*, idx, idx, const float*, idx, int, float*, idx, const Epilogue&);
+
+template <int MR>
+struct Row {
+    static constexpr MicroFn fn[2][2] = {{micro<MR, 1, false>, micro<MR, 1, true>},
+                                         {micro<MR, 2, false>, micro<MR, 2, true>}};
+};
+
+// table[MR - 1][NV - 1][masked]
+const MicroFn* const kTable[kMR] = {
+    &Row<1>::fn[0][0], &Row<2>::fn[0][0],  &Row<3>::fn[0][0],  &Row<4>::fn[0][0],  &Row<5>::fn[0][0],
+    &Row<6>::fn[0][0], &Row<7>::fn[0][0],  &Row<8>::fn[0][0],  &Row<9>::fn[0][0],  &Row<10>::fn[0][0],
+    &Row<11>::fn[0][0], &Row<12>::fn[0][0], &Row<13>::fn[0][0], &Row<14>::fn[0][0]};
+
+inline MicroFn pick(int mr, int ncols, bool masked) {
+    return kTable[mr - 1][(ncols > 16 ? 1 : 0) * 2 + (masked ? 1 : 0)];
+}
+
+// Rows split into near-equal blocks of at most kMR (32 rows -> 11 + 11 + 10, not
+// 14 + 14 + 4, so no block runs a thin, latency-bound tile).
+struct RowBlocks {
+    idx n, size;
+    RowBlocks(idx M) : n((M + kMR - 1) / kMR), size(n ? (M + n - 1) / n : 0) {}
+    idx start(idx i) const { return i * size; }
+    int rows(idx i, idx M) const { return static_cast<int>(imin(size, M - i * size)); }
+};
+
+// Threads for a GEMM of m*n*k multiply-adds: below ~64k the fork costs more than it saves.
+int threads_for(idx mnk, idx tasks) {
+    int nt = current_threads();
+    if (mnk < (idx(1) << 16)) nt = 1;
+    if (tasks < nt) nt = static_cast<int>(tasks);
+    return nt > 0 ? nt : 1;
+}
+
+}  // namespace
+
+idx packed_size(idx O, idx I) { return (O + kNR - 1) / kNR * kNR * I; }
+
+namespace {
+// In-register transpose of a 16 x 16 block: r[i] holds row i on entry, column i on exit.
+inline void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    // u[4a + c] holds, in 128-bit lane L, column 4L + c of rows 4a..4a+3.
+    for (int a = 0; a < 2; ++a)
+        for (int c = 0; c < 4; ++c) {
+            t[8 * a + c] = _mm512_shuffle_f32x4(u[8 * a + c], u[8 * a + 4 + c], 0x88);      // lanes 0,2 | 0,2
+            t[8 * a + 4 + c] = _mm512_shuffle_f32x4(u[8 * a + c], u[8 * a + 4 + c], 0xDD);  // lanes 1,3 | 1,3
+        }
+    for (int c = 0; c < 4; ++c) {
+        r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
+        r[4 + c] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0xDD);
+    }
+}
+}  // namespace
+
+void pack_weights(float* P, const float* W, idx O, idx I) {
+    const idx npan = (O + kNR - 1) / kNR;
+    // Blocks of 16 k x 32 outputs: 32 row segments in, two 16 x 16 transposes, 16 panel rows out.
+    const idx kb = 16, nkb = (I + kb - 1) / kb;
+#pragma omp parallel for schedule(static) num_threads(threads_for(O * I, npan * nkb))
+    for (idx t = 0; t < npan * nkb; ++t) {
+        const idx p = t / nkb, k0 = (t % nkb) * kb;
+        const int kn = static_cast<int>(imin(kb, I - k0));
+        const __mmask16 km = first_n(kn);
+        float* dst = P + p * I * kNR + k0 * kNR;
+        for (int h = 0; h < 2; ++h) {
+            __m512 r[16];
+            for (int j = 0; j < 16; ++j) {
+                const idx o = p * kNR + 16 * h + j;
+                r[j] = o < O ? _mm512_maskz_loadu_ps(km, W + o * I + k0) : _mm512_setzero_ps();
+            }
+            transpose16(r);
+            for (int k = 0; k < kn; ++k) _mm512_storeu_ps(dst + k * kNR + 16 * h, r[k]);
+        }
+    }
+}
+
+void dense_forward(float* Y, const float* X, const float* P, const float* b, idx B, idx I, idx O,
+                   FusedAct act, float alpha) {
+    if (B == 0) return;
+    const RowBlocks rb(B);
+    const idx npan = (O + kNR - 1) / kNR, tasks = rb.n * npan;
+    // Small batches: each thread takes whole weight panels (they stay in its L2 across
+    // the row blocks). Large batches (inference): each thread takes whole row blocks.
+    const bool panel_major = B <= 256;
+#pragma omp parallel for schedule(static) num_threads(threads_for(B * I * O, tasks))
+    for (idx t = 0; t < tasks; ++t) {
+        const idx p = panel_major ? t / rb.n : t % npan;
+        const idx i = panel_major ? t % rb.n : t / npan;
+        const idx r0 = rb.start(i), c0 = p * kNR;
+        const int mr = rb.rows(i, B), nc = static_cast<int>(imin(kNR, O - c0));
+        Epilogue e;
+        e.kind = Epi::bias_act;
+        e.act = act;
+        e.alpha = alpha;
+        e.bias = b ? b + c0 : nullptr;
+        pick(mr, nc, false)(I, X + r0 * I, I, 1, P + p * I * kNR, kNR, nc, Y + r0 * O + c0, O, e);
+    }
+}
+
+void dense_backward_dx(float* dX, const float* dY, const float* W, idx B, idx I, idx O,
+                       const float* y_prev, FusedAct act, float alpha) {
+    if (B == 0) return;
+    const RowBlocks rb(B);
+    const idx npan = (I + kNR - 1) / kNR, tasks = rb.n * npan;
+#pragma omp parallel for schedule(static) num_threads(threads_for(B * I * O, tasks))
+    for (idx t = 0; t < tasks; ++t) {
+        const idx p = t / rb.n, i = t % rb.n;
+        const idx r0 = rb.start(i), c0 = p * kNR;
+        const int mr = rb.rows(i, B), nc = static_cast<int>(imin(kNR, I - c0));
+        Epilogue e;
+        if (y_prev) {
+            e.kind = Epi::act_grad;
+            e.act = act;
+            e.alpha = alpha;
+            e.y_prev = y_prev + r0 * I + c0;
+            e.ld_prev = I;
+        }
+        pick(mr, nc, nc != kNR)(O, dY + r0 * O, O, 1, W + c0, I, nc, dX + r0 * I + c0, I, e);
+    }
+}
+
+void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O) {
+    const RowBlocks ob(O);
+    const idx npan = (I + kNR - 1) / kNR, tasks = ob.n * npan;
+    const Epilogue e;
+#pragma omp parallel for schedule(static) num_threads(threads_for(B * I * O, tasks))
+    for (idx t = 0; t < tasks; ++t) {
+        const idx p = t / ob.n, i = t % ob.n;
+        const idx o0 = ob.start(i), c0 = p * kNR;
+        const int mr = ob.rows(i, O), nc = static_cast<int>(imin(kNR, I - c0));
+        if (B == 0) {
+            for (int r = 0; r < mr; ++r) std::memset(dW + (o0 + r) * I + c0, 0, sizeof(float) * static_cast<size_t>(nc));
+        } else {
+            pick(mr, nc, nc != kNR)(B, dY + o0, 1, O, X + c0, I, nc, dW + o0 * I + c0, I, e);
+        }
+        // The bias gradient rides along with the first column panel: its dY columns are
+        // the ones this tile just read.
+        if (db && p == 0) {
+            float acc[kMR] = {};
+            for (idx b = 0; b < B; ++b) {
+                const float* d = dY + b * O + o0;
+                for (int r = 0; r < mr; ++r) acc[r] += d[r];
+            }
+            for (int r = 0; r < mr; ++r) db[o0 + r] = acc[r];
+        }
+    }
+}
+
+}  // namespace avx512
+}  // namespace pynn
+
+#pragma GCC pop_options
+#else
+// Not GCC/Clang on x86: the kernels do not exist and avx512_supported() is false.
+namespace pynn {
+namespace avx512 {
+idx packed_size(idx, idx) { return 0; }
+void pack_weights(float*, const float*, idx, idx) { throw std::logic_error("AVX-512 kernels not built"); }
+void dense_forward(float*, const float*, const float*, const float*, idx, idx, idx, FusedAct, float) {
+    throw std::logic_error("AVX-512 kernels not built");
+}
+void dense_backward_dx(float*, const float*, const float*, idx, idx, idx, const float*, FusedAct, float) {
+    throw std::logic_error("AVX-512 kernels not built");
+}
+void dense_backward_dw(float*, float*, const float*, const float*, idx, idx, idx) {
+    throw std::logic_error("AVX-512 kernels not built");
+}
+}  // namespace avx512
+}  // namespace pynn
+#endif

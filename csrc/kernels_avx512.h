@@ -1,0 +1,37 @@
+// float32 dense-layer kernels for AVX-512 CPUs: a register-blocked GEMM microkernel
+// (BLIS/Goto style, up to 14 rows x 32 columns in 28 zmm accumulators) with the layer's
+// elementwise work fused into its store. The library is built for baseline x86-64; these
+// functions carry target attributes and run only when kernel_avx512_usable() says so.
+// OpenBLAS (gemm.h) stays the fallback and the reference the tests compare against.
+#pragma once
+#include "common.h"
+
+namespace pynn {
+
+// Elementwise epilogues the kernels can fuse (those whose derivative needs only the
+// sign of the output): y = z, max(z, 0), z > 0 ? z : alpha z with alpha >= 0.
+enum class FusedAct : int { identity, relu, leaky_relu };
+
+namespace avx512 {
+
+// Panel layout of a weight matrix W (O, I) for the forward pass: panels of 32 outputs,
+// each k-major: P[p][k][j] = W[32 p + j][k], zero padded to a multiple of 32 outputs.
+idx packed_size(idx O, idx I);
+// Packs W into P (packed_size(O, I) floats). Parallel over panels.
+void pack_weights(float* P, const float* W, idx O, idx I);
+
+// Y (B,O) = act(X (B,I) W^T + b); P is W packed by pack_weights; b may be nullptr.
+void dense_forward(float* Y, const float* X, const float* P, const float* b, idx B, idx I, idx O,
+                   FusedAct act, float alpha);
+
+// dX (B,I) = (dY (B,O) W (O,I)) * act'(Yprev): Yprev (B,I) is the output of a fused-kind
+// activation in front of this layer (its derivative from the sign of Yprev), or
+// nullptr for none (plain dX).
+void dense_backward_dx(float* dX, const float* dY, const float* W, idx B, idx I, idx O,
+                       const float* y_prev, FusedAct act, float alpha);
+
+// dW (O,I) = dY^T X and, when db != nullptr, db (O) = column sums of dY.
+void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O);
+
+}  // namespace avx512
+}  // namespace pynn
