@@ -27,9 +27,10 @@ namespace {
 
 // The Adam/AdamW update of one contiguous chunk, branch-free so it vectorizes: AdamW's
 // decay and Adam's L2 term are both always applied, one of them as a no-op (keep = 1 or
-// l2 = 0; p * 1 and g + 0 * p are exact, so this matches the branchy formulas bit for
-// bit). Cloned for AVX-512 and AVX2 with an ifunc chosen at load time, so a baseline
-// build still runs 16 lanes wide where the CPU has them.
+// l2 = 0; p * 1 and g + 0 * p are exact). sqrt(v) / sqrt(bc2) is a multiply by the
+// reciprocal (within an ulp of torch's divide; divides and square roots bound this loop).
+// Cloned for AVX-512 and AVX2 with an ifunc chosen at load time, so a baseline build
+// still runs 16 lanes wide where the CPU has them.
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__clang__)
 #define PYNN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -38,7 +39,7 @@ namespace {
 
 template <typename T>
 struct AdamScalars {
-    T step_size, bc2_sqrt, one_minus_b1, b2, one_minus_b2, eps, keep, l2;
+    T step_size, inv_bc2_sqrt, one_minus_b1, b2, one_minus_b2, eps, keep, l2;
 };
 
 template <typename T>
@@ -52,7 +53,7 @@ inline void adam_chunk(T* __restrict p, const T* __restrict g, T* __restrict m, 
         const T vi = s.b2 * v[i] + s.one_minus_b2 * gi * gi;
         m[i] = mi;
         v[i] = vi;
-        const T denom = std::sqrt(vi) / s.bc2_sqrt + s.eps;
+        const T denom = std::sqrt(vi) * s.inv_bc2_sqrt + s.eps;
         p[i] = p0 * s.keep - s.step_size * mi / denom;
     }
 }
@@ -80,7 +81,7 @@ void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, 
     const bool decoupled = c.kind == OptKind::adamw;
     AdamScalars<T> s;
     s.step_size = static_cast<T>(c.lr / bc1);
-    s.bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+    s.inv_bc2_sqrt = static_cast<T>(1.0 / std::sqrt(bc2));  // a multiply: one divide less per element
     s.one_minus_b1 = static_cast<T>(1.0 - c.beta1);
     s.b2 = static_cast<T>(c.beta2);
     s.one_minus_b2 = static_cast<T>(1.0 - c.beta2);

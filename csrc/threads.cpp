@@ -62,17 +62,15 @@ void set_num_threads(int n) {
     scipy_openblas_set_num_threads(n);
 }
 
-int get_num_threads() {
-    const int set = g_num_threads.load();
-    return set > 0 ? set : omp_get_max_threads();
-}
-
 // threadpoolctl limits OpenMP with omp_set_num_threads in the calling thread; honour it.
 int effective_threads() {
-    const int set = get_num_threads();
+    const int set = g_num_threads.load();
     const int omp = omp_get_max_threads();
-    return set < omp ? set : omp;
+    return set > 0 && set < omp ? set : omp;
 }
+
+// What the next call will use: under threadpoolctl's limit, the limit.
+int get_num_threads() { return effective_threads(); }
 
 int current_threads() { return t_threads; }
 
