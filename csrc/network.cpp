@@ -27,8 +27,9 @@ bool fusable(const LayerSpec& s, FusedAct* act) {
         case Act::identity: *act = FusedAct::identity; return true;
         case Act::relu: *act = FusedAct::relu; return true;
         case Act::leaky_relu:
+            if (!(s.alpha >= 0.0)) return false;  // a negative slope flips the sign: not fusable
             *act = FusedAct::leaky_relu;
-            return s.alpha >= 0.0;
+            return true;
         default: return false;
     }
 }
