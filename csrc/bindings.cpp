@@ -15,6 +15,7 @@
 #include "activations.h"
 #include "cpu.h"
 #include "kernels.h"
+#include "kernels_avx512.h"
 #include "network.h"
 #include "threads.h"
 
@@ -398,6 +399,13 @@ PYBIND11_MODULE(_core, m) {
           "default: avx512 where the CPU has it, unless PYNN_DISABLE_AVX512=1 at import).");
     m.def("get_kernel", &get_kernel, "The kernel family float32 dense layers use now: 'avx512' or 'blas'.");
     m.def("avx512_supported", &avx512_supported);
+    m.def("fma_peak_gflops", [](int threads, double seconds) {
+        if (!avx512_supported()) throw InputError("fma_peak_gflops needs a CPU with AVX-512");
+        if (threads < 1 || !(seconds > 0.0 && seconds <= 10.0)) throw InputError("threads must be >= 1, seconds in (0, 10]");
+        py::gil_scoped_release release;
+        return avx512::fma_peak_gflops(threads, seconds);
+    }, py::arg("threads"), py::arg("seconds") = 0.3,
+       "Measured fp32 FMA peak (GFLOP/s) of `threads` threads, AVX-512 CPUs only (for benchmarks).");
     m.def("blas_info", []() {
         py::dict d;
         d["library"] = "scipy-openblas32 (vendored)";

@@ -14,6 +14,7 @@
 #include "kernels_avx512.h"
 
 #include <immintrin.h>
+#include <omp.h>
 
 #include <cstring>
 #include <algorithm>
@@ -265,6 +266,41 @@ void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, id
     }
 }
 
+double fma_peak_gflops(int threads, double seconds) {
+    // 12 independent chains of zmm FMAs (more than latency x throughput on current
+    // cores), repeated until `seconds` have passed; every thread runs its own chains.
+    double total = 0.0, elapsed = 0.0;
+    const long iters = 1 << 20;
+#pragma omp parallel num_threads(threads > 0 ? threads : 1) reduction(+ : total) reduction(max : elapsed)
+    {
+        __m512 a[12];
+        const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+        for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(static_cast<float>(i));
+        const double t0 = omp_get_wtime();
+        long reps = 0;
+        double t = 0.0;
+        do {
+            for (long k = 0; k < iters; ++k) {
+#pragma GCC unroll 12
+                for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_ps(a[i], m, c);
+                // An empty asm that "may change" the registers: the compiler must run
+                // every FMA instead of folding the chains.
+#pragma GCC unroll 12
+                for (int i = 0; i < 12; ++i) __asm__ volatile("" : "+v"(a[i]));
+            }
+            ++reps;
+            t = omp_get_wtime() - t0;
+        } while (t < seconds);
+        __m512 sum = a[0];
+        for (int i = 1; i < 12; ++i) sum = _mm512_add_ps(sum, a[i]);
+        volatile float sink = _mm512_reduce_add_ps(sum);  // keeps the chains alive
+        (void)sink;
+        total += static_cast<double>(reps) * iters * 12 * 32;
+        elapsed = t;
+    }
+    return total / elapsed / 1e9;
+}
+
 }  // namespace avx512
 }  // namespace pynn
 
@@ -284,6 +320,7 @@ void dense_backward_dx(float*, const float*, const float*, idx, idx, idx, const 
 void dense_backward_dw(float*, float*, const float*, const float*, idx, idx, idx) {
     throw std::logic_error("AVX-512 kernels not built");
 }
+double fma_peak_gflops(int, double) { return 0.0; }
 }  // namespace avx512
 }  // namespace pynn
 #endif

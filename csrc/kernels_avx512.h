@@ -33,5 +33,9 @@ void dense_backward_dx(float* dX, const float* dY, const float* W, idx B, idx I,
 // dW (O,I) = dY^T X and, when db != nullptr, db (O) = column sums of dY.
 void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O);
 
+// Measured float32 FMA throughput of `threads` threads (GFLOP/s), running zmm FMAs for
+// about `seconds`: the machine's peak that benchmarks quote percentages of.
+double fma_peak_gflops(int threads, double seconds);
+
 }  // namespace avx512
 }  // namespace pynn

@@ -310,6 +310,30 @@ def _add_plot(sub) -> None:
     plot.set_defaults(func=_plot)
 
 
+# ---------------------------------------------------------------------------- bench
+def _bench_script() -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "bench_train.py")
+
+
+def _bench(argv) -> int:
+    """`pynn bench ARGS`: benchmarks/bench_train.py ARGS (its options: `pynn bench --help`)."""
+    path = _bench_script()
+    if not os.path.isfile(path):
+        print(f"pynn: error: pynn bench runs benchmarks/bench_train.py from a source checkout; "
+              f"not found at {path}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    spec = importlib.util.spec_from_file_location("pynn_bench_train", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return int(module.main(list(argv)) or 0)
+
+
+def _add_bench(sub) -> None:
+    # Listed for --help only: main() hands `pynn bench ...` to the script unparsed.
+    sub.add_parser("bench", help="time one training epoch: pynn vs NumPy, PyTorch, scikit-learn",
+                   description="Run benchmarks/bench_train.py (options: pynn bench --help).")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pynn", description="Train feed-forward neural networks (MLPs) on the CPU with pynn's C++ core.")
@@ -318,10 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_predict(sub)
     _add_info(sub)
     _add_plot(sub)
+    _add_bench(sub)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
