@@ -19,6 +19,8 @@ namespace avx512 {
 idx packed_size(idx O, idx I);
 // Packs W into P (packed_size(O, I) floats). Parallel over panels.
 void pack_weights(float* P, const float* W, idx O, idx I);
+// Packs panel p (outputs 32 p .. 32 p + 31) only; single-threaded.
+void pack_panel(float* P, const float* W, idx O, idx I, idx p);
 
 // Y (B,O) = act(X (B,I) W^T + b); P is W packed by pack_weights; b may be nullptr.
 void dense_forward(float* Y, const float* X, const float* P, const float* b, idx B, idx I, idx O,
@@ -32,6 +34,16 @@ void dense_backward_dx(float* dX, const float* dY, const float* W, idx B, idx I,
 
 // dW (O,I) = dY^T X and, when db != nullptr, db (O) = column sums of dY.
 void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O);
+
+// Adam/AdamW (the formulas of optimizers.h, coefficients already in float) on the
+// rows of one 32-output panel of a weight matrix W (O, I) with its gradient, moments
+// (same layout as W), writing the updated W also into its packed panel P (the layout
+// of pack_weights): the update and the re-pack in one pass over memory.
+struct AdamF32 {
+    float step_size, inv_bc2_sqrt, one_minus_b1, b2, one_minus_b2, eps, keep, l2;
+};
+void adam_pack_panel(float* W, const float* G, float* M, float* V, float* P, idx O, idx I, idx panel,
+                     const AdamF32& a);
 
 // Measured float32 FMA throughput of `threads` threads (GFLOP/s), running zmm FMAs for
 // about `seconds`: the machine's peak that benchmarks quote percentages of.

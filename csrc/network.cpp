@@ -190,18 +190,69 @@ void Network<T>::reserve(idx B) {
 }
 
 template <typename T>
+void Network<T>::pack_layout() {
+    if (pack_off_.size() == layers_.size()) return;
+    pack_off_.assign(layers_.size(), 0);
+    flat_ranges_.clear();
+    idx total = 0, covered = 0;  // parameters [covered, w_off) are not dense weights
+    for (size_t l = 0; l < layers_.size(); ++l)
+        if (layers_[l].kind == LayerKind::dense) {
+            pack_off_[l] = total;
+            total += avx512::packed_size(layers_[l].n_out, layers_[l].n_in);
+            flat_ranges_.push_back(covered);
+            flat_ranges_.push_back(layers_[l].w_off);
+            covered = layers_[l].w_off + layers_[l].n_out * layers_[l].n_in;
+        }
+    flat_ranges_.push_back(covered);
+    flat_ranges_.push_back(n_params());
+    packed_.assign(static_cast<size_t>(total), T(0));
+}
+
+template <typename T>
+bool Network<T>::fused_adam_update(const OptimizerConfig& opt) {
+    if constexpr (std::is_same_v<T, float>) {
+        if (opt.kind == OptKind::sgd || !use_avx512()) return false;
+        pack_layout();
+        const AdamCoefs c = adam_coefs(opt, opt_step);
+        const avx512::AdamF32 a{static_cast<float>(c.step_size), static_cast<float>(c.inv_bc2_sqrt),
+                                static_cast<float>(c.one_minus_b1), static_cast<float>(c.b2),
+                                static_cast<float>(c.one_minus_b2), static_cast<float>(c.eps),
+                                static_cast<float>(c.keep), static_cast<float>(c.l2)};
+        float *p = params_.data(), *m = opt_buf(0).data(), *v = opt_buf(1).data();
+        const float* g = grads_.data();
+        // Work items: every 32-output panel of every dense W, plus one item for all the
+        // other parameters (biases, PReLU slopes: small).
+        std::vector<std::pair<int, idx>>& items = adam_items_;
+        if (items.empty()) {
+            for (size_t l = 0; l < layers_.size(); ++l)
+                if (layers_[l].kind == LayerKind::dense)
+                    for (idx q = 0; q < (layers_[l].n_out + 31) / 32; ++q) items.emplace_back(static_cast<int>(l), q);
+            items.emplace_back(-1, 0);
+        }
+        const idx n_items = static_cast<idx>(items.size());
+        const idx n_ranges = static_cast<idx>(flat_ranges_.size() / 2);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_params() > kParallelGrain ? current_threads() : 1)
+        for (idx t = 0; t < n_items; ++t) {
+            const int l = items[static_cast<size_t>(t)].first;
+            if (l < 0) {
+                adam_update_ranges(p, g, m, v, flat_ranges_.data(), n_ranges, opt, opt_step);
+                continue;
+            }
+            const auto& s = layers_[static_cast<size_t>(l)];
+            avx512::adam_pack_panel(p + s.w_off, g + s.w_off, m + s.w_off, v + s.w_off,
+                                    packed_.data() + pack_off_[static_cast<size_t>(l)], s.n_out, s.n_in,
+                                    items[static_cast<size_t>(t)].second, a);
+        }
+        packed_ok_ = true;
+        return true;
+    }
+    return false;
+}
+
+template <typename T>
 void Network<T>::pack_weights() {
     if constexpr (std::is_same_v<T, float>) {
-        if (pack_off_.size() != layers_.size()) {
-            pack_off_.assign(layers_.size(), 0);
-            idx total = 0;
-            for (size_t l = 0; l < layers_.size(); ++l)
-                if (layers_[l].kind == LayerKind::dense) {
-                    pack_off_[l] = total;
-                    total += avx512::packed_size(layers_[l].n_out, layers_[l].n_in);
-                }
-            packed_.assign(static_cast<size_t>(total), 0.0f);
-        }
+        pack_layout();
         for (size_t l = 0; l < layers_.size(); ++l) {
             const auto& s = layers_[l];
             if (s.kind == LayerKind::dense)
@@ -374,7 +425,7 @@ void Network<T>::predict(T* out, const T* X, idx B, bool training) {
 template <typename T>
 double Network<T>::loss_and_gradients(const T* X, const Targets<T>& y, idx B, idx* correct) {
     reserve(B);
-    packed_ok_ = false;  // Python may have written into the parameters since the last call
+    if (!in_epoch_) packed_ok_ = false;  // Python may have written into the parameters since the last call
     const T* out = forward(X, B, true);
     const double loss = loss_forward_backward(d0_.data(), out, y, B, correct);
     if (!std::isfinite(loss)) throw DivergenceError("the loss is not finite");
@@ -402,6 +453,7 @@ void Network<T>::apply_update(const OptimizerConfig& opt) {
     }
     ++opt_step;
     packed_ok_ = false;
+    if (fused_adam_update(opt)) return;
     if (opt.kind == OptKind::sgd) {
         sgd_update(params_.data(), grads_.data(), opt_buf(0).data(), n, opt, opt_step);
     } else {
@@ -423,6 +475,13 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
     if (batch_size < 1) throw InputError("batch_size must be >= 1");
     const idx bs = std::min(batch_size, N);
     reserve(bs);
+    // Within the epoch only the updates change the parameters (and re-pack them).
+    packed_ok_ = false;
+    struct InEpoch {
+        bool& flag;
+        explicit InEpoch(bool& f) : flag(f) { flag = true; }
+        ~InEpoch() { flag = false; }
+    } in_epoch(in_epoch_);
     const idx I = n_inputs_, C = n_outputs();
     EpochStats stats;
     for (idx start = 0; start < N; start += bs) {

@@ -113,7 +113,13 @@ private:
     std::vector<idx> pack_off_;  // per layer: offset into packed_
     bool packed_ok_ = false;
     bool fast_ = false;          // this forward/backward uses the AVX-512 kernels
+    bool in_epoch_ = false;      // inside train_epoch: no Python between steps
     void pack_weights();
+    void pack_layout();
+    // Adam/AdamW with the weight re-pack fused in (float32 fast path); false if not applicable.
+    bool fused_adam_update(const OptimizerConfig& opt);
+    std::vector<idx> flat_ranges_;
+    std::vector<std::pair<int, idx>> adam_items_;  // [lo, hi) pairs of parameters outside dense weights
     std::vector<const T*> outs_;  // output of each layer in the last forward
     OptKind opt_kind_ = OptKind::sgd;
     const T* forward(const T* X, idx B, bool training);

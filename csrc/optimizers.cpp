@@ -73,21 +73,42 @@ inline void adam_chunk_any(double* p, const double* g, double* m, double* v, idx
 
 }  // namespace
 
-template <typename T>
-void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, std::int64_t step) {
-    // Hoisted scalars, computed in double like torch's Python-float bias corrections.
+AdamCoefs adam_coefs(const OptimizerConfig& c, std::int64_t step) {
+    // Computed in double like torch's Python-float bias corrections.
     const double bc1 = 1.0 - std::pow(c.beta1, static_cast<double>(step));
     const double bc2 = 1.0 - std::pow(c.beta2, static_cast<double>(step));
     const bool decoupled = c.kind == OptKind::adamw;
+    AdamCoefs a;
+    a.step_size = c.lr / bc1;
+    a.inv_bc2_sqrt = 1.0 / std::sqrt(bc2);  // a multiply: one divide less per element
+    a.one_minus_b1 = 1.0 - c.beta1;
+    a.b2 = c.beta2;
+    a.one_minus_b2 = 1.0 - c.beta2;
+    a.eps = c.eps;
+    a.keep = decoupled ? 1.0 - c.lr * c.weight_decay : 1.0;  // AdamW: p *= 1 - lr wd
+    a.l2 = decoupled ? 0.0 : c.weight_decay;                 // Adam: g += wd p
+    return a;
+}
+
+namespace {
+template <typename T>
+AdamScalars<T> scalars_of(const AdamCoefs& a) {
     AdamScalars<T> s;
-    s.step_size = static_cast<T>(c.lr / bc1);
-    s.inv_bc2_sqrt = static_cast<T>(1.0 / std::sqrt(bc2));  // a multiply: one divide less per element
-    s.one_minus_b1 = static_cast<T>(1.0 - c.beta1);
-    s.b2 = static_cast<T>(c.beta2);
-    s.one_minus_b2 = static_cast<T>(1.0 - c.beta2);
-    s.eps = static_cast<T>(c.eps);
-    s.keep = decoupled ? static_cast<T>(1.0 - c.lr * c.weight_decay) : T(1);  // AdamW: p *= 1 - lr wd
-    s.l2 = decoupled ? T(0) : static_cast<T>(c.weight_decay);                 // Adam: g += wd p
+    s.step_size = static_cast<T>(a.step_size);
+    s.inv_bc2_sqrt = static_cast<T>(a.inv_bc2_sqrt);
+    s.one_minus_b1 = static_cast<T>(a.one_minus_b1);
+    s.b2 = static_cast<T>(a.b2);
+    s.one_minus_b2 = static_cast<T>(a.one_minus_b2);
+    s.eps = static_cast<T>(a.eps);
+    s.keep = static_cast<T>(a.keep);
+    s.l2 = static_cast<T>(a.l2);
+    return s;
+}
+}  // namespace
+
+template <typename T>
+void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, std::int64_t step) {
+    const AdamScalars<T> s = scalars_of<T>(adam_coefs(c, step));
     // Chunks of whole cache lines per thread; one chunk per thread.
     const int nt = n > kParallelGrain ? current_threads() : 1;
 #pragma omp parallel num_threads(nt)
@@ -95,6 +116,16 @@ void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, 
         const int t = omp_get_thread_num(), k = omp_get_num_threads();
         const idx per = ((n + k - 1) / k + 15) / 16 * 16;
         const idx lo = std::min(n, per * t), hi = std::min(n, lo + per);
+        if (hi > lo) adam_chunk_any(p + lo, g + lo, m + lo, v + lo, hi - lo, s);
+    }
+}
+
+template <typename T>
+void adam_update_ranges(T* p, const T* g, T* m, T* v, const idx* ranges, idx n_ranges, const OptimizerConfig& c,
+                        std::int64_t step) {
+    const AdamScalars<T> s = scalars_of<T>(adam_coefs(c, step));
+    for (idx r = 0; r < n_ranges; ++r) {
+        const idx lo = ranges[2 * r], hi = ranges[2 * r + 1];
         if (hi > lo) adam_chunk_any(p + lo, g + lo, m + lo, v + lo, hi - lo, s);
     }
 }
@@ -132,6 +163,10 @@ template void sgd_update<float>(float*, const float*, float*, idx, const Optimiz
 template void sgd_update<double>(double*, const double*, double*, idx, const OptimizerConfig&, std::int64_t);
 template void adam_update<float>(float*, const float*, float*, float*, idx, const OptimizerConfig&, std::int64_t);
 template void adam_update<double>(double*, const double*, double*, double*, idx, const OptimizerConfig&, std::int64_t);
+template void adam_update_ranges<float>(float*, const float*, float*, float*, const idx*, idx, const OptimizerConfig&,
+                                        std::int64_t);
+template void adam_update_ranges<double>(double*, const double*, double*, double*, const idx*, idx,
+                                         const OptimizerConfig&, std::int64_t);
 template bool all_finite<float>(const float*, idx);
 template bool all_finite<double>(const double*, idx);
 

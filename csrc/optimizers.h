@@ -28,6 +28,19 @@ void sgd_update(T* p, const T* g, T* buf, idx n, const OptimizerConfig& c, std::
 template <typename T>
 void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, std::int64_t step);
 
+// The per-step scalars of the Adam/AdamW formulas above (hoisted out of the loop):
+//   g' = g + l2 p;  m += one_minus_b1 (g' - m);  v = b2 v + one_minus_b2 g'^2;
+//   p = p keep - step_size m / (sqrt(v) inv_bc2_sqrt + eps)
+struct AdamCoefs {
+    double step_size, inv_bc2_sqrt, one_minus_b1, b2, one_minus_b2, eps, keep, l2;
+};
+AdamCoefs adam_coefs(const OptimizerConfig& c, std::int64_t step);
+
+// Adam/AdamW over the elements [lo, hi) of each range only (same formulas).
+template <typename T>
+void adam_update_ranges(T* p, const T* g, T* m, T* v, const idx* ranges, idx n_ranges, const OptimizerConfig& c,
+                        std::int64_t step);
+
 // true when every element is finite (a non-finite gradient must never reach the parameters)
 template <typename T>
 bool all_finite(const T* x, idx n);

@@ -190,7 +190,12 @@ def test_ragged_sizes(batch, width, dtype):
     ref_opt = reference_optimizer(opt)
     for _ in range(2):
         np.testing.assert_allclose(model.train_step(X, y, opt), ref.train_step(X, y, ref_opt), **TOL[dtype])
-    assert_params_close(model, ref, dtype)
+    # Adam divides by sqrt(v) + eps: a gradient that cancels to ~eps (here one of 66049,
+    # |g| ~ 9e-8 against a scale of 0.08) carries ~1% float32 rounding in any summation
+    # order, which moves its parameter by up to ~0.1% of lr. The float32 bound allows that.
+    for i, (got, want) in enumerate(zip(model.parameters(), ref.params)):
+        tol = TOL[dtype] if dtype == "float64" else dict(rtol=1e-4, atol=5e-5)
+        np.testing.assert_allclose(got, want, **tol, err_msg=f"parameter {model._names[i]}")
 
 
 def _fit_model(dtype, loss="softmax_cross_entropy"):
