@@ -90,6 +90,12 @@ def _limit_numpy_blas(threads):
             lib.set_num_threads(threads)
 
 
+def _settle():
+    """Let idle thread pools go to sleep before timing: OpenBLAS's server threads spin
+    for ~0.1 s after they start or finish work, on the cores the timed run needs."""
+    time.sleep(0.3)
+
+
 def run_one(fw: str, batch: int, data_dir: str, threads: int) -> dict:
     """Time one epoch of `fw` at `batch`; returns seconds and the held-out loss."""
     import warnings
@@ -106,6 +112,7 @@ def run_one(fw: str, batch: int, data_dir: str, threads: int) -> dict:
         warm = _pynn_model(1)
         warm.fit(Xt[:nw], yt[:nw], epochs=1, batch_size=batch, verbose=0)
         model = _pynn_model()
+        _settle()
         t0 = time.perf_counter()
         model.fit(X, y, epochs=1, batch_size=batch, optimizer=pynn.Adam(lr=1e-3), shuffle=True, verbose=0)
         seconds = time.perf_counter() - t0
@@ -117,6 +124,7 @@ def run_one(fw: str, batch: int, data_dir: str, threads: int) -> dict:
         R.MLP(configs, params, "softmax_cross_entropy").fit_epoch(Xt[:nw], yt[:nw], batch, R.Adam(lr=1e-3),
                                                                   np.arange(nw))
         ref = R.MLP(configs, params, "softmax_cross_entropy")
+        _settle()
         t0 = time.perf_counter()
         ref.fit_epoch(X, y, batch, R.Adam(lr=1e-3), perm)
         seconds = time.perf_counter() - t0
@@ -148,6 +156,7 @@ def run_one(fw: str, batch: int, data_dir: str, threads: int) -> dict:
         epoch(net, opt, torch.from_numpy(Xt[:nw]), torch.from_numpy(yt[:nw].astype(np.int64)), torch.arange(nw))
         net, opt = make()
         order = torch.from_numpy(perm)
+        _settle()
         t0 = time.perf_counter()
         epoch(net, opt, Xs, ys, order)
         seconds = time.perf_counter() - t0
@@ -167,6 +176,7 @@ def run_one(fw: str, batch: int, data_dir: str, threads: int) -> dict:
             warnings.simplefilter("ignore", ConvergenceWarning)
             make().fit(Xt[:nw], yt[:nw])
             clf = make()
+            _settle()
             t0 = time.perf_counter()
             clf.fit(X, y)
             seconds = time.perf_counter() - t0
@@ -213,6 +223,7 @@ def run_inference(data_dir: str, threads: int, repeats: int) -> dict:
     model.predict_proba(X[:4096])
     times = []
     for _ in range(repeats):
+        _settle()
         t0 = time.perf_counter()
         model.predict_proba(X)
         times.append(time.perf_counter() - t0)
@@ -269,8 +280,8 @@ def make_data(data_dir: str, n_train: int, n_test: int) -> None:
 
 
 def table(results, frameworks, batches, gflop, peak) -> str:
-    lines = ["| batch | framework | seconds (median) | GFLOP/s | % of peak | pynn speed-up | held-out loss |",
-             "|---:|---|---:|---:|---:|---:|---:|"]
+    lines = ["| batch | framework | seconds (median) | min-max | GFLOP/s | % of peak | pynn speed-up | held-out loss |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for b in batches:
         t_pynn = statistics.median(results[("pynn", b)]["seconds"]) if ("pynn", b) in results else None
         for fw in frameworks:
@@ -282,7 +293,8 @@ def table(results, frameworks, batches, gflop, peak) -> str:
             pct = f"{100 * rate / peak:.0f}%" if peak else "-"
             speed = f"{t / t_pynn:.2f}x" if t_pynn else "-"
             loss = statistics.median(r["heldout_loss"])
-            lines.append(f"| {b} | {fw} | {t:.3f} | {rate:.1f} | {pct} | {speed} | {loss:.4f} |")
+            spread = f"{min(r['seconds']):.3f}-{max(r['seconds']):.3f}"
+            lines.append(f"| {b} | {fw} | {t:.3f} | {spread} | {rate:.1f} | {pct} | {speed} | {loss:.4f} |")
     return "\n".join(lines)
 
 

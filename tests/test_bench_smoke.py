@@ -34,7 +34,8 @@ def test_quick_run_validates_and_reports(tmp_path):
     out = res.stdout
     assert "check 1: one step vs pynn.reference" in out and "-> ok" in out
     assert "check 2: held-out loss after one epoch" in out
-    assert "| batch | framework | seconds (median) | GFLOP/s | % of peak | pynn speed-up | held-out loss |" in out
+    assert ("| batch | framework | seconds (median) | min-max | GFLOP/s | % of peak | pynn speed-up | held-out loss |"
+            in out)
     assert "| 64 | pynn |" in out and "| 64 | numpy |" in out
     assert "Inference: pynn predict_proba on 2,048 rows" in out
     assert (tmp_path / "bench_train.png").stat().st_size > 1000
