@@ -95,6 +95,10 @@ struct TargetArrays {
     }
 };
 
+const char* opt_kind_name(OptKind k) {
+    return k == OptKind::sgd ? "sgd" : k == OptKind::adam ? "adam" : "adamw";
+}
+
 OptimizerConfig make_opt(const std::string& kind, double lr, double momentum, bool nesterov, double weight_decay,
                          double beta1, double beta2, double eps) {
     OptimizerConfig c;
@@ -164,6 +168,9 @@ void bind_network(py::module_& m, const char* name) {
         .def_property_readonly("n_outputs", &Net::n_outputs)
         .def_property_readonly("n_params", &Net::n_params)
         .def_readwrite("opt_step", &Net::opt_step)
+        .def_property("optimizer_kind",
+            [](const Net& n) { return std::string(opt_kind_name(n.optimizer_kind())); },
+            [](Net& n, const std::string& kind) { n.set_optimizer_kind(make_opt(kind, 1.0, 0, false, 0, 0.9, 0.999, 1e-8).kind); })
         .def_readwrite("train_forwards", &Net::train_forwards)
         .def_readonly("seed", &Net::seed)
         .def("layer_offsets", [](Net& n) {

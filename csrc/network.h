@@ -69,6 +69,10 @@ public:
     std::uint64_t train_forwards = 0;   // training forward passes so far (dropout's step)
     std::uint64_t seed;
     void reset_optimizer_state();
+    // The optimizer the state buffers belong to; an update of another kind starts them
+    // anew. Settable so a saved state can be restored for the optimizer that wrote it.
+    OptKind optimizer_kind() const { return opt_kind_; }
+    void set_optimizer_kind(OptKind kind) { opt_kind_ = kind; }
 
     // X (B, n_in) -> out (B, n_out): copies the network output into out.
     void predict(T* out, const T* X, idx B, bool training);

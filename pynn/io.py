@@ -376,22 +376,11 @@ def load_bytes(raw: bytes, name: str = "<bytes>"):
 
 
 def _restore_optimizer(model, optimizer, buffers: list, step: int) -> None:
-    """Install `optimizer` with its saved state in the model's core network.
-
-    The core resets its optimizer state whenever the kind of optimizer changes from
-    the one of its last update (a fresh network assumes SGD), so a restored Adam state
-    would be wiped by the first update. One zero-gradient update of the right kind
-    tells the core which optimizer the state belongs to; parameters, gradients and
-    state are then overwritten with the saved values."""
+    """Install `optimizer` with its saved state in the model's core network. The core
+    is told which optimizer the state belongs to, or its first update would reset it."""
     net = model._net
-    if net.n_params:
-        params = net.param_view(0, [net.n_params])
-        grads = net.grad_view(0, [net.n_params])
-        saved_params, saved_grads = params.copy(), grads.copy()
-        grads[...] = 0
-        net.apply_update(optimizer._config())
-        params[...] = saved_params
-        grads[...] = saved_grads
+    net.reset_optimizer_state()
+    net.optimizer_kind = optimizer.kind
     model.optimizer = optimizer
     for which, buf in enumerate(buffers):
         net.optimizer_buffer(which)[...] = buf
