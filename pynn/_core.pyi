@@ -20,6 +20,7 @@ class _Network:
     n_outputs: int
     n_params: int
     opt_step: int
+    optimizer_kind: str  # "sgd", "adam" or "adamw": whom the optimizer buffers belong to
     train_forwards: int
     seed: int
     def __init__(self, n_inputs: int, seed: int) -> None: ...
