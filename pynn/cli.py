@@ -311,27 +311,17 @@ def _add_plot(sub) -> None:
 
 
 # ---------------------------------------------------------------------------- bench
-def _bench_script() -> str:
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "bench_train.py")
-
-
 def _bench(argv) -> int:
-    """`pynn bench ARGS`: benchmarks/bench_train.py ARGS (its options: `pynn bench --help`)."""
-    path = _bench_script()
-    if not os.path.isfile(path):
-        print(f"pynn: error: pynn bench runs benchmarks/bench_train.py from a source checkout; "
-              f"not found at {path}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    spec = importlib.util.spec_from_file_location("pynn_bench_train", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return int(module.main(list(argv)) or 0)
+    """`pynn bench ARGS`: the training benchmark, pynn.bench (options: `pynn bench --help`)."""
+    from . import bench
+
+    return int(bench.main(list(argv)) or 0)
 
 
 def _add_bench(sub) -> None:
     # Listed for --help only: main() hands `pynn bench ...` to the script unparsed.
     sub.add_parser("bench", help="time one training epoch: pynn vs NumPy, PyTorch, scikit-learn",
-                   description="Run benchmarks/bench_train.py (options: pynn bench --help).")
+                   description="Run the training benchmark, pynn.bench (options: pynn bench --help).")
 
 
 def build_parser() -> argparse.ArgumentParser:
