@@ -151,6 +151,18 @@ std::function<bool()> make_interrupt_check() {
     };
 }
 
+// The one way the bindings enter numeric code: the GIL released (other Python threads
+// run; released *before* waiting for the lock, or a train_epoch that holds the lock and
+// takes the GIL to poll for Ctrl-C would deadlock), the model's lock held (one call at a
+// time per model), and this call's thread count in force.
+template <typename Net, typename F>
+void in_core(Net& n, F&& f) {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(n.busy);
+    ThreadScope threads(effective_threads());
+    f();
+}
+
 template <typename T>
 void bind_network(py::module_& m, const char* name) {
     using Net = Network<T>;
@@ -223,12 +235,7 @@ void bind_network(py::module_& m, const char* name) {
             Array<T> out({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(n.n_outputs())});
             T* o = out.mutable_data();
             const T* x = X.data();
-            {
-                py::gil_scoped_release release;
-                std::lock_guard<std::mutex> lock(n.busy);
-                ThreadScope threads(effective_threads());
-                n.predict(o, x, B, training);
-            }
+            in_core(n, [&] { n.predict(o, x, B, training); });
             return out;
         }, py::arg("X"), py::arg("training") = false)
         .def("loss_and_gradients", [](Net& n, Array<T> X, TargetArrays<T> y) {
@@ -237,12 +244,7 @@ void bind_network(py::module_& m, const char* name) {
             Targets<T> t = y.view(B, n.n_outputs(), true);
             idx correct = 0;
             double loss;
-            {
-                py::gil_scoped_release release;
-                std::lock_guard<std::mutex> lock(n.busy);
-                ThreadScope threads(effective_threads());
-                loss = n.loss_and_gradients(X.data(), t, B, &correct);
-            }
+            in_core(n, [&] { loss = n.loss_and_gradients(X.data(), t, B, &correct); });
             return py::make_tuple(loss, correct);
         })
         .def("train_step", [](Net& n, Array<T> X, TargetArrays<T> y, const OptimizerConfig& opt) {
@@ -251,28 +253,17 @@ void bind_network(py::module_& m, const char* name) {
             Targets<T> t = y.view(B, n.n_outputs(), true);
             idx correct = 0;
             double loss;
-            {
-                py::gil_scoped_release release;
-                std::lock_guard<std::mutex> lock(n.busy);
-                ThreadScope threads(effective_threads());
-                loss = n.train_step(X.data(), t, B, opt, &correct);
-            }
+            in_core(n, [&] { loss = n.train_step(X.data(), t, B, opt, &correct); });
             return py::make_tuple(loss, correct);
         })
         .def("backward_from", [](Net& n, Array<T> X, Array<T> d_out) {
             check_matrix(X, n.n_inputs(), "X");
             check_matrix(d_out, n.n_outputs(), "d_out");
             if (d_out.shape(0) != X.shape(0)) throw InputError("d_out must have one row per row of X");
-            py::gil_scoped_release release;
-            std::lock_guard<std::mutex> lock(n.busy);
-            ThreadScope threads(effective_threads());
-            n.backward_from(X.data(), d_out.data(), X.shape(0));
+            in_core(n, [&] { n.backward_from(X.data(), d_out.data(), X.shape(0)); });
         })
         .def("apply_update", [](Net& n, const OptimizerConfig& opt) {
-            py::gil_scoped_release release;
-            std::lock_guard<std::mutex> lock(n.busy);
-            ThreadScope threads(effective_threads());
-            n.apply_update(opt);
+            in_core(n, [&] { n.apply_update(opt); });
         })
         .def("train_epoch", [](Net& n, Array<T> X, TargetArrays<T> y, Array<std::int64_t> perm,
                                idx batch_size, const OptimizerConfig& opt, bool check_interrupts) {
@@ -286,12 +277,7 @@ void bind_network(py::module_& m, const char* name) {
             if (batch_size < 1) throw InputError("batch_size must be >= 1");
             auto check = check_interrupts ? make_interrupt_check() : std::function<bool()>();
             EpochStats s;
-            {
-                py::gil_scoped_release release;
-                std::lock_guard<std::mutex> lock(n.busy);
-                ThreadScope threads(effective_threads());
-                s = n.train_epoch(X.data(), t, N, p, batch_size, opt, check);
-            }
+            in_core(n, [&] { s = n.train_epoch(X.data(), t, N, p, batch_size, opt, check); });
             return py::make_tuple(s.loss_sum, s.rows, s.correct, s.batches);
         }, py::arg("X"), py::arg("y"), py::arg("perm"), py::arg("batch_size"), py::arg("optimizer"),
            py::arg("check_interrupts") = true);
