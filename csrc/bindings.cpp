@@ -330,6 +330,27 @@ struct type_caster<TargetArrays<T>> {
 };
 }  // namespace pybind11::detail
 
+namespace {
+// Loss and hit count of finished outputs (B,C): the training kernels without a gradient
+// and without the divergence check (evaluating overflowed outputs is not an error).
+template <typename T>
+py::tuple evaluate_loss(const std::string& name, Array<T> outputs, TargetArrays<T> y) {
+    const Loss kind = parse_loss(name);
+    if (kind == Loss::none) throw InputError("loss 'none' has no value");
+    if (outputs.ndim() != 2) throw InputError("outputs must be 2-D (n_samples, n_outputs)");
+    const idx B = outputs.shape(0), C = outputs.shape(1);
+    const Targets<T> t = y.view(B, C, true);
+    idx correct = 0;
+    double loss;
+    {
+        py::gil_scoped_release release;
+        ThreadScope threads(effective_threads());
+        loss = compute_loss<T>(kind, nullptr, outputs.data(), t.labels, t.dense, t.weights, B, C, &correct);
+    }
+    return py::make_tuple(loss, correct);
+}
+}  // namespace
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "pynn's C++ core: networks over flat buffers, kernels, optimizers";
     threads_init();
@@ -366,6 +387,8 @@ PYBIND11_MODULE(_core, m) {
     m.def("activation", &apply_activation<double>, py::arg("x"), py::arg("name"), py::arg("alpha") = 0.0);
     m.def("activation_grad", &apply_activation_grad<float>, py::arg("x").noconvert(), py::arg("name"), py::arg("alpha") = 0.0);
     m.def("activation_grad", &apply_activation_grad<double>, py::arg("x"), py::arg("name"), py::arg("alpha") = 0.0);
+    m.def("loss", &evaluate_loss<float>, py::arg("name"), py::arg("outputs").noconvert(), py::arg("targets"));
+    m.def("loss", &evaluate_loss<double>, py::arg("name"), py::arg("outputs"), py::arg("targets"));
     m.def("softmax", [](Array<double> x) {
         // Rows of a 2-D array (or a 1-D vector): exp(x - max) / sum, in double.
         if (x.ndim() != 1 && x.ndim() != 2) throw InputError("softmax expects a 1-D or 2-D array");

@@ -94,8 +94,10 @@ idx count_correct_argmax(const T* logits, const std::int32_t* labels, const T* p
     for (idx b = 0; b < B; ++b) {
         const T* z = logits + b * C;
         idx best = 0;
-        for (idx c = 1; c < C; ++c)
-            if (z[c] > z[best]) best = c;
+        // NumPy's argmax: the first NaN wins (a NaN row is never silently "correct"
+        // by comparing false against everything).
+        for (idx c = 1; c < C && !std::isnan(z[best]); ++c)
+            if (z[c] > z[best] || std::isnan(z[c])) best = c;
         idx target;
         if (labels) {
             target = labels[b];
@@ -117,12 +119,35 @@ idx count_correct_binary(const T* logits, const T* targets, idx B, idx C) {
     return correct;
 }
 
+template <typename T>
+double compute_loss(Loss kind, T* grad, const T* outputs, const std::int32_t* labels, const T* dense,
+                    const T* weights, idx B, idx C, idx* correct) {
+    switch (kind) {
+        case Loss::softmax_cross_entropy: {
+            const double loss = softmax_cross_entropy(grad, outputs, labels, dense, weights, B, C);
+            if (correct) *correct += count_correct_argmax(outputs, labels, dense, B, C);
+            return loss;
+        }
+        case Loss::binary_cross_entropy: {
+            const double loss = binary_cross_entropy(grad, outputs, dense, weights, B, C);
+            if (correct) *correct += count_correct_binary(outputs, dense, B, C);
+            return loss;
+        }
+        case Loss::mse:
+            return mean_squared_error(grad, outputs, dense, weights, B, C);
+        case Loss::none:
+            break;
+    }
+    throw InputError("this network has no built-in loss");
+}
+
 #define PYNN_INSTANTIATE(T)                                                                              \
     template double softmax_cross_entropy<T>(T*, const T*, const std::int32_t*, const T*, const T*, idx, idx); \
     template double binary_cross_entropy<T>(T*, const T*, const T*, const T*, idx, idx);                   \
     template double mean_squared_error<T>(T*, const T*, const T*, const T*, idx, idx);                     \
     template idx count_correct_argmax<T>(const T*, const std::int32_t*, const T*, idx, idx);               \
-    template idx count_correct_binary<T>(const T*, const T*, idx, idx);
+    template idx count_correct_binary<T>(const T*, const T*, idx, idx);                                   \
+    template double compute_loss<T>(Loss, T*, const T*, const std::int32_t*, const T*, const T*, idx, idx, idx*);
 PYNN_INSTANTIATE(float)
 PYNN_INSTANTIATE(double)
 #undef PYNN_INSTANTIATE

@@ -24,6 +24,13 @@ double binary_cross_entropy(T* grad, const T* logits, const T* targets, const T*
 template <typename T>
 double mean_squared_error(T* grad, const T* outputs, const T* targets, const T* weights, idx B, idx C);
 
+// The loss `kind` of outputs (B,C) against labels or dense targets (optional weights);
+// writes dLoss/doutputs into grad when given and adds the hits to *correct when given
+// (argmax for softmax CE, per element for BCE, none for MSE). Loss::none throws.
+template <typename T>
+double compute_loss(Loss kind, T* grad, const T* outputs, const std::int32_t* labels, const T* dense,
+                    const T* weights, idx B, idx C, idx* correct);
+
 // Number of rows whose argmax matches the label (or the argmax of the probability row).
 template <typename T>
 idx count_correct_argmax(const T* logits, const std::int32_t* labels, const T* probs, idx B, idx C);

@@ -388,24 +388,7 @@ void Network<T>::backward(const T* X, const T* d_out, idx B) {
 
 template <typename T>
 double Network<T>::loss_forward_backward(T* d_out, const T* out, const Targets<T>& y, idx B, idx* correct) {
-    const idx C = n_outputs();
-    double loss = 0.0;
-    switch (loss_) {
-        case Loss::softmax_cross_entropy:
-            loss = softmax_cross_entropy(d_out, out, y.labels, y.dense, y.weights, B, C);
-            if (correct) *correct += count_correct_argmax(out, y.labels, y.dense, B, C);
-            break;
-        case Loss::binary_cross_entropy:
-            loss = binary_cross_entropy(d_out, out, y.dense, y.weights, B, C);
-            if (correct) *correct += count_correct_binary(out, y.dense, B, C);
-            break;
-        case Loss::mse:
-            loss = mean_squared_error(d_out, out, y.dense, y.weights, B, C);
-            break;
-        case Loss::none:
-            throw InputError("this network has no built-in loss");
-    }
-    return loss;
+    return compute_loss(loss_, d_out, out, y.labels, y.dense, y.weights, B, n_outputs(), correct);
 }
 
 template <typename T>

@@ -521,26 +521,10 @@ class Sequential:
 
 def _core_loss(loss: str, outputs: np.ndarray, targets: tuple) -> tuple[float, int]:
     """Loss (and hit count) of finished outputs, through the same core kernels as training."""
-    net_cls = _core.NetworkF32 if outputs.dtype == np.float32 else _core.NetworkF64
-    probe = net_cls(outputs.shape[1], 0)  # a layer-less network: output == input
-    probe.set_loss(loss)
-    probe.finalize()
-    try:
-        value, correct = probe.loss_and_gradients(outputs, targets)
-    except DivergenceError:
+    value, correct = _core.loss(loss, outputs, targets)
+    if not np.isfinite(value):
         # Outputs that overflowed (a model trained into huge weights, or huge inputs):
         # evaluating them is not an error, the loss is inf (NaN if an output is NaN),
         # so fit's val_loss reaches TerminateOnNaN instead of escaping fit.
-        return float("nan") if np.isnan(outputs).any() else float("inf"), _hits(loss, outputs, targets)
+        value = float("nan") if np.isnan(outputs).any() else float("inf")
     return float(value), int(correct)
-
-
-def _hits(loss: str, outputs: np.ndarray, targets: tuple) -> int:
-    """Correct predictions counted as the core counts them (argmax; per-output logit > 0)."""
-    labels, dense, _ = targets
-    if loss == "softmax_cross_entropy":
-        truth = labels if labels is not None else np.argmax(dense, axis=1)
-        return int((np.argmax(outputs, axis=1) == truth).sum())
-    if loss == "binary_cross_entropy":
-        return int(((outputs > 0) == (dense >= 0.5)).sum())
-    return 0
