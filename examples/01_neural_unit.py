@@ -6,7 +6,7 @@ output over a line of inputs for each activation. Writes 01_neural_unit.png.
     python examples/01_neural_unit.py --out figures/
 """
 
-from _common import parse_args  # first: selects the Agg backend
+from _common import parse_args, save_figure  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -32,9 +32,7 @@ def main():
     ax.set(xlabel="z = w.x + b", ylabel="y = f(z)", ylim=(-1.2, 2.2),
            title="One unit, four activations")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "01_neural_unit.png", dpi=120)
-    print(f"wrote {out / '01_neural_unit.png'}")
+    save_figure(fig, out / "01_neural_unit.png")
 
 
 if __name__ == "__main__":

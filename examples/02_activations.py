@@ -7,7 +7,7 @@ checks every derivative against a central finite difference. Writes 02_activatio
     python examples/02_activations.py --out figures/
 """
 
-from _common import parse_args  # first: selects the Agg backend
+from _common import parse_args, save_figure  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -54,9 +54,7 @@ def main():
         ax.set_xlabel("z")
     axes[0, 0].legend(loc="upper left")
     fig.suptitle("Activations (solid) and their derivatives (dashed): sigmoid and tanh saturate, ReLU does not")
-    fig.tight_layout()
-    fig.savefig(out / "02_activations.png", dpi=120)
-    print(f"wrote {out / '02_activations.png'}")
+    save_figure(fig, out / "02_activations.png")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ hidden space where XOR becomes linearly separable (03_two_layer_xor.png).
 """
 import warnings
 
-from _common import parse_args  # first: selects the Agg backend
+from _common import parse_args, save_figure  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -57,9 +57,7 @@ def main():
             axes[3].set(xlabel="epoch", ylabel="mistakes", ylim=(0, 4.5),
                         title="XOR: mistakes never reach 0")
     axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(out / "03_perceptron_xor.png", dpi=120)
-    print(f"wrote {out / '03_perceptron_xor.png'}")
+    save_figure(fig, out / "03_perceptron_xor.png")
     two_layers(out)
 
 
@@ -126,9 +124,7 @@ def two_layers(out):
     axes[3].plot(history.history["loss"])
     axes[3].set(xlabel="epoch", ylabel="binary cross-entropy", yscale="log", title="training loss")
     axes[0].legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "03_two_layer_xor.png", dpi=120)
-    print(f"wrote {out / '03_two_layer_xor.png'}")
+    save_figure(fig, out / "03_two_layer_xor.png")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ that a classifier's predict_proba is the softmax of its logits. Writes 04_softma
     python examples/04_softmax.py --out figures/
 """
 
-from _common import parse_args  # first: selects the Agg backend
+from _common import parse_args, save_figure  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -62,9 +62,7 @@ def main():
     axes[2].plot(d, pynn.sigmoid(d), "k--", label="sigmoid(z1 - z2)")
     axes[2].set(xlabel="z1 - z2", ylabel="probability of class 1", title="two classes: softmax = sigmoid")
     axes[2].legend()
-    fig.tight_layout()
-    fig.savefig(out / "04_softmax.png", dpi=120)
-    print(f"wrote {out / '04_softmax.png'}")
+    save_figure(fig, out / "04_softmax.png")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ Writes 05_two_layer_network.png.
     python examples/05_two_layer_network.py --out figures/
 """
 
-from _common import parse_args  # first: selects the Agg backend
+from _common import parse_args, save_figure  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -99,9 +99,7 @@ def main():
     axes[2].plot(h2.history["loss"], label="softmax output (cross-entropy)")
     axes[2].set(xlabel="epoch", ylabel="training loss", yscale="log", title="loss per epoch (Adam, lr 0.05)")
     axes[2].legend()
-    fig.tight_layout()
-    fig.savefig(out / "05_two_layer_network.png", dpi=120)
-    print(f"wrote {out / '05_two_layer_network.png'}")
+    save_figure(fig, out / "05_two_layer_network.png")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ Writes 07_sgd_vs_adam.png.
     python examples/07_sgd_vs_adam.py --out figures/ [--epochs 30]
 """
 
-from _common import parse_args  # first: selects the Agg backend
+from _common import parse_args, save_figure  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 
 import pynn
@@ -50,9 +50,7 @@ def main():
     for ax in (ax_train, ax_val):
         ax.grid(alpha=0.3, which="both")
     ax_train.legend()
-    fig.tight_layout()
-    fig.savefig(args.out / "07_sgd_vs_adam.png", dpi=120)
-    print(f"wrote {args.out / '07_sgd_vs_adam.png'}")
+    save_figure(fig, args.out / "07_sgd_vs_adam.png")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ W, b, W' and the two layers' outputs against each other. Writes 08_bias_trick.pn
     python examples/08_bias_trick.py --out figures/
 """
 
-from _common import parse_args  # first: selects the Agg backend
+from _common import parse_args, save_figure  # first: selects the Agg backend
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -61,9 +61,7 @@ def main():
     axes[3].plot(span, span, "k--", lw=0.8)
     axes[3].set(xlabel="W x + b  (Dense(3, 4))", ylabel="W' x'  (Dense(4, 4, use_bias=False))",
                 title="the same outputs", aspect="equal")
-    fig.tight_layout()
-    fig.savefig(out / "08_bias_trick.png", dpi=120)
-    print(f"wrote {out / '08_bias_trick.png'}")
+    save_figure(fig, out / "08_bias_trick.png")
 
 
 if __name__ == "__main__":

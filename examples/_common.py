@@ -17,3 +17,10 @@ def parse_args(doc: str, **extra) -> argparse.Namespace:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     return args
+
+
+def save_figure(fig, path) -> None:
+    """Lay out, write at 120 dpi, and say where it went."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
