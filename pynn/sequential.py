@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks, _core
+from ._epoch import Shuffler, Snapshot, optimizer_buffer_ids
 from .callbacks import Callback, History, TerminateOnNaN
 from .datasets import train_test_split_indices
 from .initializers import initialize
@@ -267,20 +268,13 @@ class Sequential:
         self._net.backward_from(X, np.ascontiguousarray(d_out, dtype=self.dtype))
         return float(loss)
 
-    # A copy of everything an update changes, so a failed step or epoch can be undone.
-    def _snapshot(self) -> tuple:
-        net = self._net
-        flat = net.param_view(0, [net.n_params]).copy()
-        opt = [net.optimizer_buffer(i).copy() for i in (0, 1)]
-        return flat, opt, net.opt_step, net.train_forwards
+    # A copy of everything an update changes, so a failed step or epoch can be undone
+    # (the optimizer must be bound first: only the buffers it uses are copied).
+    def _snapshot(self) -> Snapshot:
+        return Snapshot(self._net, optimizer_buffer_ids(self.optimizer)).take()
 
-    def _restore(self, snapshot) -> None:
-        flat, opt, step, forwards = snapshot
-        net = self._net
-        net.param_view(0, [net.n_params])[...] = flat
-        for i in (0, 1):
-            net.optimizer_buffer(i)[...] = opt[i]
-        net.opt_step, net.train_forwards = step, forwards
+    def _restore(self, snapshot: Snapshot) -> None:
+        snapshot.restore()
 
     def _check_finite_params(self) -> None:
         if self._net.n_params and not np.isfinite(self._net.param_view(0, [self._net.n_params])).all():
@@ -296,7 +290,8 @@ class Sequential:
         state = {k: v for k, v in self.__dict__.items() if k not in ("_net", "_params", "_grads", "_names")}
         state["_core_state"] = {
             "params": net.param_view(0, [net.n_params]).copy(),
-            "optimizer_buffers": [net.optimizer_buffer(i).copy() for i in (0, 1)] if self.optimizer else None,
+            "optimizer_buffers": ([net.optimizer_buffer(i).copy() for i in optimizer_buffer_ids(self.optimizer)]
+                                  if self.optimizer else None),
             "opt_step": int(net.opt_step), "train_forwards": int(net.train_forwards)}
         return state
 
@@ -373,6 +368,9 @@ class Sequential:
             cb.set_model(self)
             cb.set_params(history.params)
         self.stop_training = False
+        # Allocated once for all epochs (see pynn/_epoch.py).
+        shuffler = Shuffler(n, self.seed, bool(shuffle))
+        snapshot = Snapshot(self._net, optimizer_buffer_ids(self.optimizer))
         try:
             for cb in callbacks:
                 cb.on_train_begin()
@@ -381,7 +379,7 @@ class Sequential:
                     cb.on_epoch_begin(epoch)
                 config.lr = self.optimizer.lr  # a callback may have changed it
                 try:
-                    logs = self._run_epoch(X, targets, batch_size, shuffle, config)
+                    logs = self._run_epoch(X, targets, batch_size, config, shuffler, snapshot)
                 except DivergenceError as exc:  # the epoch is undone; a TerminateOnNaN turns it into a stop
                     guard = next((cb for cb in callbacks if isinstance(cb, TerminateOnNaN)), None)
                     if guard is None:
@@ -428,13 +426,11 @@ class Sequential:
         from .plotting import plot_history
         return plot_history(self.history, path, title=title)
 
-    def _run_epoch(self, X, targets, batch_size, shuffle, config) -> dict:
-        n = X.shape[0]
+    def _run_epoch(self, X, targets, batch_size, config, shuffler: Shuffler, snapshot: Snapshot) -> dict:
         # The shuffle of epoch e depends only on (seed, e): a run resumed from a saved
         # model shuffles exactly as an uninterrupted one.
-        rng = np.random.default_rng([self.seed, 1, self.epochs_done])
-        perm = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
-        snapshot = self._snapshot()
+        perm = shuffler.order(self.epochs_done)
+        snapshot.take()
         try:
             if isinstance(self.loss, str):
                 loss_sum, rows, correct, _ = self._net.train_epoch(X, targets, perm, batch_size, config)
@@ -444,7 +440,7 @@ class Sequential:
         except Exception:
             # A DivergenceError, or a custom loss that fails on a later batch: either way
             # the model keeps the parameters it had before the epoch (the last finite ones).
-            self._restore(snapshot)
+            snapshot.restore()
             raise
         self.epochs_done += 1
         logs = {"loss": loss_sum / rows}

@@ -226,11 +226,18 @@ class _BaseMLP(BaseEstimator):
         loss, c = self.model_.loss, self.model_.n_outputs
         return 1.0 if loss == "softmax_cross_entropy" else (1.0 / c if loss == "binary_cross_entropy" else 2.0 / c)
 
-    def _penalty(self, batch_size: int) -> float:
-        """alpha / (2 batch_size) * sum ||W||^2 over the Dense weight matrices."""
+    def _penalty(self, batch_size: int, weights=None, scratch=None) -> float:
+        """alpha / (2 batch_size) * sum ||W||^2 over the Dense weight matrices, each
+        ||W||^2 a float64 dot product. `weights` (the views of _weights()) and `scratch`
+        (one flat float64 array per matrix) let fit make both once instead of per epoch."""
         if not self.alpha:
             return 0.0
-        sq = sum(float(np.dot(w.ravel().astype(np.float64), w.ravel())) for w in self._weights())
+        weights = self._weights() if weights is None else weights
+        sq = 0.0
+        for i, w in enumerate(weights):
+            buf = np.empty(w.size) if scratch is None else scratch[i]
+            np.copyto(buf, w.reshape(-1))
+            sq += float(np.dot(buf, buf))
         return 0.5 * float(self.alpha) * sq / batch_size
 
     def _weights(self):
@@ -395,6 +402,9 @@ class _SklearnStopping(Callback):
         # scikit-learn reports 0.5 * the mean squared error over all outputs (its gradient is
         # of the sum over outputs: k = 2/C) and log-losses summed over outputs (k = 1/C).
         self.loss_scale = 2.0 if est.model_.loss == "mse" else est._grad_scale()
+        # The L2 term of each epoch's loss reads the same matrices: views and scratch made once.
+        self.weights = est._weights()
+        self.scratch = [np.empty(w.size) for w in self.weights]
 
     def flat_params(self):
         net = self.est.model_._net
@@ -402,7 +412,8 @@ class _SklearnStopping(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         est = self.est
-        loss = logs["loss"] / self.loss_scale + est._penalty(self.batch_size * est._weight_mean)
+        loss = logs["loss"] / self.loss_scale + est._penalty(self.batch_size * est._weight_mean, self.weights,
+                                                             self.scratch)
         est.n_iter_ += 1
         est.t_ += self.params.get("samples", 0)
         est.loss_curve_.append(loss)
