@@ -283,6 +283,16 @@ void bind_network(py::module_& m, const char* name) {
            py::arg("check_interrupts") = true);
 }
 
+// True when every element of x is finite: one vectorized pass on the call's threads with the
+// GIL released, no temporary. NumPy's isfinite(X).all() on a 60,000 x 784 training set
+// built a 47 MB boolean array and took ~0.1 s -- a fifth of a training epoch.
+template <typename T>
+bool array_all_finite(Array<T> x) {
+    py::gil_scoped_release release;
+    ThreadScope threads(effective_threads());
+    return all_finite(x.data(), static_cast<idx>(x.size()));
+}
+
 template <typename T>
 Array<T> apply_activation(Array<T> x, const std::string& name, double alpha) {
     const Act act = parse_act(name);
@@ -407,6 +417,8 @@ PYBIND11_MODULE(_core, m) {
         return y;
     });
 
+    m.def("all_finite", &array_all_finite<float>, py::arg("x").noconvert());
+    m.def("all_finite", &array_all_finite<double>, py::arg("x").noconvert());
     m.def("set_num_threads", &set_num_threads, py::arg("n"));
     m.def("get_num_threads", &get_num_threads);
     m.def("cpu_features", &cpu_features);
