@@ -34,7 +34,8 @@ class Snapshot:
         self.ids = buffer_ids
         # Views stay valid: the core allocates its buffers once (the parameters at
         # finalize, an optimizer buffer on first use) and never resizes them after.
-        self._sources = [net.param_view(0, [net.n_params])] + [net.optimizer_buffer(i) for i in buffer_ids]
+        self.params = net.param_view(0, [net.n_params])  # the live parameters (a view)
+        self._sources = [self.params] + [net.optimizer_buffer(i) for i in buffer_ids]
         self._copies = [np.empty_like(a) for a in self._sources]
         self.step = self.forwards = 0
 

@@ -276,8 +276,12 @@ class Sequential:
     def _restore(self, snapshot: Snapshot) -> None:
         snapshot.restore()
 
-    def _check_finite_params(self) -> None:
-        if self._net.n_params and not np.isfinite(self._net.param_view(0, [self._net.n_params])).all():
+    def _check_finite_params(self, flat=None) -> None:
+        """DivergenceError unless every parameter is finite (`flat`: a view of the whole
+        parameter buffer, if the caller has one)."""
+        if flat is None:
+            flat = self._net.param_view(0, [self._net.n_params])
+        if flat.size and not _checks.all_finite(flat):
             raise DivergenceError("the parameters became non-finite; lower the learning rate")
 
     # ------------------------------------------------------------------ pickling
@@ -436,7 +440,7 @@ class Sequential:
                 loss_sum, rows, correct, _ = self._net.train_epoch(X, targets, perm, batch_size, config)
             else:
                 loss_sum, rows, correct = self._custom_epoch(X, targets, perm, batch_size, config)
-            self._check_finite_params()
+            self._check_finite_params(snapshot.params)
         except Exception:
             # A DivergenceError, or a custom loss that fails on a later batch: either way
             # the model keeps the parameters it had before the epoch (the last finite ones).
