@@ -66,6 +66,7 @@ def test_predict_proba_allocates_output_sized_arrays_only():
     assert peak < 4 * out + SMALL, f"predict_proba traced {peak / 1e6:.1f} MB for a {out / 1e6:.1f} MB output"
 
 
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer")  # max_iter=3 on purpose
 def test_estimator_fit_on_float32_copies_nothing_x_sized():
     pytest.importorskip("sklearn", reason="pynn.MLPClassifier needs scikit-learn (the sklearn extra)")
     X, y = _data(np.float32)
