@@ -16,8 +16,9 @@
 #include <immintrin.h>
 #include <omp.h>
 
-#include <cstring>
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #pragma GCC push_options
@@ -27,8 +28,8 @@ namespace pynn {
 namespace avx512 {
 namespace {
 
-constexpr int kMR = 14;  // rows of a tile: 28 accumulators + 2 B vectors + 1 broadcast = 31 zmm
-constexpr int kNR = 32;  // columns of a tile (two zmm)
+constexpr int kMR = kTileRows;  // 14 rows of a tile: 28 accumulators + 2 B vectors + 1 broadcast = 31 zmm
+constexpr int kNR = static_cast<int>(kPanel);  // 32 columns of a tile (two zmm)
 
 enum class Epi : int { store, bias_act, act_grad };
 
@@ -40,6 +41,7 @@ struct Epilogue {
     const float* bias = nullptr;    // bias_act: bias of this tile's first column (or nullptr)
     const float* y_prev = nullptr;  // act_grad: output of the activation at this tile's (0, 0)
     idx ld_prev = 0;
+    bool* nonfinite = nullptr;      // store: set when a stored value is inf or NaN (else untouched)
 };
 
 inline idx imin(idx a, idx b) { return a < b ? a : b; }
@@ -75,6 +77,7 @@ void micro(idx K, const float* A, idx a_rs, idx a_ks, const float* Bm, idx b_ks,
         Bm += b_ks;
     }
     const __m512 zero = _mm512_setzero_ps(), alpha = _mm512_set1_ps(e.alpha);
+    __mmask16 bad = 0;  // lanes where z - z is NaN: z was inf or NaN
     __m512 bias[NV];
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v)
@@ -99,9 +102,11 @@ void micro(idx K, const float* A, idx a_rs, idx a_ks, const float* Bm, idx b_ks,
                 const __mmask16 off = _mm512_cmp_ps_mask(y, zero, _CMP_LE_OQ);
                 z = e.act == FusedAct::relu ? _mm512_mask_mov_ps(z, off, zero) : _mm512_mask_mul_ps(z, off, z, alpha);
             }
+            if (e.nonfinite) bad |= _mm512_mask_cmp_ps_mask(m, _mm512_sub_ps(z, z), zero, _CMP_NEQ_UQ);
             _mm512_mask_storeu_ps(C + r * ldc + 16 * v, m, z);
         }
     }
+    if (bad) *e.nonfinite = true;
 }
 
 using MicroFn = void (*)(idx, const float*, idx, idx, const float*, idx, int, float*, idx, const Epilogue&);
@@ -132,7 +137,9 @@ struct RowBlocks {
 };
 
 // Threads for a GEMM of m*n*k multiply-adds: below ~64k the fork costs more than it saves.
+// Inside a parallel region (the fused training step) a kernel runs on the calling thread.
 int threads_for(idx mnk, idx tasks) {
+    if (omp_in_parallel()) return 1;
     int nt = current_threads();
     if (mnk < (idx(1) << 16)) nt = 1;
     if (tasks < nt) nt = static_cast<int>(tasks);
@@ -226,6 +233,26 @@ void adam_pack_panel(float* W, const float* G, float* M, float* V, float* P, idx
     pack_panel(P, W, O, I, panel);
 }
 
+idx row_block_count(idx B) { return RowBlocks(B).n; }
+
+void row_block(idx B, idx i, idx* r0, int* rows) {
+    const RowBlocks rb(B);
+    *r0 = rb.start(i);
+    *rows = rb.rows(i, B);
+}
+
+void dense_forward_tile(float* Y, const float* X, const float* P, const float* b, idx I, idx O, FusedAct act,
+                        float alpha, idx r0, int rows, idx p) {
+    const idx c0 = p * kNR;
+    const int nc = static_cast<int>(imin(kNR, O - c0));
+    Epilogue e;
+    e.kind = Epi::bias_act;
+    e.act = act;
+    e.alpha = alpha;
+    e.bias = b ? b + c0 : nullptr;
+    pick(rows, nc, false)(I, X + r0 * I, I, 1, P + p * I * kNR, kNR, nc, Y + r0 * O + c0, O, e);
+}
+
 void dense_forward(float* Y, const float* X, const float* P, const float* b, idx B, idx I, idx O,
                    FusedAct act, float alpha) {
     if (B == 0) return;
@@ -238,14 +265,7 @@ void dense_forward(float* Y, const float* X, const float* P, const float* b, idx
     for (idx t = 0; t < tasks; ++t) {
         const idx p = panel_major ? t / rb.n : t % npan;
         const idx i = panel_major ? t % rb.n : t / npan;
-        const idx r0 = rb.start(i), c0 = p * kNR;
-        const int mr = rb.rows(i, B), nc = static_cast<int>(imin(kNR, O - c0));
-        Epilogue e;
-        e.kind = Epi::bias_act;
-        e.act = act;
-        e.alpha = alpha;
-        e.bias = b ? b + c0 : nullptr;
-        pick(mr, nc, false)(I, X + r0 * I, I, 1, P + p * I * kNR, kNR, nc, Y + r0 * O + c0, O, e);
+        dense_forward_tile(Y, X, P, b, I, O, act, alpha, rb.start(i), rb.rows(i, B), p);
     }
 }
 
@@ -271,31 +291,38 @@ void dense_backward_dx(float* dX, const float* dY, const float* W, idx B, idx I,
     }
 }
 
+bool dw_tile(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O, idx o0, int rows, idx p) {
+    const idx c0 = p * kNR;
+    const int nc = static_cast<int>(imin(kNR, I - c0));
+    bool nonfinite = false;
+    Epilogue e;
+    e.nonfinite = &nonfinite;
+    if (B == 0) {
+        for (int r = 0; r < rows; ++r) std::memset(dW + (o0 + r) * I + c0, 0, sizeof(float) * static_cast<size_t>(nc));
+    } else {
+        pick(rows, nc, nc != kNR)(B, dY + o0, 1, O, X + c0, I, nc, dW + o0 * I + c0, I, e);
+    }
+    // The bias gradient rides along with the first column panel: its dY columns are
+    // the ones this tile just read.
+    if (db && p == 0) {
+        float acc[kMR] = {};
+        for (idx b = 0; b < B; ++b) {
+            const float* d = dY + b * O + o0;
+            for (int r = 0; r < rows; ++r) acc[r] += d[r];
+        }
+        for (int r = 0; r < rows; ++r) {
+            db[o0 + r] = acc[r];
+            nonfinite |= !std::isfinite(acc[r]);
+        }
+    }
+    return !nonfinite;
+}
+
 void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O) {
     const RowBlocks ob(O);
     const idx npan = (I + kNR - 1) / kNR, tasks = ob.n * npan;
-    const Epilogue e;
 #pragma omp parallel for schedule(static) num_threads(threads_for(B * I * O, tasks))
-    for (idx t = 0; t < tasks; ++t) {
-        const idx p = t / ob.n, i = t % ob.n;
-        const idx o0 = ob.start(i), c0 = p * kNR;
-        const int mr = ob.rows(i, O), nc = static_cast<int>(imin(kNR, I - c0));
-        if (B == 0) {
-            for (int r = 0; r < mr; ++r) std::memset(dW + (o0 + r) * I + c0, 0, sizeof(float) * static_cast<size_t>(nc));
-        } else {
-            pick(mr, nc, nc != kNR)(B, dY + o0, 1, O, X + c0, I, nc, dW + o0 * I + c0, I, e);
-        }
-        // The bias gradient rides along with the first column panel: its dY columns are
-        // the ones this tile just read.
-        if (db && p == 0) {
-            float acc[kMR] = {};
-            for (idx b = 0; b < B; ++b) {
-                const float* d = dY + b * O + o0;
-                for (int r = 0; r < mr; ++r) acc[r] += d[r];
-            }
-            for (int r = 0; r < mr; ++r) db[o0 + r] = acc[r];
-        }
-    }
+    for (idx t = 0; t < tasks; ++t) dw_tile(dW, db, dY, X, B, I, O, ob.start(t / npan), ob.rows(t / npan, O), t % npan);
 }
 
 double fma_peak_gflops(int threads, double seconds) {
@@ -355,6 +382,14 @@ void dense_backward_dx(float*, const float*, const float*, idx, idx, idx, const 
     throw std::logic_error("AVX-512 kernels not built");
 }
 void dense_backward_dw(float*, float*, const float*, const float*, idx, idx, idx) {
+    throw std::logic_error("AVX-512 kernels not built");
+}
+idx row_block_count(idx) { return 0; }
+void row_block(idx, idx, idx*, int*) { throw std::logic_error("AVX-512 kernels not built"); }
+void dense_forward_tile(float*, const float*, const float*, const float*, idx, idx, FusedAct, float, idx, int, idx) {
+    throw std::logic_error("AVX-512 kernels not built");
+}
+bool dw_tile(float*, float*, const float*, const float*, idx, idx, idx, idx, int, idx) {
     throw std::logic_error("AVX-512 kernels not built");
 }
 double fma_peak_gflops(int, double) { return 0.0; }

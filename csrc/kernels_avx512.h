@@ -35,6 +35,20 @@ void dense_backward_dx(float* dX, const float* dY, const float* W, idx B, idx I,
 // dW (O,I) = dY^T X and, when db != nullptr, db (O) = column sums of dY.
 void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O);
 
+// Single tiles of the products above, for callers that share tiles out among their own
+// threads (the fused training step). A tile is at most kTileRows rows by one 32-column panel.
+constexpr int kTileRows = 14;
+constexpr idx kPanel = 32;
+// The near-equal blocks of at most kTileRows rows that B rows are split into.
+idx row_block_count(idx B);
+void row_block(idx B, idx i, idx* r0, int* rows);
+// Rows [r0, r0 + rows) x output panel p of dense_forward.
+void dense_forward_tile(float* Y, const float* X, const float* P, const float* b, idx I, idx O, FusedAct act,
+                        float alpha, idx r0, int rows, idx p);
+// Output rows [o0, o0 + rows) x input panel p of dense_backward_dw (with those rows of db
+// when p == 0 and db != nullptr); false when a value it wrote is inf or NaN.
+bool dw_tile(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O, idx o0, int rows, idx p);
+
 // Adam/AdamW (the formulas of optimizers.h, coefficients already in float) on the
 // rows of one 32-output panel of a weight matrix W (O, I) with its gradient, moments
 // (same layout as W), writing the updated W also into its packed panel P (the layout

@@ -7,9 +7,9 @@ namespace pynn {
 
 template <typename T>
 double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* labels, const T* probs,
-                             const T* weights, idx B, idx C) {
+                             const T* weights, idx B, idx C, idx norm_rows) {
     double total = 0.0;
-    const double inv_b = 1.0 / static_cast<double>(B);
+    const double inv_b = 1.0 / static_cast<double>(norm_rows > 0 ? norm_rows : B);
 #pragma omp parallel for reduction(+ : total) if (B * C > kParallelGrain) num_threads(current_threads())
     for (idx b = 0; b < B; ++b) {
         const T* z = logits + b * C;
@@ -51,9 +51,9 @@ namespace {
 // The loop both elementwise losses share: (1/(B C)) sum_{b,c} w_b l(y_bc, t_bc), and, when
 // grad is given, grad_bc = w_b l'(y_bc, t_bc) / (B C). `term(y, t, &dl)` returns l, sets dl.
 template <typename T, typename Term>
-double elementwise_loss(T* grad, const T* y, const T* t, const T* weights, idx B, idx C, Term term) {
+double elementwise_loss(T* grad, const T* y, const T* t, const T* weights, idx B, idx C, idx norm_rows, Term term) {
     double total = 0.0;
-    const double inv_n = 1.0 / (static_cast<double>(B) * static_cast<double>(C));
+    const double inv_n = 1.0 / (static_cast<double>(norm_rows > 0 ? norm_rows : B) * static_cast<double>(C));
 #pragma omp parallel for reduction(+ : total) if (B * C > kParallelGrain) num_threads(current_threads())
     for (idx b = 0; b < B; ++b) {
         const double w = weights ? static_cast<double>(weights[b]) : 1.0;
@@ -71,8 +71,9 @@ double elementwise_loss(T* grad, const T* y, const T* t, const T* weights, idx B
 }  // namespace
 
 template <typename T>
-double binary_cross_entropy(T* grad, const T* logits, const T* targets, const T* weights, idx B, idx C) {
-    return elementwise_loss(grad, logits, targets, weights, B, C, [](double z, double t, double* dl) {
+double binary_cross_entropy(T* grad, const T* logits, const T* targets, const T* weights, idx B, idx C,
+                            idx norm_rows) {
+    return elementwise_loss(grad, logits, targets, weights, B, C, norm_rows, [](double z, double t, double* dl) {
         const double e = std::exp(-std::abs(z));  // in (0, 1]: no overflow
         *dl = (z >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e)) - t;  // sigmoid(z) - t
         return std::max(z, 0.0) - z * t + std::log1p(e);
@@ -80,8 +81,9 @@ double binary_cross_entropy(T* grad, const T* logits, const T* targets, const T*
 }
 
 template <typename T>
-double mean_squared_error(T* grad, const T* outputs, const T* targets, const T* weights, idx B, idx C) {
-    return elementwise_loss(grad, outputs, targets, weights, B, C, [](double y, double t, double* dl) {
+double mean_squared_error(T* grad, const T* outputs, const T* targets, const T* weights, idx B, idx C,
+                          idx norm_rows) {
+    return elementwise_loss(grad, outputs, targets, weights, B, C, norm_rows, [](double y, double t, double* dl) {
         const double d = y - t;
         *dl = 2.0 * d;
         return d * d;
@@ -121,20 +123,20 @@ idx count_correct_binary(const T* logits, const T* targets, idx B, idx C) {
 
 template <typename T>
 double compute_loss(Loss kind, T* grad, const T* outputs, const std::int32_t* labels, const T* dense,
-                    const T* weights, idx B, idx C, idx* correct) {
+                    const T* weights, idx B, idx C, idx* correct, idx norm_rows) {
     switch (kind) {
         case Loss::softmax_cross_entropy: {
-            const double loss = softmax_cross_entropy(grad, outputs, labels, dense, weights, B, C);
+            const double loss = softmax_cross_entropy(grad, outputs, labels, dense, weights, B, C, norm_rows);
             if (correct) *correct += count_correct_argmax(outputs, labels, dense, B, C);
             return loss;
         }
         case Loss::binary_cross_entropy: {
-            const double loss = binary_cross_entropy(grad, outputs, dense, weights, B, C);
+            const double loss = binary_cross_entropy(grad, outputs, dense, weights, B, C, norm_rows);
             if (correct) *correct += count_correct_binary(outputs, dense, B, C);
             return loss;
         }
         case Loss::mse:
-            return mean_squared_error(grad, outputs, dense, weights, B, C);
+            return mean_squared_error(grad, outputs, dense, weights, B, C, norm_rows);
         case Loss::none:
             break;
     }
@@ -142,12 +144,12 @@ double compute_loss(Loss kind, T* grad, const T* outputs, const std::int32_t* la
 }
 
 #define PYNN_INSTANTIATE(T)                                                                              \
-    template double softmax_cross_entropy<T>(T*, const T*, const std::int32_t*, const T*, const T*, idx, idx); \
-    template double binary_cross_entropy<T>(T*, const T*, const T*, const T*, idx, idx);                   \
-    template double mean_squared_error<T>(T*, const T*, const T*, const T*, idx, idx);                     \
+    template double softmax_cross_entropy<T>(T*, const T*, const std::int32_t*, const T*, const T*, idx, idx, idx); \
+    template double binary_cross_entropy<T>(T*, const T*, const T*, const T*, idx, idx, idx);              \
+    template double mean_squared_error<T>(T*, const T*, const T*, const T*, idx, idx, idx);                \
     template idx count_correct_argmax<T>(const T*, const std::int32_t*, const T*, idx, idx);               \
     template idx count_correct_binary<T>(const T*, const T*, idx, idx);                                   \
-    template double compute_loss<T>(Loss, T*, const T*, const std::int32_t*, const T*, const T*, idx, idx, idx*);
+    template double compute_loss<T>(Loss, T*, const T*, const std::int32_t*, const T*, const T*, idx, idx, idx*, idx);
 PYNN_INSTANTIATE(float)
 PYNN_INSTANTIATE(double)
 #undef PYNN_INSTANTIATE

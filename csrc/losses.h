@@ -3,6 +3,9 @@
 // Reduction: the mean over the batch, as torch's default 'mean' reduction:
 //   softmax CE: (1/B) sum_b w_b l_b;  BCE and MSE: (1/(B*C)) sum_{b,c} w_b l_bc.
 // weights (B) may be nullptr (all ones). Losses accumulate in double.
+// norm_rows (default: B) is the B of the mean: a thread handling rows [r0, r1) of a batch
+// passes the whole batch's row count, so the partial losses and gradients it writes sum to
+// the batch's (csrc/train_step_fused.cpp).
 #pragma once
 #include "common.h"
 
@@ -14,22 +17,24 @@ enum class Loss : int { softmax_cross_entropy, binary_cross_entropy, mse, none }
 //   l_b = -sum_c t_bc log softmax(z_b)_c ;  dz_bc = w_b (softmax(z_b)_c * sum_c t_bc - t_bc) / B
 template <typename T>
 double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* labels, const T* probs,
-                             const T* weights, idx B, idx C);
+                             const T* weights, idx B, idx C, idx norm_rows = 0);
 
 // logits, targets (B,C):  l = max(z,0) - z t + log1p(exp(-|z|)) ;  dz = w_b (sigmoid(z) - t) / (B C)
 template <typename T>
-double binary_cross_entropy(T* grad, const T* logits, const T* targets, const T* weights, idx B, idx C);
+double binary_cross_entropy(T* grad, const T* logits, const T* targets, const T* weights, idx B, idx C,
+                            idx norm_rows = 0);
 
 // outputs, targets (B,C):  l = (y - t)^2 ;  dy = 2 w_b (y - t) / (B C)
 template <typename T>
-double mean_squared_error(T* grad, const T* outputs, const T* targets, const T* weights, idx B, idx C);
+double mean_squared_error(T* grad, const T* outputs, const T* targets, const T* weights, idx B, idx C,
+                          idx norm_rows = 0);
 
 // The loss `kind` of outputs (B,C) against labels or dense targets (optional weights);
 // writes dLoss/doutputs into grad when given and adds the hits to *correct when given
 // (argmax for softmax CE, per element for BCE, none for MSE). Loss::none throws.
 template <typename T>
 double compute_loss(Loss kind, T* grad, const T* outputs, const std::int32_t* labels, const T* dense,
-                    const T* weights, idx B, idx C, idx* correct);
+                    const T* weights, idx B, idx C, idx* correct, idx norm_rows = 0);
 
 // Number of rows whose argmax matches the label (or the argmax of the probability row).
 template <typename T>

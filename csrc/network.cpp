@@ -19,9 +19,9 @@ namespace {
 // Inference runs in chunks of rows so the workspace stays small for any N.
 constexpr idx kPredictChunk = 4096;
 
-// An activation the AVX-512 kernels fuse: its derivative follows from the sign of its
-// output (relu; leaky relu with alpha >= 0; identity).
-bool fusable(const LayerSpec& s, FusedAct* act) {
+}  // namespace
+
+bool fusable_activation(const LayerSpec& s, FusedAct* act) {
     if (s.kind != LayerKind::activation) return false;
     switch (s.act) {
         case Act::identity: *act = FusedAct::identity; return true;
@@ -33,7 +33,6 @@ bool fusable(const LayerSpec& s, FusedAct* act) {
         default: return false;
     }
 }
-}  // namespace
 
 template <typename T>
 Network<T>::Network(idx n_inputs, std::uint64_t seed_) : seed(seed_), n_inputs_(n_inputs) {
@@ -180,6 +179,7 @@ void Network<T>::reserve(idx B) {
         assign_zeros(acts_[l], B * s.n_out, what);
         if (s.kind == LayerKind::dropout) assign_zeros(masks_[l], B * s.n_out, what);
     }
+    grad_out_.clear();  // the fused step's buffers, sized on its first use (fused_train_step)
     assign_zeros(d0_, B * widest, what);
     assign_zeros(d1_, B * widest, what);
     assign_zeros(batch_x_, B * n_inputs_, what);
@@ -187,6 +187,15 @@ void Network<T>::reserve(idx B) {
     batch_w_.assign(static_cast<size_t>(B), T(0));
     batch_labels_.assign(static_cast<size_t>(B), 0);
     capacity_ = B;
+}
+
+template <typename T>
+void Network<T>::reserve_fused() {
+    if (grad_out_.size() == layers_.size()) return;
+    grad_out_.assign(layers_.size(), {});
+    const std::string what = "the workspace for a batch of " + std::to_string(capacity_) + " rows (lower batch_size)";
+    for (size_t l = 0; l < layers_.size(); ++l)
+        if (layers_[l].kind == LayerKind::dense) assign_zeros(grad_out_[l], capacity_ * layers_[l].n_out, what);
 }
 
 template <typename T>
@@ -209,40 +218,67 @@ void Network<T>::pack_layout() {
 }
 
 template <typename T>
-bool Network<T>::fused_adam_update(const OptimizerConfig& opt) {
+idx Network<T>::update_item_count() {
+    pack_layout();
+    if (update_items_.empty()) {
+        for (size_t l = 0; l < layers_.size(); ++l)
+            if (layers_[l].kind == LayerKind::dense)
+                for (idx q = 0; q < (layers_[l].n_out + 31) / 32; ++q) update_items_.emplace_back(static_cast<int>(l), q);
+        update_items_.emplace_back(-1, 0);  // biases, PReLU slopes: small, one item
+    }
+    return static_cast<idx>(update_items_.size());
+}
+
+template <typename T>
+void Network<T>::update_item(idx t, const OptimizerConfig& opt, const avx512::AdamF32& adam) {
     if constexpr (std::is_same_v<T, float>) {
-        if (opt.kind == OptKind::sgd || !use_avx512()) return false;
-        pack_layout();
-        const AdamCoefs c = adam_coefs(opt, opt_step);
-        const avx512::AdamF32 a{static_cast<float>(c.step_size), static_cast<float>(c.inv_bc2_sqrt),
-                                static_cast<float>(c.one_minus_b1), static_cast<float>(c.b2),
-                                static_cast<float>(c.one_minus_b2), static_cast<float>(c.eps),
-                                static_cast<float>(c.keep), static_cast<float>(c.l2)};
-        float *p = params_.data(), *m = opt_buf(0).data(), *v = opt_buf(1).data();
+        float *p = params_.data(), *m = opt_a_.data(), *v = opt_b_.data();
         const float* g = grads_.data();
-        // Work items: every 32-output panel of every dense W, plus one item for all the
-        // other parameters (biases, PReLU slopes: small).
-        std::vector<std::pair<int, idx>>& items = adam_items_;
-        if (items.empty()) {
-            for (size_t l = 0; l < layers_.size(); ++l)
-                if (layers_[l].kind == LayerKind::dense)
-                    for (idx q = 0; q < (layers_[l].n_out + 31) / 32; ++q) items.emplace_back(static_cast<int>(l), q);
-            items.emplace_back(-1, 0);
-        }
-        const idx n_items = static_cast<idx>(items.size());
+        const int l = update_items_[static_cast<size_t>(t)].first;
         const idx n_ranges = static_cast<idx>(flat_ranges_.size() / 2);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(n_params() > kParallelGrain ? current_threads() : 1)
-        for (idx t = 0; t < n_items; ++t) {
-            const int l = items[static_cast<size_t>(t)].first;
-            if (l < 0) {
+        if (l < 0) {
+            if (opt.kind == OptKind::sgd) {
+                for (idx r = 0; r < n_ranges; ++r) {
+                    const idx lo = flat_ranges_[2 * r], hi = flat_ranges_[2 * r + 1];
+                    if (hi > lo) sgd_update(p + lo, g + lo, m + lo, hi - lo, opt, opt_step);
+                }
+            } else {
                 adam_update_ranges(p, g, m, v, flat_ranges_.data(), n_ranges, opt, opt_step);
-                continue;
             }
-            const auto& s = layers_[static_cast<size_t>(l)];
-            avx512::adam_pack_panel(p + s.w_off, g + s.w_off, m + s.w_off, v + s.w_off,
-                                    packed_.data() + pack_off_[static_cast<size_t>(l)], s.n_out, s.n_in,
-                                    items[static_cast<size_t>(t)].second, a);
+            return;
         }
+        const auto& s = layers_[static_cast<size_t>(l)];
+        const idx q = update_items_[static_cast<size_t>(t)].second;
+        float* packed = packed_.data() + pack_off_[static_cast<size_t>(l)];
+        if (opt.kind == OptKind::sgd) {
+            // The panel's rows are one contiguous block of W: update it, then re-pack it.
+            const idx lo = s.w_off + 32 * q * s.n_in, n = std::min<idx>(32, s.n_out - 32 * q) * s.n_in;
+            sgd_update(p + lo, g + lo, m + lo, n, opt, opt_step);
+            avx512::pack_panel(packed, p + s.w_off, s.n_out, s.n_in, q);
+        } else {
+            avx512::adam_pack_panel(p + s.w_off, g + s.w_off, m + s.w_off, v + s.w_off, packed, s.n_out, s.n_in, q, adam);
+        }
+    }
+}
+
+avx512::AdamF32 adam_f32(const OptimizerConfig& opt, std::int64_t step) {
+    const AdamCoefs c = adam_coefs(opt, step);
+    return avx512::AdamF32{static_cast<float>(c.step_size), static_cast<float>(c.inv_bc2_sqrt),
+                           static_cast<float>(c.one_minus_b1), static_cast<float>(c.b2),
+                           static_cast<float>(c.one_minus_b2), static_cast<float>(c.eps),
+                           static_cast<float>(c.keep), static_cast<float>(c.l2)};
+}
+
+template <typename T>
+bool Network<T>::fused_update(const OptimizerConfig& opt) {
+    if constexpr (std::is_same_v<T, float>) {
+        if (!use_avx512()) return false;
+        const idx n_items = update_item_count();
+        opt_buf(0);
+        if (opt.kind != OptKind::sgd) opt_buf(1);
+        const avx512::AdamF32 a = adam_f32(opt, opt_step);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_params() > kParallelGrain ? current_threads() : 1)
+        for (idx t = 0; t < n_items; ++t) update_item(t, opt, a);
         packed_ok_ = true;
         return true;
     }
@@ -292,7 +328,7 @@ const T* Network<T>::forward(const T* X, idx B, bool training) {
                         // Dense + a following relu-like activation in one pass: the
                         // activation's output is written directly and serves as both.
                         FusedAct act = FusedAct::identity;
-                        const bool fuse = l + 1 < layers_.size() && fusable(layers_[l + 1], &act);
+                        const bool fuse = l + 1 < layers_.size() && fusable_activation(layers_[l + 1], &act);
                         T* dst = fuse ? acts_[l + 1].data() : out;
                         avx512::dense_forward(dst, in, packed_.data() + pack_off_[l], s.use_bias ? P + s.b_off : nullptr,
                                               B, s.n_in, s.n_out, act,
@@ -354,7 +390,7 @@ void Network<T>::backward(const T* X, const T* d_out, idx B) {
                         // A relu-like activation in front: apply its derivative (from the
                         // sign of its output) in the dX store and skip its own pass.
                         FusedAct act = FusedAct::identity;
-                        if (l >= 1 && fusable(layers_[l - 1], &act)) {
+                        if (l >= 1 && fusable_activation(layers_[l - 1], &act)) {
                             avx512::dense_backward_dx(dx, d, P + s.w_off, B, s.n_in, s.n_out, outs_[l - 1], act,
                                                       static_cast<float>(layers_[l - 1].alpha));
                             d = dx;
@@ -436,7 +472,7 @@ void Network<T>::apply_update(const OptimizerConfig& opt) {
     }
     ++opt_step;
     packed_ok_ = false;
-    if (fused_adam_update(opt)) return;
+    if (fused_update(opt)) return;
     if (opt.kind == OptKind::sgd) {
         sgd_update(params_.data(), grads_.data(), opt_buf(0).data(), n, opt, opt_step);
     } else {
@@ -467,24 +503,30 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
     } in_epoch(in_epoch_);
     const idx I = n_inputs_, C = n_outputs();
     EpochStats stats;
+    const bool fused = fused_step_eligible();
     for (idx start = 0; start < N; start += bs) {
         if (should_stop && should_stop()) throw Interrupted();
         const idx B = std::min(bs, N - start);
         const std::int64_t* rows = perm + start;
-        Targets<T> batch;
-        // Gather the batch rows into the workspace: GEMM wants them contiguous.
+        double loss;
+        if (fused) {
+            loss = fused_train_step(X, y, rows, B, opt, &stats.correct);
+        } else {
+            // Gather the batch rows into the workspace: GEMM wants them contiguous.
 #pragma omp parallel for if (B * I > kParallelGrain) num_threads(current_threads())
-        for (idx r = 0; r < B; ++r) {
-            std::memcpy(batch_x_.data() + r * I, X + rows[r] * I, sizeof(T) * static_cast<size_t>(I));
-            if (y.labels) batch_labels_[static_cast<size_t>(r)] = y.labels[rows[r]];
-            if (y.dense)
-                std::memcpy(batch_dense_.data() + r * C, y.dense + rows[r] * C, sizeof(T) * static_cast<size_t>(C));
-            if (y.weights) batch_w_[static_cast<size_t>(r)] = y.weights[rows[r]];
+            for (idx r = 0; r < B; ++r) {
+                std::memcpy(batch_x_.data() + r * I, X + rows[r] * I, sizeof(T) * static_cast<size_t>(I));
+                if (y.labels) batch_labels_[static_cast<size_t>(r)] = y.labels[rows[r]];
+                if (y.dense)
+                    std::memcpy(batch_dense_.data() + r * C, y.dense + rows[r] * C, sizeof(T) * static_cast<size_t>(C));
+                if (y.weights) batch_w_[static_cast<size_t>(r)] = y.weights[rows[r]];
+            }
+            Targets<T> batch;
+            batch.labels = y.labels ? batch_labels_.data() : nullptr;
+            batch.dense = y.dense ? batch_dense_.data() : nullptr;
+            batch.weights = y.weights ? batch_w_.data() : nullptr;
+            loss = train_step(batch_x_.data(), batch, B, opt, &stats.correct);
         }
-        batch.labels = y.labels ? batch_labels_.data() : nullptr;
-        batch.dense = y.dense ? batch_dense_.data() : nullptr;
-        batch.weights = y.weights ? batch_w_.data() : nullptr;
-        const double loss = train_step(batch_x_.data(), batch, B, opt, &stats.correct);
         stats.loss_sum += loss * static_cast<double>(B);
         stats.rows += B;
         stats.batches += 1;

@@ -9,6 +9,7 @@
 
 #include "activations.h"
 #include "common.h"
+#include "kernels_avx512.h"
 #include "losses.h"
 #include "optimizers.h"
 
@@ -28,6 +29,13 @@ struct LayerSpec {
 };
 
 // Targets of one call: exactly one of labels (B) and dense (B,C); weights optional.
+// An activation the AVX-512 kernels fuse into a dense layer's store: its derivative follows
+// from the sign of its output (relu; leaky relu with alpha >= 0; identity).
+bool fusable_activation(const LayerSpec& s, FusedAct* act);
+
+// Adam/AdamW's per-step scalars (optimizers.h) in float, for the AVX-512 update.
+avx512::AdamF32 adam_f32(const OptimizerConfig& opt, std::int64_t step);
+
 template <typename T>
 struct Targets {
     const std::int32_t* labels = nullptr;
@@ -120,10 +128,26 @@ private:
     bool in_epoch_ = false;      // inside train_epoch: no Python between steps
     void pack_weights();
     void pack_layout();
-    // Adam/AdamW with the weight re-pack fused in (float32 fast path); false if not applicable.
-    bool fused_adam_update(const OptimizerConfig& opt);
-    std::vector<idx> flat_ranges_;
-    std::vector<std::pair<int, idx>> adam_items_;  // [lo, hi) pairs of parameters outside dense weights
+    // The optimizer update with the weight re-pack fused in (float32 fast path), one work
+    // item per 32-output panel of each dense W plus one for all other parameters; false
+    // if not applicable.
+    bool fused_update(const OptimizerConfig& opt);
+    void update_item(idx t, const OptimizerConfig& opt, const avx512::AdamF32& adam);
+    idx update_item_count();
+    std::vector<idx> flat_ranges_;  // [lo, hi) pairs of parameters outside dense weights
+    std::vector<std::pair<int, idx>> update_items_;  // (dense layer, panel), or (-1, 0) for the rest
+
+    // The training step of train_epoch as one parallel region (float32, AVX-512, networks of
+    // Dense and activation layers): csrc/train_step_fused.cpp.
+    bool fused_step_eligible() const;
+    double fused_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
+                            const OptimizerConfig& opt, idx* correct);
+    std::vector<std::vector<T>> grad_out_;  // per dense layer: dLoss/d(its output), (capacity_, n_out)
+    void reserve_fused();                      // sizes grad_out_ for capacity_ rows
+    std::vector<FusedAct> fuse_act_;           // per layer: activation fused into a dense layer's store
+    std::vector<char> fused_;                  // per layer: 1 if the next layer is fused into it
+    std::vector<size_t> dw_layer_;             // dense layers, in order
+    T* grad_buffer(size_t j, const T* avoid);  // where dLoss/d(output of layer j) goes
     std::vector<const T*> outs_;  // output of each layer in the last forward
     OptKind opt_kind_ = OptKind::sgd;
     const T* forward(const T* X, idx B, bool training);

@@ -1,0 +1,261 @@
+// The training step of train_epoch as one parallel region (float32, AVX-512 kernels).
+//
+// The layer-by-layer step (network.cpp) forks a parallel loop per kernel: about ten
+// fork/joins per step, each a point where one thread waits for the other -- at batch 32
+// they cost as much as the Adam update, and on a VM whose vCPUs get preempted any of them
+// can stall a whole time slice. Here one region runs the step in four phases:
+//
+//   1. first dense layer forward, split by 32-output panels of W0: thread t owns the same
+//      panels every step (it also computes their dW, updates and re-packs them in 3-4,
+//      so W0, its moments and its packed copy stay in that core's caches)     -- barrier
+//   2. split by batch rows, each thread its own rows: the other layers' forward, the loss
+//      and dLoss/dout, the backward dX chain; every dense layer's output gradient
+//      dZ_l (B, n_out) is kept in grad_out_[l]                                 -- barrier
+//   3. dW_l = dZ_l^T X_l and db_l = colsum dZ_l, split by owned output panels; every
+//      tile flags inf/NaN                                                      -- barrier
+//   4. unless a loss or gradient was not finite: the optimizer update and re-pack of the
+//      owned panels (the rest of the parameters: the last thread)
+//
+// Three barriers and one fork/join per step. Each output element is computed by the same
+// kernels in the same order as in the layer-by-layer step, so both give bit-identical
+// parameters, for any thread count (tests/test_fused_step.py).
+#include <omp.h>
+
+#include <atomic>
+#include <cmath>
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+#include "activations.h"
+#include "kernels.h"
+#include "kernels_avx512.h"
+#include "network.h"
+
+namespace pynn {
+
+template <typename T>
+bool Network<T>::fused_step_eligible() const {
+    if constexpr (!std::is_same_v<T, float>) {
+        return false;
+    } else {
+        // Dropout and PReLU hold per-row-range state the split would have to carry
+        // (mask counters, a slope gradient summed over all rows): they take the
+        // layer-by-layer step.
+        if (!use_avx512() || loss_ == Loss::none || layers_.empty() || layers_[0].kind != LayerKind::dense) return false;
+        for (const auto& s : layers_)
+            if (s.kind != LayerKind::dense && s.kind != LayerKind::activation) return false;
+        return true;
+    }
+}
+
+template <typename T>
+T* Network<T>::grad_buffer(size_t j, const T* avoid) {
+    // A dense layer's output gradient is kept for its dW; others ping-pong in d0_/d1_.
+    if (layers_[j].kind == LayerKind::dense) return grad_out_[j].data();
+    return avoid == d0_.data() ? d1_.data() : d0_.data();
+}
+
+template <typename T>
+double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
+                                    const OptimizerConfig& opt, idx* correct) {
+    if constexpr (!std::is_same_v<T, float>) {
+        throw std::logic_error("the fused training step is float32 only");
+    } else {
+        reserve(B);
+        reserve_fused();
+        fast_ = true;
+        if (!packed_ok_) pack_weights();
+        if (opt.kind != opt_kind_ || (opt_step > 0 && opt_a_.size() != params_.size())) {
+            reset_optimizer_state();
+            opt_kind_ = opt.kind;
+        }
+        opt_buf(0);  // allocated here, not inside the region
+        if (opt.kind != OptKind::sgd) opt_buf(1);
+        const idx n_items = update_item_count();
+        ++opt_step;  // the update below is step opt_step (undone if the step diverges)
+        const avx512::AdamF32 adam = adam_f32(opt, opt_step);
+
+        // Where each layer's output lives: a dense layer followed by a fusable activation
+        // writes the activation's output directly (forward() does the same).
+        const size_t L = layers_.size();
+        std::vector<FusedAct>& fuse_act = fuse_act_;
+        fuse_act.assign(L, FusedAct::identity);
+        std::vector<char>& fused = fused_;
+        fused.assign(L, 0);
+        for (size_t l = 0; l < L; ++l) {
+            outs_[l] = acts_[l].data();
+            if (layers_[l].kind == LayerKind::dense && l + 1 < L && fusable_activation(layers_[l + 1], &fuse_act[l])) {
+                fused[l] = 1;
+                outs_[l] = acts_[l + 1].data();
+                outs_[l + 1] = acts_[l + 1].data();
+                ++l;
+            }
+        }
+        dw_layer_.clear();  // the dense layers, in order (update_items_ has their panels in this order)
+        for (size_t l = 0; l < L; ++l)
+            if (layers_[l].kind == LayerKind::dense) dw_layer_.push_back(l);
+        const idx I = n_inputs_, C = n_outputs();
+        float* P = params_.data();
+        float* G = grads_.data();
+        // Small steps are not worth a second thread (each thread needs rows of its own).
+        idx work = 0;
+        for (const auto& s : layers_)
+            if (s.kind == LayerKind::dense) work += s.n_in * s.n_out;
+        int nt = current_threads();
+        if (B * work < (idx(1) << 17)) nt = 1;
+        if (nt > B) nt = static_cast<int>(B);
+        double part_loss[64] = {};
+        idx part_correct[64] = {};
+        if (nt > 64) nt = 64;
+        std::atomic<bool> bad_loss{false}, bad_grad{false};
+
+#pragma omp parallel num_threads(nt)
+        {
+            ThreadScope serial(1);  // kernels called below run on this thread only
+            const int t = omp_get_thread_num(), team = omp_get_num_threads();
+            // Panels [first, last) of a layer with npan panels are this thread's.
+            auto owned = [t, team](idx npan, idx* first, idx* last) {
+                *first = npan * t / team;
+                *last = npan * (t + 1) / team;
+            };
+            const idx r0 = B * t / team, r1 = B * (t + 1) / team, nr = r1 - r0;
+            // Gather this thread's rows: the kernels want them contiguous.
+            for (idx r = r0; r < r1; ++r) {
+                std::memcpy(batch_x_.data() + r * I, X + rows[r] * I, sizeof(float) * static_cast<size_t>(I));
+                if (y.labels) batch_labels_[static_cast<size_t>(r)] = y.labels[rows[r]];
+                if (y.dense)
+                    std::memcpy(batch_dense_.data() + r * C, y.dense + rows[r] * C, sizeof(float) * static_cast<size_t>(C));
+                if (y.weights) batch_w_[static_cast<size_t>(r)] = y.weights[rows[r]];
+            }
+#pragma omp barrier
+            // 1. The first layer, owned panels x all rows.
+            {
+                const auto& s = layers_[0];
+                idx q0, q1;
+                owned((s.n_out + avx512::kPanel - 1) / avx512::kPanel, &q0, &q1);
+                const idx nb = avx512::row_block_count(B);
+                for (idx q = q0; q < q1; ++q)
+                    for (idx i = 0; i < nb; ++i) {
+                        idx b0;
+                        int mr;
+                        avx512::row_block(B, i, &b0, &mr);
+                        avx512::dense_forward_tile(const_cast<float*>(outs_[0]), batch_x_.data(), packed_.data() + pack_off_[0],
+                                                   s.use_bias ? P + s.b_off : nullptr, s.n_in, s.n_out, fuse_act[0],
+                                                   fused[0] ? static_cast<float>(layers_[1].alpha) : 0.0f, b0, mr, q);
+                    }
+            }
+#pragma omp barrier
+            // 2. This thread's rows through the rest of the forward, the loss, and back.
+            if (nr > 0) {
+                size_t l = fused[0] ? 2 : 1;
+                const float* in = outs_[l - 1] + r0 * layers_[l - 1].n_out;
+                for (; l < L; ++l) {
+                    const auto& s = layers_[l];
+                    float* out = const_cast<float*>(outs_[l]) + r0 * s.n_out;  // outs_ point into acts_
+                    if (s.kind == LayerKind::dense) {
+                        avx512::dense_forward(out, in, packed_.data() + pack_off_[l], s.use_bias ? P + s.b_off : nullptr, nr,
+                                              s.n_in, s.n_out, fuse_act[l],
+                                              fused[l] ? static_cast<float>(layers_[l + 1].alpha) : 0.0f);
+                        if (fused[l]) ++l;
+                    } else {
+                        activation_forward(out, in, nr * s.n_out, s.act, static_cast<float>(s.alpha));
+                    }
+                    in = out;
+                }
+                // The loss's mean is over all B rows: the threads' partial sums add up to it.
+                float* d = grad_buffer(L - 1, nullptr);
+                part_loss[t] = compute_loss(loss_, d + r0 * C, outs_[L - 1] + r0 * C,
+                                            y.labels ? batch_labels_.data() + r0 : nullptr,
+                                            y.dense ? batch_dense_.data() + r0 * C : nullptr,
+                                            y.weights ? batch_w_.data() + r0 : nullptr, nr, C, &part_correct[t], B);
+                if (!std::isfinite(part_loss[t])) bad_loss.store(true, std::memory_order_relaxed);
+                // Layer 0 is dense and needs no dX.
+                for (l = L - 1; l > 0; --l) {
+                    const auto& s = layers_[l];
+                    if (s.kind == LayerKind::dense) {
+                        FusedAct act = FusedAct::identity;
+                        if (fusable_activation(layers_[l - 1], &act)) {
+                            // The activation's derivative rides in the dX store; skip its pass.
+                            float* dx = grad_buffer(l - 2, d);
+                            avx512::dense_backward_dx(dx + r0 * s.n_in, d + r0 * s.n_out, P + s.w_off, nr, s.n_in, s.n_out,
+                                                      outs_[l - 1] + r0 * s.n_in, act,
+                                                      static_cast<float>(layers_[l - 1].alpha));
+                            d = dx;
+                            --l;
+                        } else {
+                            float* dx = grad_buffer(l - 1, d);
+                            avx512::dense_backward_dx(dx + r0 * s.n_in, d + r0 * s.n_out, P + s.w_off, nr, s.n_in, s.n_out,
+                                                      nullptr, act, 0.0f);
+                            d = dx;
+                        }
+                    } else {
+                        float* dx = grad_buffer(l - 1, d);
+                        activation_backward(dx + r0 * s.n_out, d + r0 * s.n_out, outs_[l - 1] + r0 * s.n_out,
+                                            outs_[l] + r0 * s.n_out, nr * s.n_out, s.act, static_cast<float>(s.alpha));
+                        d = dx;
+                    }
+                }
+            }
+#pragma omp barrier
+            // 3. Weight and bias gradients of the owned panels; each tile reads all B rows.
+            bool finite = true;
+            for (size_t l : dw_layer_) {
+                const auto& s = layers_[l];
+                const float* x_in = l == 0 ? batch_x_.data() : outs_[l - 1];
+                const idx npan_in = (s.n_in + avx512::kPanel - 1) / avx512::kPanel;
+                idx q0, q1;
+                owned((s.n_out + avx512::kPanel - 1) / avx512::kPanel, &q0, &q1);
+                // The owned rows as one range, in blocks of up to 14 rows (not per 32-row
+                // panel: 11 + 11 + 10-row tiles ran measurably slower than 13-14-row ones).
+                const idx o_lo = q0 * avx512::kPanel, o_rows = std::min(q1 * avx512::kPanel, s.n_out) - o_lo;
+                for (idx i = 0, nb = o_rows > 0 ? avx512::row_block_count(o_rows) : 0; i < nb; ++i) {
+                    idx o0;
+                    int mr;
+                    avx512::row_block(o_rows, i, &o0, &mr);
+                    for (idx p = 0; p < npan_in; ++p)
+                        finite &= avx512::dw_tile(G + s.w_off, s.use_bias ? G + s.b_off : nullptr, grad_out_[l].data(),
+                                                  x_in, B, s.n_in, s.n_out, o_lo + o0, mr, p);
+                }
+            }
+            if (!finite) bad_grad.store(true, std::memory_order_relaxed);
+#pragma omp barrier
+            // 4. The update of the owned panels (the rest of the parameters: the last thread).
+            if (!bad_loss.load(std::memory_order_relaxed) && !bad_grad.load(std::memory_order_relaxed)) {
+                idx item = 0;
+                for (size_t l : dw_layer_) {
+                    const idx npan = (layers_[l].n_out + avx512::kPanel - 1) / avx512::kPanel;
+                    idx q0, q1;
+                    owned(npan, &q0, &q1);
+                    for (idx q = q0; q < q1; ++q) update_item(item + q, opt, adam);
+                    item += npan;
+                }
+                if (t == team - 1) update_item(n_items - 1, opt, adam);
+            }
+        }
+
+        ++train_forwards;
+        double loss = 0.0;
+        for (int t = 0; t < nt; ++t) {
+            loss += part_loss[t];
+            if (correct) *correct += part_correct[t];
+        }
+        if (bad_loss.load() || bad_grad.load()) {
+            --opt_step;  // nothing was updated
+            throw DivergenceError(bad_loss.load() ? "the loss is not finite" : "a gradient is not finite");
+        }
+        packed_ok_ = true;
+        return loss;
+    }
+}
+
+template bool Network<float>::fused_step_eligible() const;
+template bool Network<double>::fused_step_eligible() const;
+template float* Network<float>::grad_buffer(size_t, const float*);
+template double* Network<double>::grad_buffer(size_t, const double*);
+template double Network<float>::fused_train_step(const float*, const Targets<float>&, const std::int64_t*, idx,
+                                                 const OptimizerConfig&, idx*);
+template double Network<double>::fused_train_step(const double*, const Targets<double>&, const std::int64_t*, idx,
+                                                  const OptimizerConfig&, idx*);
+
+}  // namespace pynn
