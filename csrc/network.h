@@ -147,7 +147,6 @@ private:
     std::vector<FusedAct> fuse_act_;           // per layer: activation fused into a dense layer's store
     std::vector<char> fused_;                  // per layer: 1 if the next layer is fused into it
     std::vector<size_t> dw_layer_;             // dense layers, in order
-    T* grad_buffer(size_t j, const T* avoid);  // where dLoss/d(output of layer j) goes
     std::vector<const T*> outs_;  // output of each layer in the last forward
     OptKind opt_kind_ = OptKind::sgd;
     const T* forward(const T* X, idx B, bool training);

@@ -50,13 +50,6 @@ bool Network<T>::fused_step_eligible() const {
 }
 
 template <typename T>
-T* Network<T>::grad_buffer(size_t j, const T* avoid) {
-    // A dense layer's output gradient is kept for its dW; others ping-pong in d0_/d1_.
-    if (layers_[j].kind == LayerKind::dense) return grad_out_[j].data();
-    return avoid == d0_.data() ? d1_.data() : d0_.data();
-}
-
-template <typename T>
 double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
                                     const OptimizerConfig& opt, idx* correct) {
     if constexpr (!std::is_same_v<T, float>) {
@@ -96,6 +89,8 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         for (size_t l = 0; l < L; ++l)
             if (layers_[l].kind == LayerKind::dense) dw_layer_.push_back(l);
         const idx I = n_inputs_, C = n_outputs();
+        idx widest = n_inputs_;  // the row width d0_/d1_ were sized for (reserve)
+        for (const auto& s : layers_) widest = std::max(widest, s.n_out);
         float* P = params_.data();
         float* G = grads_.data();
         // Small steps are not worth a second thread (each thread needs rows of its own).
@@ -164,8 +159,23 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                     in = out;
                 }
                 // The loss's mean is over all B rows: the threads' partial sums add up to it.
-                float* d = grad_buffer(L - 1, nullptr);
-                part_loss[t] = compute_loss(loss_, d + r0 * C, outs_[L - 1] + r0 * C,
+                // Where this thread's rows of dLoss/d(output of layer j) go: a dense layer's
+                // output gradient is kept in grad_out_[j] for its dW (rows of its width);
+                // the others ping-pong in d0_/d1_, where each thread's rows start at
+                // r0 * widest so that layers of different widths never make two threads'
+                // rows overlap.
+                const float* d_base = nullptr;
+                auto rows_of = [&](size_t j) -> float* {
+                    if (layers_[j].kind == LayerKind::dense) {
+                        d_base = grad_out_[j].data();
+                        return grad_out_[j].data() + r0 * layers_[j].n_out;
+                    }
+                    float* scratch = d_base == d0_.data() ? d1_.data() : d0_.data();
+                    d_base = scratch;
+                    return scratch + r0 * widest;
+                };
+                float* d = rows_of(L - 1);
+                part_loss[t] = compute_loss(loss_, d, outs_[L - 1] + r0 * C,
                                             y.labels ? batch_labels_.data() + r0 : nullptr,
                                             y.dense ? batch_dense_.data() + r0 * C : nullptr,
                                             y.weights ? batch_w_.data() + r0 : nullptr, nr, C, &part_correct[t], B);
@@ -177,22 +187,20 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                         FusedAct act = FusedAct::identity;
                         if (fusable_activation(layers_[l - 1], &act)) {
                             // The activation's derivative rides in the dX store; skip its pass.
-                            float* dx = grad_buffer(l - 2, d);
-                            avx512::dense_backward_dx(dx + r0 * s.n_in, d + r0 * s.n_out, P + s.w_off, nr, s.n_in, s.n_out,
-                                                      outs_[l - 1] + r0 * s.n_in, act,
-                                                      static_cast<float>(layers_[l - 1].alpha));
+                            float* dx = rows_of(l - 2);
+                            avx512::dense_backward_dx(dx, d, P + s.w_off, nr, s.n_in, s.n_out, outs_[l - 1] + r0 * s.n_in,
+                                                      act, static_cast<float>(layers_[l - 1].alpha));
                             d = dx;
                             --l;
                         } else {
-                            float* dx = grad_buffer(l - 1, d);
-                            avx512::dense_backward_dx(dx + r0 * s.n_in, d + r0 * s.n_out, P + s.w_off, nr, s.n_in, s.n_out,
-                                                      nullptr, act, 0.0f);
+                            float* dx = rows_of(l - 1);
+                            avx512::dense_backward_dx(dx, d, P + s.w_off, nr, s.n_in, s.n_out, nullptr, act, 0.0f);
                             d = dx;
                         }
                     } else {
-                        float* dx = grad_buffer(l - 1, d);
-                        activation_backward(dx + r0 * s.n_out, d + r0 * s.n_out, outs_[l - 1] + r0 * s.n_out,
-                                            outs_[l] + r0 * s.n_out, nr * s.n_out, s.act, static_cast<float>(s.alpha));
+                        float* dx = rows_of(l - 1);
+                        activation_backward(dx, d, outs_[l - 1] + r0 * s.n_out, outs_[l] + r0 * s.n_out, nr * s.n_out,
+                                            s.act, static_cast<float>(s.alpha));
                         d = dx;
                     }
                 }
@@ -251,8 +259,6 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
 
 template bool Network<float>::fused_step_eligible() const;
 template bool Network<double>::fused_step_eligible() const;
-template float* Network<float>::grad_buffer(size_t, const float*);
-template double* Network<double>::grad_buffer(size_t, const double*);
 template double Network<float>::fused_train_step(const float*, const Targets<float>&, const std::int64_t*, idx,
                                                  const OptimizerConfig&, idx*);
 template double Network<double>::fused_train_step(const double*, const Targets<double>&, const std::int64_t*, idx,

@@ -1,0 +1,155 @@
+"""The one-region training step of train_epoch (csrc/train_step_fused.cpp) against the
+layer-by-layer step.
+
+Sequential.fit runs each epoch in the core: on the AVX-512 float32 path, for networks of
+Dense and activation layers, one parallel region per step splits the batch rows between
+threads for the forward, loss and backward-dX chain, and the weight panels for dW and the
+update. Sequential.train_step runs the same batch layer by layer (one parallel kernel per
+product). Every output element is summed by the same kernel in the same order either way,
+so an epoch of fit must equal the same batches through train_step *bit for bit*: any
+row-split, offset or ownership mistake shows up as a difference. Ragged batch counts
+(a last batch of 1 row, fewer rows than threads), every activation kind (fused into the
+dense store or not), each loss, sample weights, every optimizer, 1 and 2 threads.
+"""
+import numpy as np
+import pytest
+
+import pynn
+from pynn import _core
+
+pytestmark = pytest.mark.skipif(not _core.avx512_supported(),
+                                reason="the fused step is the AVX-512 float32 path; this CPU has no AVX-512")
+
+ACTS = {"relu": pynn.ReLU, "leaky": lambda: pynn.LeakyReLU(0.1), "leaky_negative": lambda: pynn.LeakyReLU(-0.2),
+        "tanh": pynn.Tanh, "sigmoid": pynn.Sigmoid, "gelu": pynn.GELU, "identity": pynn.Identity}
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    previous = pynn.get_num_threads()
+    yield
+    pynn.set_num_threads(previous)
+
+
+def _pair(layers, loss, seed=0):
+    return [pynn.Sequential(layers(), loss=loss, seed=seed) for _ in range(2)]
+
+
+def _data(n, d, c, loss, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    if loss == "softmax_cross_entropy":
+        y = rng.integers(0, c, n)
+    elif loss == "binary_cross_entropy":
+        y = (rng.random((n, c)) < 0.4).astype(np.float32)
+    else:
+        y = rng.standard_normal((n, c)).astype(np.float32)
+    return X, y
+
+
+def _fit_vs_steps(fused, plain, X, y, batch, optimizer, sample_weight=None):
+    fused.fit(X, y, epochs=1, batch_size=batch, optimizer=optimizer, shuffle=False, verbose=0,
+              sample_weight=sample_weight)
+    for start in range(0, len(X), batch):
+        sw = None if sample_weight is None else sample_weight[start:start + batch]
+        plain.train_step(X[start:start + batch], y[start:start + batch], optimizer=optimizer, sample_weight=sw)
+    for a, b in zip(fused.parameters(), plain.parameters()):
+        np.testing.assert_array_equal(a, b)
+    assert fused._net.opt_step == plain._net.opt_step
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("act", sorted(ACTS))
+def test_every_activation_bit_identical(act, threads):
+    pynn.set_num_threads(threads)
+    X, y = _data(203, 37, 5, "softmax_cross_entropy")
+    fused, plain = _pair(lambda: [pynn.Dense(37, 40), ACTS[act](), pynn.Dense(40, 33), ACTS[act](), pynn.Dense(33, 5)],
+                         "softmax_cross_entropy")
+    _fit_vs_steps(fused, plain, X, y, 50, pynn.Adam(lr=1e-2))  # 4 batches of 50 and one of 3
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "binary_cross_entropy", "mse"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_every_loss_with_and_without_sample_weights(loss, weighted, threads):
+    pynn.set_num_threads(threads)
+    X, y = _data(130, 20, 3, loss, seed=1)
+    sw = np.random.default_rng(2).random(130).astype(np.float32) if weighted else None
+    fused, plain = _pair(lambda: [pynn.Dense(20, 64), pynn.ReLU(), pynn.Dense(64, 3)], loss)
+    _fit_vs_steps(fused, plain, X, y, 32, pynn.Adam(lr=1e-2), sample_weight=sw)
+
+
+@pytest.mark.parametrize("optimizer", [pynn.SGD(lr=0.05), pynn.SGD(lr=0.05, momentum=0.9, nesterov=True),
+                                       pynn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3),
+                                       pynn.Adam(lr=1e-2, weight_decay=1e-3), pynn.AdamW(lr=1e-2, weight_decay=0.1)],
+                         ids=repr)
+def test_every_optimizer(optimizer):
+    pynn.set_num_threads(2)
+    X, y = _data(300, 50, 4, "softmax_cross_entropy", seed=3)
+    fused, plain = _pair(lambda: [pynn.Dense(50, 70), pynn.ReLU(), pynn.Dense(70, 4)], "softmax_cross_entropy")
+    _fit_vs_steps(fused, plain, X, y, 64, optimizer)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 7, 33])
+def test_tiny_and_ragged_batches(batch):
+    """Batches of 1 row (fewer rows than threads) and a last batch of 1 row."""
+    pynn.set_num_threads(2)
+    X, y = _data(67, 300, 10, "softmax_cross_entropy", seed=4)  # wide enough for 2 threads
+    fused, plain = _pair(lambda: [pynn.Dense(300, 96), pynn.ReLU(), pynn.Dense(96, 10)], "softmax_cross_entropy")
+    _fit_vs_steps(fused, plain, X, y, batch, pynn.Adam(lr=1e-3))
+
+
+def test_single_dense_layer_and_activation_last():
+    pynn.set_num_threads(2)
+    X, y = _data(150, 300, 6, "mse", seed=5)
+    fused, plain = _pair(lambda: [pynn.Dense(300, 6)], "mse")
+    _fit_vs_steps(fused, plain, X, y, 40, pynn.Adam(lr=1e-3))
+    fused, plain = _pair(lambda: [pynn.Dense(300, 64), pynn.Tanh(), pynn.Dense(64, 6), pynn.Sigmoid()], "mse")
+    _fit_vs_steps(fused, plain, X, y, 40, pynn.Adam(lr=1e-3))
+    fused, plain = _pair(lambda: [pynn.Dense(300, 64), pynn.Dense(64, 6), pynn.ReLU()], "mse")
+    _fit_vs_steps(fused, plain, X, y, 40, pynn.Adam(lr=1e-3))
+
+
+def test_same_parameters_for_any_thread_count():
+    X, y = _data(500, 200, 10, "softmax_cross_entropy", seed=6)
+    results = []
+    for threads in (1, 2):
+        pynn.set_num_threads(threads)
+        m = pynn.Sequential([pynn.Dense(200, 128), pynn.ReLU(), pynn.Dense(128, 10)], seed=0)
+        m.fit(X, y, epochs=2, batch_size=48, verbose=0)
+        results.append([p.copy() for p in m.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_diverging_step_leaves_the_model_as_it_was(threads):
+    """The fused step checks every gradient before any update, as the layer-by-layer one:
+    inputs of 1e30 give finite outputs and loss (accumulated in double) but weight
+    gradients dZ^T X that overflow float32."""
+    pynn.set_num_threads(threads)
+    X, y = _data(64, 300, 4, "mse", seed=7)
+    X *= np.float32(1e30)
+    m = pynn.Sequential([pynn.Dense(300, 64), pynn.ReLU(), pynn.Dense(64, 4)], loss="mse", seed=0)
+    before = [p.copy() for p in m.parameters()]
+    with pytest.raises(pynn.DivergenceError, match="gradient"):
+        m.fit(X, y, epochs=1, batch_size=32, verbose=0, terminate_on_nan=False)
+    for a, b in zip(before, m.parameters()):
+        np.testing.assert_array_equal(a, b)
+    assert m._net.opt_step == 0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_core_itself_updates_nothing_when_a_gradient_overflows(threads):
+    """As above, one level down: the core's train_epoch (no Python snapshot to restore)."""
+    pynn.set_num_threads(threads)
+    X, y = _data(64, 300, 4, "mse", seed=7)
+    X *= np.float32(1e30)
+    m = pynn.Sequential([pynn.Dense(300, 64), pynn.ReLU(), pynn.Dense(64, 4)], loss="mse", seed=0)
+    before = [p.copy() for p in m.parameters()]
+    config = m._bind_optimizer(pynn.Adam(lr=1e-3))
+    with pytest.raises(pynn.DivergenceError, match="gradient"):
+        m._net.train_epoch(X, m._targets(y, len(X)), np.arange(len(X), dtype=np.int64), 32, config)
+    for a, b in zip(before, m.parameters()):
+        np.testing.assert_array_equal(a, b)
+    assert m._net.opt_step == 0
