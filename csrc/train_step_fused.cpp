@@ -1,24 +1,28 @@
 // The training step of train_epoch as one parallel region (float32, AVX-512 kernels).
 //
 // The layer-by-layer step (network.cpp) forks a parallel loop per kernel: about ten
-// fork/joins per step, each a point where one thread waits for the other -- at batch 32
-// they cost as much as the Adam update, and on a VM whose vCPUs get preempted any of them
-// can stall a whole time slice. Here one region runs the step in four phases:
+// fork/joins per step, each a point where one thread waits for the other. On small
+// networks they cost more than the arithmetic (digits 64-100-10 at batch 200: this step
+// is 22% faster); on the 784-256-128-10 benchmark they are a few percent. Here one region
+// runs the step in four phases:
 //
-//   1. first dense layer forward, split by 32-output panels of W0: thread t owns the same
-//      panels every step (it also computes their dW, updates and re-packs them in 3-4,
-//      so W0, its moments and its packed copy stay in that core's caches)     -- barrier
-//   2. split by batch rows, each thread its own rows: the other layers' forward, the loss
-//      and dLoss/dout, the backward dX chain; every dense layer's output gradient
-//      dZ_l (B, n_out) is kept in grad_out_[l]                                 -- barrier
-//   3. dW_l = dZ_l^T X_l and db_l = colsum dZ_l, split by owned output panels; every
-//      tile flags inf/NaN                                                      -- barrier
+//   1. only for a large first layer (W over 256 KB): its forward split by 32-output panels
+//      of W0: thread t owns the same panels every step (it also computes their dW, updates
+//      and re-packs them in 3-4, so W0, its moments and its packed copy stay in that
+//      core's caches; a split by rows made each core read all of W0 every step and was
+//      slower)                                                   -- barrier (after the gather too)
+//   2. split by batch rows, each thread its own rows: gather, the (rest of the) forward,
+//      the loss and dLoss/dout, the backward dX chain; every dense layer's output
+//      gradient dZ_l (B, n_out) is kept in grad_out_[l]                       -- barrier
+//   3. dW_l = dZ_l^T X_l and db_l = colsum dZ_l: a large W by owned panels, a small one
+//      by an even share of its row blocks; every tile flags inf/NaN           -- barrier
 //   4. unless a loss or gradient was not finite: the optimizer update and re-pack of the
 //      owned panels (the rest of the parameters: the last thread)
 //
-// Three barriers and one fork/join per step. Each output element is computed by the same
-// kernels in the same order as in the layer-by-layer step, so both give bit-identical
-// parameters, for any thread count (tests/test_fused_step.py).
+// Two barriers (four with a large first layer) and one fork/join per step. Each output
+// element is computed by the same kernels in the same order as in the layer-by-layer
+// step, so both give bit-identical parameters, for any thread count
+// (tests/test_fused_step.py).
 #include <omp.h>
 
 #include <atomic>
@@ -100,6 +104,12 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         int nt = current_threads();
         if (B * work < (idx(1) << 17)) nt = 1;
         if (nt > B) nt = static_cast<int>(B);
+        // Layers whose W is large keep their work on the thread that owns their panels (see
+        // the top of this file); for small ones moving W between cores costs nothing and an
+        // even split of the rows matters more.
+        constexpr idx kOwnedBytes = 256 * 1024;
+        auto owns_panels = [](const LayerSpec& s) { return s.n_in * s.n_out * idx(sizeof(float)) > kOwnedBytes; };
+        const bool first_by_panels = owns_panels(layers_[0]);
         double part_loss[64] = {};
         idx part_correct[64] = {};
         if (nt > 64) nt = 64;
@@ -123,9 +133,9 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                     std::memcpy(batch_dense_.data() + r * C, y.dense + rows[r] * C, sizeof(float) * static_cast<size_t>(C));
                 if (y.weights) batch_w_[static_cast<size_t>(r)] = y.weights[rows[r]];
             }
+            // 1. A large first layer: owned panels x all rows (needs every thread's rows).
+            if (first_by_panels) {
 #pragma omp barrier
-            // 1. The first layer, owned panels x all rows.
-            {
                 const auto& s = layers_[0];
                 idx q0, q1;
                 owned((s.n_out + avx512::kPanel - 1) / avx512::kPanel, &q0, &q1);
@@ -139,12 +149,12 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                                                    s.use_bias ? P + s.b_off : nullptr, s.n_in, s.n_out, fuse_act[0],
                                                    fused[0] ? static_cast<float>(layers_[1].alpha) : 0.0f, b0, mr, q);
                     }
-            }
 #pragma omp barrier
-            // 2. This thread's rows through the rest of the forward, the loss, and back.
+            }
+            // 2. This thread's rows through the (rest of the) forward, the loss, and back.
             if (nr > 0) {
-                size_t l = fused[0] ? 2 : 1;
-                const float* in = outs_[l - 1] + r0 * layers_[l - 1].n_out;
+                size_t l = first_by_panels ? (fused[0] ? 2 : 1) : 0;
+                const float* in = l == 0 ? batch_x_.data() + r0 * I : outs_[l - 1] + r0 * layers_[l - 1].n_out;
                 for (; l < L; ++l) {
                     const auto& s = layers_[l];
                     float* out = const_cast<float*>(outs_[l]) + r0 * s.n_out;  // outs_ point into acts_
@@ -212,12 +222,25 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                 const auto& s = layers_[l];
                 const float* x_in = l == 0 ? batch_x_.data() : outs_[l - 1];
                 const idx npan_in = (s.n_in + avx512::kPanel - 1) / avx512::kPanel;
-                idx q0, q1;
-                owned((s.n_out + avx512::kPanel - 1) / avx512::kPanel, &q0, &q1);
-                // The owned rows as one range, in blocks of up to 14 rows (not per 32-row
-                // panel: 11 + 11 + 10-row tiles ran measurably slower than 13-14-row ones).
-                const idx o_lo = q0 * avx512::kPanel, o_rows = std::min(q1 * avx512::kPanel, s.n_out) - o_lo;
-                for (idx i = 0, nb = o_rows > 0 ? avx512::row_block_count(o_rows) : 0; i < nb; ++i) {
+                // A large W: the owned panels' rows (the same thread updates them in 4, with
+                // dW still in its cache), in blocks of up to 14 rows (not per 32-row panel:
+                // 11 + 11 + 10-row tiles ran measurably slower than 13-14-row ones).
+                // A small W: an even share of all its row blocks (panels of 32 rows would
+                // split 100 rows 64 / 36).
+                idx o_lo = 0, o_rows = s.n_out, nb_all, i0, i1;
+                if (owns_panels(s)) {
+                    idx q0, q1;
+                    owned((s.n_out + avx512::kPanel - 1) / avx512::kPanel, &q0, &q1);
+                    o_lo = q0 * avx512::kPanel;
+                    o_rows = std::min(q1 * avx512::kPanel, s.n_out) - o_lo;
+                    nb_all = o_rows > 0 ? avx512::row_block_count(o_rows) : 0;
+                    i0 = 0;
+                    i1 = nb_all;
+                } else {
+                    nb_all = avx512::row_block_count(o_rows);
+                    owned(nb_all, &i0, &i1);
+                }
+                for (idx i = i0; i < i1; ++i) {
                     idx o0;
                     int mr;
                     avx512::row_block(o_rows, i, &o0, &mr);

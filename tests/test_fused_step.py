@@ -153,3 +153,14 @@ def test_the_core_itself_updates_nothing_when_a_gradient_overflows(threads):
     for a, b in zip(before, m.parameters()):
         np.testing.assert_array_equal(a, b)
     assert m._net.opt_step == 0
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+@pytest.mark.parametrize("batch", [1, 7, 64])
+def test_large_first_layer_split_by_owned_panels(act, batch):
+    """A first layer over 256 KB (700 x 100 floats) takes the path where each thread owns
+    panels of W0 for the forward, dW and update (phase 1); smaller ones are split by rows."""
+    pynn.set_num_threads(2)
+    X, y = _data(150, 700, 10, "softmax_cross_entropy", seed=8)
+    fused, plain = _pair(lambda: [pynn.Dense(700, 100), ACTS[act](), pynn.Dense(100, 10)], "softmax_cross_entropy")
+    _fit_vs_steps(fused, plain, X, y, batch, pynn.Adam(lr=1e-3))
