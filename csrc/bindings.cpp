@@ -17,6 +17,7 @@
 #include "kernels.h"
 #include "kernels_avx512.h"
 #include "network.h"
+#include "shuffle.h"
 #include "threads.h"
 
 namespace py = pybind11;
@@ -417,6 +418,11 @@ PYBIND11_MODULE(_core, m) {
         return y;
     });
 
+    m.def("epoch_order", [](py::array_t<std::int64_t, py::array::c_style> out, std::uint64_t seed, std::uint64_t epoch) {
+        if (out.ndim() != 1) throw InputError("out must be a 1-D int64 array");
+        epoch_order(out.mutable_data(), static_cast<idx>(out.shape(0)), seed, epoch);
+    }, py::arg("out").noconvert(), py::arg("seed"), py::arg("epoch"),
+       "Fill out (n,) with epoch `epoch`'s row order for a model with `seed` (csrc/shuffle.h).");
     m.def("all_finite", &array_all_finite<float>, py::arg("x").noconvert());
     m.def("all_finite", &array_all_finite<double>, py::arg("x").noconvert());
     m.def("set_num_threads", &set_num_threads, py::arg("n"));

@@ -5,16 +5,9 @@
 //   u_i = splitmix64(k ^ i) >> 40  (24 bits);  keep_i = u_i >= floor(p * 2^24)
 #pragma once
 #include "common.h"
+#include "rng.h"
 
 namespace pynn {
-
-inline std::uint64_t splitmix64(std::uint64_t x) {
-    x += 0x9E3779B97F4A7C15ULL;
-    std::uint64_t z = x;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
 
 // x, y, scale (n): scale_i = keep_i / (1 - p), y = x * scale. y may alias x.
 template <typename T>

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _core
+
 
 def optimizer_buffer_ids(optimizer) -> tuple[int, ...]:
     """The core optimizer buffers `optimizer` uses: SGD one (the momentum; the core
@@ -54,21 +56,19 @@ class Snapshot:
 class Shuffler:
     """Index orders for the epochs of one fit over n rows.
 
-    The shuffle of epoch e (counted over the model's life) is
-    numpy.random.default_rng([seed, 1, e]).permutation(n), so a run resumed from a saved
-    model shuffles exactly as an uninterrupted one. permutation(n) shuffles arange(n);
-    this shuffles a copy of one arange(n) in place with the same generator, which gives
-    the same order without two new arrays per epoch."""
+    The order of epoch e (counted over the model's life) is a function of (seed, e) only,
+    so a run resumed from a saved model shuffles exactly as an uninterrupted one: a
+    Fisher-Yates shuffle over a counter-based splitmix64 stream (csrc/shuffle.h, reproduced
+    by pynn.reference.epoch_order). It is computed in the core into one buffer per fit:
+    ~3 us for the digits' 1,347 rows, where NumPy's default_rng([seed, 1, e]).permutation
+    took ~45 us -- a tenth of an epoch of a small network."""
 
     def __init__(self, n: int, seed: int, shuffle: bool):
         self.seed, self.shuffle = seed, shuffle
-        self._identity = np.arange(n, dtype=np.int64)
-        self._perm = np.empty(n, dtype=np.int64) if shuffle else self._identity
+        self._perm = np.empty(n, dtype=np.int64) if shuffle else np.arange(n, dtype=np.int64)
 
     def order(self, epoch: int) -> np.ndarray:
         """The row order of epoch `epoch` (int64, read-only use: it is reused)."""
-        if not self.shuffle:
-            return self._identity
-        np.copyto(self._perm, self._identity)
-        np.random.default_rng([self.seed, 1, epoch]).shuffle(self._perm)
+        if self.shuffle:
+            _core.epoch_order(self._perm, self.seed, epoch)
         return self._perm

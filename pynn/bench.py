@@ -275,7 +275,7 @@ def make_data(data_dir: str, n_train: int, n_test: int) -> None:
     X, y = pynn.datasets.make_mnist_like(n=n_train + n_test, seed=0)
     y = y.astype(np.int64)
     # The order pynn's fit (seed 0, first epoch) visits the rows; the others use it too.
-    perm = np.random.default_rng([0, 1, 0]).permutation(n_train).astype(np.int64)
+    perm = pynn.reference.epoch_order(n_train, 0, 0)
     for name, arr in {"X": X[:n_train], "y": y[:n_train], "Xt": X[n_train:], "yt": y[n_train:], "perm": perm}.items():
         np.save(os.path.join(data_dir, f"{name}.npy"), np.ascontiguousarray(arr))
 

@@ -263,6 +263,25 @@ def dropout_keep_mask(seed, step, layer_index, shape, p):
     return (u >= threshold).reshape(shape)
 
 
+SHUFFLE_STREAM = 0x53485546464C45  # "SHUFFLE" (csrc/shuffle.h)
+
+
+def epoch_order(n, seed, epoch):
+    """The row order of epoch ``epoch`` of a model with ``seed`` (what Sequential.fit uses).
+
+    k = splitmix64(splitmix64(splitmix64(seed) ^ SHUFFLE_STREAM) ^ epoch)
+    for i = n-1 down to 1:  j = (splitmix64(k ^ i) * (i + 1)) >> 64;  swap(perm[i], perm[j])
+    A Fisher-Yates shuffle of arange(n) over a counter-based stream; written with Python
+    integers (exact), independently of the core's C++.
+    """
+    k = splitmix64(splitmix64(splitmix64(int(seed)) ^ SHUFFLE_STREAM) ^ int(epoch))
+    perm = list(range(n))
+    for i in range(n - 1, 0, -1):
+        j = (splitmix64(k ^ i) * (i + 1)) >> 64
+        perm[i], perm[j] = perm[j], perm[i]
+    return np.array(perm, dtype=np.int64)
+
+
 def _dropout_scale(p):
     # p == 1 drops everything; torch returns zeros rather than 0 * inf = nan.
     return 0.0 if p >= 1 else 1.0 / (1.0 - p)

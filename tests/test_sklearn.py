@@ -271,7 +271,9 @@ def test_binary_uses_one_logistic_output(digits):
     assert (est.n_outputs_, est.out_activation_, est.model_.loss) == (1, "logistic", "binary_cross_entropy")
     proba = est.predict_proba(X / 16.0)
     assert proba.shape == (len(X), 2) and est.score(X / 16.0, y == 3) > 0.9
-    np.testing.assert_allclose(est.predict_log_proba(X / 16.0), np.log(proba), rtol=1e-9)
+    # atol: for p within ~1e-8 of 1, log(p) carries p's rounding (1e-16 absolute) as a
+    # ~1e-9 *relative* error; predict_log_proba, from the logits, does not.
+    np.testing.assert_allclose(est.predict_log_proba(X / 16.0), np.log(proba), rtol=1e-9, atol=1e-15)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -657,7 +657,7 @@ def prop_fit(data):
         return
     losses = []
     for e in range(epochs):
-        perm = (np.random.default_rng([model.seed, 1, e]).permutation(n) if shuffle else np.arange(n))
+        perm = (R.epoch_order(n, model.seed, e) if shuffle else np.arange(n))
         losses.append(ref.fit_epoch(Xc, _ref_targets(model, y), batch_size, ref_opt, perm))
     if not all(np.isfinite(p).all() for p in ref.params):
         # The oracle overflowed (it computes losses in the model's dtype; the core
