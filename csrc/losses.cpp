@@ -7,10 +7,11 @@ namespace pynn {
 
 template <typename T>
 double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* labels, const T* probs,
-                             const T* weights, idx B, idx C, idx norm_rows) {
+                             const T* weights, idx B, idx C, idx norm_rows, idx* correct) {
     double total = 0.0;
+    idx hits = 0;
     const double inv_b = 1.0 / static_cast<double>(norm_rows > 0 ? norm_rows : B);
-#pragma omp parallel for reduction(+ : total) if (B * C > kParallelGrain) num_threads(current_threads())
+#pragma omp parallel for reduction(+ : total, hits) if (B * C > kParallelGrain) num_threads(current_threads())
     for (idx b = 0; b < B; ++b) {
         const T* z = logits + b * C;
         // One row pass: m = max z, e_c = exp(z_c - m), s = sum e_c; log softmax = z - m - log s
@@ -19,7 +20,29 @@ double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* label
         constexpr idx kKeep = 64;
         double e[kKeep];
         T m = z[0];
-        for (idx c = 1; c < C; ++c) m = z[c] > m ? z[c] : m;
+        idx best = 0;  // the first maximum: the prediction, counted below when asked
+        bool nan = std::isnan(z[0]);
+        for (idx c = 1; c < C; ++c) {
+            nan |= std::isnan(z[c]);
+            if (z[c] > m) {
+                m = z[c];
+                best = c;
+            }
+        }
+        if (correct) {
+            if (nan) {
+                hits += count_correct_argmax(z, labels ? labels + b : nullptr, probs ? probs + b * C : nullptr, 1, C);
+            } else {
+                idx target = 0;
+                if (labels) {
+                    target = labels[b];
+                } else {
+                    for (idx c = 1; c < C; ++c)
+                        if (probs[b * C + c] > probs[b * C + target]) target = c;
+                }
+                hits += best == target;
+            }
+        }
         double s = 0.0;
         for (idx c = 0; c < C; ++c) {
             const double ec = std::exp(static_cast<double>(z[c] - m));
@@ -52,6 +75,7 @@ double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* label
             }
         }
     }
+    if (correct) *correct += hits;
     return total * inv_b;
 }
 
@@ -134,9 +158,8 @@ double compute_loss(Loss kind, T* grad, const T* outputs, const std::int32_t* la
                     const T* weights, idx B, idx C, idx* correct, idx norm_rows) {
     switch (kind) {
         case Loss::softmax_cross_entropy: {
-            const double loss = softmax_cross_entropy(grad, outputs, labels, dense, weights, B, C, norm_rows);
-            if (correct) *correct += count_correct_argmax(outputs, labels, dense, B, C);
-            return loss;
+            // Hits are counted in the loss's row pass (the argmax is its max).
+            return softmax_cross_entropy(grad, outputs, labels, dense, weights, B, C, norm_rows, correct);
         }
         case Loss::binary_cross_entropy: {
             const double loss = binary_cross_entropy(grad, outputs, dense, weights, B, C, norm_rows);
@@ -152,7 +175,7 @@ double compute_loss(Loss kind, T* grad, const T* outputs, const std::int32_t* la
 }
 
 #define PYNN_INSTANTIATE(T)                                                                              \
-    template double softmax_cross_entropy<T>(T*, const T*, const std::int32_t*, const T*, const T*, idx, idx, idx); \
+    template double softmax_cross_entropy<T>(T*, const T*, const std::int32_t*, const T*, const T*, idx, idx, idx, idx*); \
     template double binary_cross_entropy<T>(T*, const T*, const T*, const T*, idx, idx, idx);              \
     template double mean_squared_error<T>(T*, const T*, const T*, const T*, idx, idx, idx);                \
     template idx count_correct_argmax<T>(const T*, const std::int32_t*, const T*, idx, idx);               \

@@ -14,10 +14,11 @@ namespace pynn {
 enum class Loss : int { softmax_cross_entropy, binary_cross_entropy, mse, none };
 
 // logits (B,C); exactly one of labels (B, values in [0,C)) and probs (B,C) is given.
+// correct, when given, gets count_correct_argmax's hits added (computed in the same row pass).
 //   l_b = -sum_c t_bc log softmax(z_b)_c ;  dz_bc = w_b (softmax(z_b)_c * sum_c t_bc - t_bc) / B
 template <typename T>
 double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* labels, const T* probs,
-                             const T* weights, idx B, idx C, idx norm_rows = 0);
+                             const T* weights, idx B, idx C, idx norm_rows = 0, idx* correct = nullptr);
 
 // logits, targets (B,C):  l = max(z,0) - z t + log1p(exp(-|z|)) ;  dz = w_b (sigmoid(z) - t) / (B C)
 template <typename T>
