@@ -109,6 +109,21 @@ def test_losses(case, weighted, dtype):
     assert_params_close(model, ref, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ["softmax_cross_entropy", "softmax_cross_entropy/probs"])
+def test_softmax_cross_entropy_with_many_classes(case, dtype):
+    """70 classes: past the 64 exp(z - m) the loss keeps per row for its gradient (the rest
+    are recomputed); loss, gradients and a training step must still be the reference's."""
+    rng = np.random.default_rng(3)
+    model = pynn.Sequential([pynn.Dense(5, 9), pynn.ReLU(), pynn.Dense(9, 70)], loss="softmax_cross_entropy",
+                            dtype=dtype, seed=4)
+    ref = reference_of(model)
+    X, y = data(rng, 13, 5, 70, case, dtype)
+    assert_same_step(model, ref, X, y, dtype)
+    np.testing.assert_allclose(model.evaluate(X, y)["loss"], R.LOSSES["softmax_cross_entropy"](ref.forward(X), y, None)[0],
+                               **TOL[dtype])
+
+
 OPTIMIZERS = {
     "sgd": lambda: pynn.SGD(lr=0.05),
     "sgd-momentum": lambda: pynn.SGD(lr=0.05, momentum=0.9),
