@@ -39,6 +39,7 @@ void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, id
 // threads (the fused training step). A tile is at most kTileRows rows by one 32-column panel.
 constexpr int kTileRows = 14;
 constexpr idx kPanel = 32;
+inline idx panel_count(idx n) { return (n + kPanel - 1) / kPanel; }  // 32-wide panels covering n
 // The near-equal blocks of at most kTileRows rows that B rows are split into.
 idx row_block_count(idx B);
 void row_block(idx B, idx i, idx* r0, int* rows);

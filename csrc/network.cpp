@@ -168,20 +168,20 @@ void Network<T>::reserve(idx B) {
     // An empty batch would leave the workspace unallocated (and the mean loss 0/0).
     if (B < 1) throw InputError("X must have at least one row");
     if (B <= capacity_) return;
-    idx widest = n_inputs_;
+    widest_ = n_inputs_;
     acts_.resize(layers_.size());
     masks_.resize(layers_.size());
     // B and the widths are < 2^31 (checked in Python and by BLAS), so B * width fits int64.
     const std::string what = "the workspace for a batch of " + std::to_string(B) + " rows (lower batch_size)";
     for (size_t l = 0; l < layers_.size(); ++l) {
         const auto& s = layers_[l];
-        widest = std::max(widest, s.n_out);
+        widest_ = std::max(widest_, s.n_out);
         assign_zeros(acts_[l], B * s.n_out, what);
         if (s.kind == LayerKind::dropout) assign_zeros(masks_[l], B * s.n_out, what);
     }
     grad_out_.clear();  // the fused step's buffers, sized on its first use (fused_train_step)
-    assign_zeros(d0_, B * widest, what);
-    assign_zeros(d1_, B * widest, what);
+    assign_zeros(d0_, B * widest_, what);
+    assign_zeros(d1_, B * widest_, what);
     assign_zeros(batch_x_, B * n_inputs_, what);
     assign_zeros(batch_dense_, B * n_outputs(), what);
     batch_w_.assign(static_cast<size_t>(B), T(0));
@@ -192,10 +192,23 @@ void Network<T>::reserve(idx B) {
 template <typename T>
 void Network<T>::reserve_fused() {
     if (grad_out_.size() == layers_.size()) return;
-    grad_out_.assign(layers_.size(), {});
+    const size_t L = layers_.size();
+    grad_out_.assign(L, {});
     const std::string what = "the workspace for a batch of " + std::to_string(capacity_) + " rows (lower batch_size)";
-    for (size_t l = 0; l < layers_.size(); ++l)
-        if (layers_[l].kind == LayerKind::dense) assign_zeros(grad_out_[l], capacity_ * layers_[l].n_out, what);
+    fuse_act_.assign(L, FusedAct::identity);
+    fused_.assign(L, 0);
+    dense_layers_.clear();
+    dense_work_ = 0;
+    for (size_t l = 0; l < L; ++l) {
+        const auto& s = layers_[l];
+        if (s.kind != LayerKind::dense) continue;
+        assign_zeros(grad_out_[l], capacity_ * s.n_out, what);
+        dense_layers_.push_back(l);
+        dense_work_ += s.n_in * s.n_out;
+        // A dense layer followed by a fusable activation writes the activation's output
+        // directly, as forward() does.
+        fused_[l] = l + 1 < L && fusable_activation(layers_[l + 1], &fuse_act_[l]);
+    }
 }
 
 template <typename T>
@@ -223,7 +236,8 @@ idx Network<T>::update_item_count() {
     if (update_items_.empty()) {
         for (size_t l = 0; l < layers_.size(); ++l)
             if (layers_[l].kind == LayerKind::dense)
-                for (idx q = 0; q < (layers_[l].n_out + 31) / 32; ++q) update_items_.emplace_back(static_cast<int>(l), q);
+                for (idx q = 0; q < avx512::panel_count(layers_[l].n_out); ++q)
+                    update_items_.emplace_back(static_cast<int>(l), q);
         update_items_.emplace_back(-1, 0);  // biases, PReLU slopes: small, one item
     }
     return static_cast<idx>(update_items_.size());
@@ -252,7 +266,8 @@ void Network<T>::update_item(idx t, const OptimizerConfig& opt, const avx512::Ad
         float* packed = packed_.data() + pack_off_[static_cast<size_t>(l)];
         if (opt.kind == OptKind::sgd) {
             // The panel's rows are one contiguous block of W: update it, then re-pack it.
-            const idx lo = s.w_off + 32 * q * s.n_in, n = std::min<idx>(32, s.n_out - 32 * q) * s.n_in;
+            const idx lo = s.w_off + avx512::kPanel * q * s.n_in;
+            const idx n = std::min(avx512::kPanel, s.n_out - avx512::kPanel * q) * s.n_in;
             sgd_update(p + lo, g + lo, m + lo, n, opt, opt_step);
             avx512::pack_panel(packed, p + s.w_off, s.n_out, s.n_in, q);
         } else {
@@ -462,14 +477,28 @@ void Network<T>::backward_from(const T* X, const T* d_out, idx B) {
 }
 
 template <typename T>
-void Network<T>::apply_update(const OptimizerConfig& opt) {
-    const idx n = n_params();
-    if (n == 0) return;
-    if (!all_finite(grads_.data(), n)) throw DivergenceError("a gradient is not finite");
+void Network<T>::match_optimizer_state(const OptimizerConfig& opt) {
     if (opt.kind != opt_kind_ || (opt_step > 0 && opt_a_.size() != params_.size())) {
         reset_optimizer_state();
         opt_kind_ = opt.kind;
     }
+}
+
+template <typename T>
+void Network<T>::gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r) {
+    const idx I = n_inputs_, C = n_outputs();
+    std::memcpy(batch_x_.data() + r * I, X + rows[r] * I, sizeof(T) * static_cast<size_t>(I));
+    if (y.labels) batch_labels_[static_cast<size_t>(r)] = y.labels[rows[r]];
+    if (y.dense) std::memcpy(batch_dense_.data() + r * C, y.dense + rows[r] * C, sizeof(T) * static_cast<size_t>(C));
+    if (y.weights) batch_w_[static_cast<size_t>(r)] = y.weights[rows[r]];
+}
+
+template <typename T>
+void Network<T>::apply_update(const OptimizerConfig& opt) {
+    const idx n = n_params();
+    if (n == 0) return;
+    if (!all_finite(grads_.data(), n)) throw DivergenceError("a gradient is not finite");
+    match_optimizer_state(opt);
     ++opt_step;
     packed_ok_ = false;
     if (fused_update(opt)) return;
@@ -501,7 +530,7 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
         explicit InEpoch(bool& f) : flag(f) { flag = true; }
         ~InEpoch() { flag = false; }
     } in_epoch(in_epoch_);
-    const idx I = n_inputs_, C = n_outputs();
+    const idx I = n_inputs_;
     EpochStats stats;
     const bool fused = fused_step_eligible();
     for (idx start = 0; start < N; start += bs) {
@@ -514,13 +543,7 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
         } else {
             // Gather the batch rows into the workspace: GEMM wants them contiguous.
 #pragma omp parallel for if (B * I > kParallelGrain) num_threads(current_threads())
-            for (idx r = 0; r < B; ++r) {
-                std::memcpy(batch_x_.data() + r * I, X + rows[r] * I, sizeof(T) * static_cast<size_t>(I));
-                if (y.labels) batch_labels_[static_cast<size_t>(r)] = y.labels[rows[r]];
-                if (y.dense)
-                    std::memcpy(batch_dense_.data() + r * C, y.dense + rows[r] * C, sizeof(T) * static_cast<size_t>(C));
-                if (y.weights) batch_w_[static_cast<size_t>(r)] = y.weights[rows[r]];
-            }
+            for (idx r = 0; r < B; ++r) gather_row(X, y, rows, r);
             Targets<T> batch;
             batch.labels = y.labels ? batch_labels_.data() : nullptr;
             batch.dense = y.dense ? batch_dense_.data() : nullptr;

@@ -113,6 +113,7 @@ private:
     // Workspace, sized for capacity_ rows: acts_[l] is layer l's output, masks_[l] the
     // dropout scales, d0_/d1_ ping-pong gradient buffers, batch_x_/batch_y_ gathered rows.
     idx capacity_ = 0;
+    idx widest_ = 0;  // the widest layer (or input): the row width of d0_/d1_
     std::vector<std::vector<T>> acts_, masks_;
     std::vector<T> d0_, d1_, batch_x_, batch_dense_, batch_w_;
     std::vector<std::int32_t> batch_labels_;
@@ -142,11 +143,18 @@ private:
     bool fused_step_eligible() const;
     double fused_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
                             const OptimizerConfig& opt, idx* correct);
+    // What the fused step derives from the layers alone, made once by reserve_fused() (and
+    // again after reserve() grows the workspace): grad_out_ sized for capacity_ rows.
+    void reserve_fused();
     std::vector<std::vector<T>> grad_out_;  // per dense layer: dLoss/d(its output), (capacity_, n_out)
-    void reserve_fused();                      // sizes grad_out_ for capacity_ rows
-    std::vector<FusedAct> fuse_act_;           // per layer: activation fused into a dense layer's store
-    std::vector<char> fused_;                  // per layer: 1 if the next layer is fused into it
-    std::vector<size_t> dw_layer_;             // dense layers, in order
+    std::vector<FusedAct> fuse_act_;        // per layer: activation fused into a dense layer's store
+    std::vector<char> fused_;               // per layer: 1 if the next layer is fused into it
+    std::vector<size_t> dense_layers_;      // dense layers, in order (update_items_ lists their panels so)
+    idx dense_work_ = 0;                    // multiply-adds per row of the dense layers' forward
+    // Gathers row rows[r] of X (and of the targets) into row r of the batch workspace.
+    void gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r);
+    // Starts the optimizer state anew when opt is of another kind than the state's.
+    void match_optimizer_state(const OptimizerConfig& opt);
     std::vector<const T*> outs_;  // output of each layer in the last forward
     OptKind opt_kind_ = OptKind::sgd;
     const T* forward(const T* X, idx B, bool training);

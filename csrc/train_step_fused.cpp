@@ -26,9 +26,8 @@
 #include <omp.h>
 
 #include <atomic>
-#include <cmath>
 #include <algorithm>
-#include <cstring>
+#include <cmath>
 #include <type_traits>
 
 #include "activations.h"
@@ -63,46 +62,32 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         reserve_fused();
         fast_ = true;
         if (!packed_ok_) pack_weights();
-        if (opt.kind != opt_kind_ || (opt_step > 0 && opt_a_.size() != params_.size())) {
-            reset_optimizer_state();
-            opt_kind_ = opt.kind;
-        }
+        match_optimizer_state(opt);
         opt_buf(0);  // allocated here, not inside the region
         if (opt.kind != OptKind::sgd) opt_buf(1);
         const idx n_items = update_item_count();
         ++opt_step;  // the update below is step opt_step (undone if the step diverges)
         const avx512::AdamF32 adam = adam_f32(opt, opt_step);
 
-        // Where each layer's output lives: a dense layer followed by a fusable activation
-        // writes the activation's output directly (forward() does the same).
+        // Where each layer's output lives (reserve() may have moved acts_): a dense layer
+        // with a fused activation writes the activation's output, as forward() does.
         const size_t L = layers_.size();
-        std::vector<FusedAct>& fuse_act = fuse_act_;
-        fuse_act.assign(L, FusedAct::identity);
-        std::vector<char>& fused = fused_;
-        fused.assign(L, 0);
+        const std::vector<FusedAct>& fuse_act = fuse_act_;
+        const std::vector<char>& fused = fused_;
         for (size_t l = 0; l < L; ++l) {
             outs_[l] = acts_[l].data();
-            if (layers_[l].kind == LayerKind::dense && l + 1 < L && fusable_activation(layers_[l + 1], &fuse_act[l])) {
-                fused[l] = 1;
+            if (fused[l]) {
                 outs_[l] = acts_[l + 1].data();
                 outs_[l + 1] = acts_[l + 1].data();
                 ++l;
             }
         }
-        dw_layer_.clear();  // the dense layers, in order (update_items_ has their panels in this order)
-        for (size_t l = 0; l < L; ++l)
-            if (layers_[l].kind == LayerKind::dense) dw_layer_.push_back(l);
-        const idx I = n_inputs_, C = n_outputs();
-        idx widest = n_inputs_;  // the row width d0_/d1_ were sized for (reserve)
-        for (const auto& s : layers_) widest = std::max(widest, s.n_out);
+        const idx I = n_inputs_, C = n_outputs(), widest = widest_;
         float* P = params_.data();
         float* G = grads_.data();
         // Small steps are not worth a second thread (each thread needs rows of its own).
-        idx work = 0;
-        for (const auto& s : layers_)
-            if (s.kind == LayerKind::dense) work += s.n_in * s.n_out;
         int nt = current_threads();
-        if (B * work < (idx(1) << 17)) nt = 1;
+        if (B * dense_work_ < (idx(1) << 17)) nt = 1;
         if (nt > B) nt = static_cast<int>(B);
         // Layers whose W is large keep their work on the thread that owns their panels (see
         // the top of this file); for small ones moving W between cores costs nothing and an
@@ -126,19 +111,13 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
             };
             const idx r0 = B * t / team, r1 = B * (t + 1) / team, nr = r1 - r0;
             // Gather this thread's rows: the kernels want them contiguous.
-            for (idx r = r0; r < r1; ++r) {
-                std::memcpy(batch_x_.data() + r * I, X + rows[r] * I, sizeof(float) * static_cast<size_t>(I));
-                if (y.labels) batch_labels_[static_cast<size_t>(r)] = y.labels[rows[r]];
-                if (y.dense)
-                    std::memcpy(batch_dense_.data() + r * C, y.dense + rows[r] * C, sizeof(float) * static_cast<size_t>(C));
-                if (y.weights) batch_w_[static_cast<size_t>(r)] = y.weights[rows[r]];
-            }
+            for (idx r = r0; r < r1; ++r) gather_row(X, y, rows, r);
             // 1. A large first layer: owned panels x all rows (needs every thread's rows).
             if (first_by_panels) {
 #pragma omp barrier
                 const auto& s = layers_[0];
                 idx q0, q1;
-                owned((s.n_out + avx512::kPanel - 1) / avx512::kPanel, &q0, &q1);
+                owned(avx512::panel_count(s.n_out), &q0, &q1);
                 const idx nb = avx512::row_block_count(B);
                 for (idx q = q0; q < q1; ++q)
                     for (idx i = 0; i < nb; ++i) {
@@ -218,10 +197,10 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
 #pragma omp barrier
             // 3. Weight and bias gradients of the owned panels; each tile reads all B rows.
             bool finite = true;
-            for (size_t l : dw_layer_) {
+            for (size_t l : dense_layers_) {
                 const auto& s = layers_[l];
                 const float* x_in = l == 0 ? batch_x_.data() : outs_[l - 1];
-                const idx npan_in = (s.n_in + avx512::kPanel - 1) / avx512::kPanel;
+                const idx npan_in = avx512::panel_count(s.n_in);
                 // A large W: the owned panels' rows (the same thread updates them in 4, with
                 // dW still in its cache), in blocks of up to 14 rows (not per 32-row panel:
                 // 11 + 11 + 10-row tiles ran measurably slower than 13-14-row ones).
@@ -230,7 +209,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                 idx o_lo = 0, o_rows = s.n_out, nb_all, i0, i1;
                 if (owns_panels(s)) {
                     idx q0, q1;
-                    owned((s.n_out + avx512::kPanel - 1) / avx512::kPanel, &q0, &q1);
+                    owned(avx512::panel_count(s.n_out), &q0, &q1);
                     o_lo = q0 * avx512::kPanel;
                     o_rows = std::min(q1 * avx512::kPanel, s.n_out) - o_lo;
                     nb_all = o_rows > 0 ? avx512::row_block_count(o_rows) : 0;
@@ -254,8 +233,8 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
             // 4. The update of the owned panels (the rest of the parameters: the last thread).
             if (!bad_loss.load(std::memory_order_relaxed) && !bad_grad.load(std::memory_order_relaxed)) {
                 idx item = 0;
-                for (size_t l : dw_layer_) {
-                    const idx npan = (layers_[l].n_out + avx512::kPanel - 1) / avx512::kPanel;
+                for (size_t l : dense_layers_) {
+                    const idx npan = avx512::panel_count(layers_[l].n_out);
                     idx q0, q1;
                     owned(npan, &q0, &q1);
                     for (idx q = q0; q < q1; ++q) update_item(item + q, opt, adam);
