@@ -4,6 +4,28 @@
 #include <cmath>
 
 namespace pynn {
+namespace {
+// NumPy's argmax of one row: the first maximum, or the first NaN when there is one (a NaN
+// row is never silently "correct" by comparing false against everything).
+template <typename T>
+idx argmax_numpy(const T* z, idx C) {
+    idx best = 0;
+    for (idx c = 1; c < C && !std::isnan(z[best]); ++c)
+        if (z[c] > z[best] || std::isnan(z[c])) best = c;
+    return best;
+}
+
+// The class row b's target names: its label, or the first maximum of its probability row.
+template <typename T>
+idx target_class(const std::int32_t* labels, const T* probs, idx b, idx C) {
+    if (labels) return labels[b];
+    const T* t = probs + b * C;
+    idx target = 0;
+    for (idx c = 1; c < C; ++c)
+        if (t[c] > t[target]) target = c;
+    return target;
+}
+}  // namespace
 
 template <typename T>
 double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* labels, const T* probs,
@@ -29,20 +51,7 @@ double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* label
                 best = c;
             }
         }
-        if (correct) {
-            if (nan) {
-                hits += count_correct_argmax(z, labels ? labels + b : nullptr, probs ? probs + b * C : nullptr, 1, C);
-            } else {
-                idx target = 0;
-                if (labels) {
-                    target = labels[b];
-                } else {
-                    for (idx c = 1; c < C; ++c)
-                        if (probs[b * C + c] > probs[b * C + target]) target = c;
-                }
-                hits += best == target;
-            }
-        }
+        if (correct) hits += (nan ? argmax_numpy(z, C) : best) == target_class(labels, probs, b, C);
         double s = 0.0;
         for (idx c = 0; c < C; ++c) {
             const double ec = std::exp(static_cast<double>(z[c] - m));
@@ -125,24 +134,7 @@ double mean_squared_error(T* grad, const T* outputs, const T* targets, const T* 
 template <typename T>
 idx count_correct_argmax(const T* logits, const std::int32_t* labels, const T* probs, idx B, idx C) {
     idx correct = 0;
-    for (idx b = 0; b < B; ++b) {
-        const T* z = logits + b * C;
-        idx best = 0;
-        // NumPy's argmax: the first NaN wins (a NaN row is never silently "correct"
-        // by comparing false against everything).
-        for (idx c = 1; c < C && !std::isnan(z[best]); ++c)
-            if (z[c] > z[best] || std::isnan(z[c])) best = c;
-        idx target;
-        if (labels) {
-            target = labels[b];
-        } else {
-            const T* t = probs + b * C;
-            target = 0;
-            for (idx c = 1; c < C; ++c)
-                if (t[c] > t[target]) target = c;
-        }
-        correct += best == target;
-    }
+    for (idx b = 0; b < B; ++b) correct += argmax_numpy(logits + b * C, C) == target_class(labels, probs, b, C);
     return correct;
 }
 
