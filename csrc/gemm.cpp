@@ -1,6 +1,7 @@
 #include "gemm.h"
 
 #include <climits>
+#include <type_traits>
 
 #include <cblas.h>
 
@@ -13,20 +14,22 @@ int narrow(idx v, const char* what) {
 CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
 }  // namespace
 
-template <>
-void gemm<float>(bool ta, bool tb, idx M, idx N, idx K, float alpha, const float* A, idx lda,
-                 const float* B, idx ldb, float beta, float* C, idx ldc) {
+template <typename T>
+void gemm(bool ta, bool tb, idx M, idx N, idx K, T alpha, const T* A, idx lda, const T* B, idx ldb, T beta, T* C,
+          idx ldc) {
     if (M == 0 || N == 0) return;
-    scipy_cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), narrow(M, "M"), narrow(N, "N"), narrow(K, "K"),
-                      alpha, A, narrow(lda, "lda"), B, narrow(ldb, "ldb"), beta, C, narrow(ldc, "ldc"));
+    const int m = narrow(M, "M"), n = narrow(N, "N"), k = narrow(K, "K");
+    const int la = narrow(lda, "lda"), lb = narrow(ldb, "ldb"), lc = narrow(ldc, "ldc");
+    // The same call; only the BLAS symbol differs with the precision.
+    if constexpr (std::is_same_v<T, float>) {
+        scipy_cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), m, n, k, alpha, A, la, B, lb, beta, C, lc);
+    } else {
+        scipy_cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), m, n, k, alpha, A, la, B, lb, beta, C, lc);
+    }
 }
 
-template <>
-void gemm<double>(bool ta, bool tb, idx M, idx N, idx K, double alpha, const double* A, idx lda,
-                  const double* B, idx ldb, double beta, double* C, idx ldc) {
-    if (M == 0 || N == 0) return;
-    scipy_cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), narrow(M, "M"), narrow(N, "N"), narrow(K, "K"),
-                      alpha, A, narrow(lda, "lda"), B, narrow(ldb, "ldb"), beta, C, narrow(ldc, "ldc"));
-}
+template void gemm<float>(bool, bool, idx, idx, idx, float, const float*, idx, const float*, idx, float, float*, idx);
+template void gemm<double>(bool, bool, idx, idx, idx, double, const double*, idx, const double*, idx, double, double*,
+                           idx);
 
 }  // namespace pynn
