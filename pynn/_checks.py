@@ -131,7 +131,7 @@ def dense_targets(y, name: str, n_outputs: int, n_samples: int, dtype: str, *, l
         raise ValueError(f"{name} has {arr.shape[0]} samples but X has {n_samples}")
     with np.errstate(over="ignore"):  # overflow to inf in the cast is reported below
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(out).all():
+    if not all_finite(out):
         raise ValueError(f"{name} contains NaN or inf (or a value too large for {dtype})")
     if low is not None and out.min() < low or high is not None and out.max() > high:
         expected = f"in [{low}, {high}]" if low is not None and high is not None else (

@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from . import _checks
+
 __all__ = ["DataError", "BUNDLED", "load_bundled", "csv_columns", "read_csv", "read_npy", "read_npz", "read_features",
            "write_table"]
 
@@ -112,7 +114,7 @@ def read_csv(path: str, label=None, delimiter: str = ",", header="auto"):
             bad = next(j for j in feature_cols if not _looks_numeric([row[j]]))
             raise DataError(f"{path}: column {names[bad]!r} is not numeric (row {i + 1 + has_header}: "
                             f"{row[bad].strip()[:40]!r})") from None
-    if not np.isfinite(X).all():
+    if not _checks.all_finite(X):
         raise DataError(f"{path}: the features contain NaN or inf; clean or impute them first")
     labels = None
     if col is not None:

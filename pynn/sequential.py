@@ -201,7 +201,7 @@ class Sequential:
             arr = np.ascontiguousarray(arr, dtype=np.float64)
             if arr.ndim == 1 and self.n_outputs == 1:
                 arr = arr.reshape(-1, 1)  # as the built-in losses do: (n,) - (n, 1) would broadcast to (n, n)
-            if not np.isfinite(arr).all():
+            if not _checks.all_finite(arr):
                 raise ValueError(f"{name} contains NaN or inf")
             return (None, arr, None)
         if self.loss == "softmax_cross_entropy":
