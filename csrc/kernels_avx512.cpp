@@ -137,9 +137,8 @@ struct RowBlocks {
 };
 
 // Threads for a GEMM of m*n*k multiply-adds: below ~64k the fork costs more than it saves.
-// Inside a parallel region (the fused training step) a kernel runs on the calling thread.
+// (The fused training step sets ThreadScope(1) in its region: its kernels run on the caller.)
 int threads_for(idx mnk, idx tasks) {
-    if (omp_in_parallel()) return 1;
     int nt = current_threads();
     if (mnk < (idx(1) << 16)) nt = 1;
     if (tasks < nt) nt = static_cast<int>(tasks);
