@@ -215,7 +215,7 @@ void bind_network(py::module_& m, const char* name) {
             // opt_buf allocates on first use: under the lock, or a train_step running in
             // another thread could be writing the vector while it is reallocated. Once
             // allocated it keeps its size, so the view stays valid.
-            std::vector<T>* buf;
+            Buffer<T>* buf;
             {
                 py::gil_scoped_release release;
                 std::lock_guard<std::mutex> lock(n.busy);

@@ -115,7 +115,7 @@ double available_bytes() {
 
 // v = n zeros, or AllocationError naming what did not fit and how large it was.
 template <typename T>
-void assign_zeros(std::vector<T>& v, idx n, const std::string& what) {
+void assign_zeros(Buffer<T>& v, idx n, const std::string& what) {
     const double bytes = static_cast<double>(n) * sizeof(T);
     auto fail = [&](const char* why) {
         char gib[32];
@@ -314,7 +314,7 @@ void Network<T>::pack_weights() {
 }
 
 template <typename T>
-std::vector<T>& Network<T>::opt_buf(int which) {
+Buffer<T>& Network<T>::opt_buf(int which) {
     auto& buf = which == 0 ? opt_a_ : opt_b_;
     if (buf.size() != params_.size()) assign_zeros(buf, n_params(), "the optimizer state");
     return buf;

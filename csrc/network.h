@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "activations.h"
+#include "aligned.h"
 #include "common.h"
 #include "kernels_avx512.h"
 #include "losses.h"
@@ -72,7 +73,7 @@ public:
     T* grads() { return grads_.data(); }
 
     // Optimizer state (allocated on first use): SGD momentum buffer, Adam m and v.
-    std::vector<T>& opt_buf(int which);
+    Buffer<T>& opt_buf(int which);
     std::int64_t opt_step = 0;           // updates done with the current optimizer state
     std::uint64_t train_forwards = 0;   // training forward passes so far (dropout's step)
     std::uint64_t seed;
@@ -107,22 +108,22 @@ private:
     idx n_inputs_;
     Loss loss_ = Loss::softmax_cross_entropy;
     std::vector<LayerSpec> layers_;
-    std::vector<T> params_, grads_, opt_a_, opt_b_;
+    Buffer<T> params_, grads_, opt_a_, opt_b_;
     bool finalized_ = false;
 
     // Workspace, sized for capacity_ rows: acts_[l] is layer l's output, masks_[l] the
     // dropout scales, d0_/d1_ ping-pong gradient buffers, batch_x_/batch_y_ gathered rows.
     idx capacity_ = 0;
     idx widest_ = 0;  // the widest layer (or input): the row width of d0_/d1_
-    std::vector<std::vector<T>> acts_, masks_;
-    std::vector<T> d0_, d1_, batch_x_, batch_dense_, batch_w_;
+    std::vector<Buffer<T>> acts_, masks_;
+    Buffer<T> d0_, d1_, batch_x_, batch_dense_, batch_w_;
     std::vector<std::int32_t> batch_labels_;
 
     void reserve(idx B);
     // float32 fast path: each dense layer's W in the forward kernel's panel layout
     // (kernels_avx512.h), rebuilt from params_ whenever they may have changed (an update,
     // or Python writing into a parameter view between calls).
-    std::vector<T> packed_;
+    Buffer<T> packed_;
     std::vector<idx> pack_off_;  // per layer: offset into packed_
     bool packed_ok_ = false;
     bool fast_ = false;          // this forward/backward uses the AVX-512 kernels
@@ -146,7 +147,7 @@ private:
     // What the fused step derives from the layers alone, made once by reserve_fused() (and
     // again after reserve() grows the workspace): grad_out_ sized for capacity_ rows.
     void reserve_fused();
-    std::vector<std::vector<T>> grad_out_;  // per dense layer: dLoss/d(its output), (capacity_, n_out)
+    std::vector<Buffer<T>> grad_out_;  // per dense layer: dLoss/d(its output), (capacity_, n_out)
     std::vector<FusedAct> fuse_act_;        // per layer: activation fused into a dense layer's store
     std::vector<char> fused_;               // per layer: 1 if the next layer is fused into it
     std::vector<size_t> dense_layers_;      // dense layers, in order (update_items_ lists their panels so)

@@ -53,8 +53,17 @@ def _fit_vs_steps(fused, plain, X, y, batch, optimizer, sample_weight=None):
     for start in range(0, len(X), batch):
         sw = None if sample_weight is None else sample_weight[start:start + batch]
         plain.train_step(X[start:start + batch], y[start:start + batch], optimizer=optimizer, sample_weight=sw)
+    _assert_same_state(fused, plain)
+
+
+def _assert_same_state(fused, plain):
+    """Parameters, last gradients and optimizer moments, bit for bit."""
     for a, b in zip(fused.parameters(), plain.parameters()):
         np.testing.assert_array_equal(a, b)
+    for a, b in zip(fused.gradients(), plain.gradients()):
+        np.testing.assert_array_equal(a, b)
+    for which in (0, 1):
+        np.testing.assert_array_equal(fused._net.optimizer_buffer(which), plain._net.optimizer_buffer(which))
     assert fused._net.opt_step == plain._net.opt_step
 
 
@@ -164,3 +173,67 @@ def test_large_first_layer_split_by_owned_panels(act, batch):
     X, y = _data(150, 700, 10, "softmax_cross_entropy", seed=8)
     fused, plain = _pair(lambda: [pynn.Dense(700, 100), ACTS[act](), pynn.Dense(100, 10)], "softmax_cross_entropy")
     _fit_vs_steps(fused, plain, X, y, batch, pynn.Adam(lr=1e-3))
+
+
+LARGE_FIRST = lambda: [pynn.Dense(700, 100), pynn.ReLU(), pynn.Dense(100, 10)]  # W0 280 KB: owned panels
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("optimizer", [pynn.SGD(lr=0.05), pynn.SGD(lr=0.05, momentum=0.9, nesterov=True),
+                                       pynn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3),
+                                       pynn.Adam(lr=1e-3, weight_decay=1e-3), pynn.AdamW(lr=1e-3, weight_decay=0.1)],
+                         ids=repr)
+def test_large_first_layer_with_every_optimizer(optimizer, threads):
+    """A large first layer's dW, update and re-pack run per owned panel (100 outputs: the
+    last panel is zero padded): parameters, gradients and moments equal the layer-by-layer
+    step's after each of two fits in a row, and so do the predictions (the packed copy)."""
+    pynn.set_num_threads(threads)
+    X, y = _data(150, 700, 10, "softmax_cross_entropy", seed=9)
+    fused, plain = _pair(LARGE_FIRST, "softmax_cross_entropy")
+    _fit_vs_steps(fused, plain, X, y, 40, optimizer)
+    _fit_vs_steps(fused, plain, X, y, 40, optimizer)
+    np.testing.assert_array_equal(fused.predict_proba(X[:5]), plain.predict_proba(X[:5]))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_large_first_layer_divergence_mid_epoch_keeps_the_finished_batches(threads):
+    """A batch that overflows a gradient halfway through the epoch: the core stops there,
+    with the state after the batches before it (and nothing of the bad one)."""
+    pynn.set_num_threads(threads)
+    X, y = _data(160, 700, 10, "mse", seed=10)
+    X[96:] *= np.float32(1e30)  # batches 0-2 of 32 are fine, batch 3 overflows dZ^T X (as above)
+    fused, plain = _pair(LARGE_FIRST, "mse")
+    config = fused._bind_optimizer(pynn.Adam(lr=1e-3))
+    with pytest.raises(pynn.DivergenceError, match="gradient"):
+        fused._net.train_epoch(X, fused._targets(y, len(X)), np.arange(len(X), dtype=np.int64), 32, config)
+    assert fused._net.opt_step == 3
+    adam = pynn.Adam(lr=1e-3)
+    for start in range(0, 96, 32):
+        plain.train_step(X[start:start + 32], y[start:start + 32], optimizer=adam)
+    # The diverging batch's gradient is not kept by either (the plain step computed none).
+    for a, b in zip(fused.parameters(), plain.parameters()):
+        np.testing.assert_array_equal(a, b)
+    for which in (0, 1):
+        np.testing.assert_array_equal(fused._net.optimizer_buffer(which), plain._net.optimizer_buffer(which))
+
+
+def test_large_first_layer_interrupted_epoch_is_consistent():
+    """Ctrl-C in the middle of an epoch: the model holds exactly the batches done so far
+    (parameters, last gradients, moments), equal to as many layer-by-layer steps."""
+    import signal
+    import threading
+    pynn.set_num_threads(2)
+    X, y = _data(30000, 700, 10, "softmax_cross_entropy", seed=11)
+    fused, plain = _pair(LARGE_FIRST, "softmax_cross_entropy")
+    config = fused._bind_optimizer(pynn.Adam(lr=1e-3))
+    timer = threading.Timer(0.15, lambda: signal.raise_signal(signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        fused._net.train_epoch(X, fused._targets(y, len(X)), np.arange(len(X), dtype=np.int64), 4, config)
+    timer.join()
+    steps = fused._net.opt_step
+    assert 0 < steps < len(X) // 4, steps
+    adam = pynn.Adam(lr=1e-3)
+    for start in range(0, 4 * steps, 4):
+        plain.train_step(X[start:start + 4], y[start:start + 4], optimizer=adam)
+    _assert_same_state(fused, plain)
