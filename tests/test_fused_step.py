@@ -216,24 +216,3 @@ def test_large_first_layer_divergence_mid_epoch_keeps_the_finished_batches(threa
     for which in (0, 1):
         np.testing.assert_array_equal(fused._net.optimizer_buffer(which), plain._net.optimizer_buffer(which))
 
-
-def test_large_first_layer_interrupted_epoch_is_consistent():
-    """Ctrl-C in the middle of an epoch: the model holds exactly the batches done so far
-    (parameters, last gradients, moments), equal to as many layer-by-layer steps."""
-    import signal
-    import threading
-    pynn.set_num_threads(2)
-    X, y = _data(30000, 700, 10, "softmax_cross_entropy", seed=11)
-    fused, plain = _pair(LARGE_FIRST, "softmax_cross_entropy")
-    config = fused._bind_optimizer(pynn.Adam(lr=1e-3))
-    timer = threading.Timer(0.15, lambda: signal.raise_signal(signal.SIGINT))
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        fused._net.train_epoch(X, fused._targets(y, len(X)), np.arange(len(X), dtype=np.int64), 4, config)
-    timer.join()
-    steps = fused._net.opt_step
-    assert 0 < steps < len(X) // 4, steps
-    adam = pynn.Adam(lr=1e-3)
-    for start in range(0, 4 * steps, 4):
-        plain.train_step(X[start:start + 4], y[start:start + 4], optimizer=adam)
-    _assert_same_state(fused, plain)
