@@ -431,6 +431,9 @@ PYBIND11_MODULE(_core, m) {
     m.def("set_kernel", &set_kernel, py::arg("name"),
           "Use 'avx512' (register-blocked float32 kernels), 'blas' (OpenBLAS) or 'auto' (the "
           "default: avx512 where the CPU has it, unless PYNN_DISABLE_AVX512=1 at import).");
+    m.def("set_float32_matmul_precision", &set_matmul_precision, py::arg("precision"));
+    m.def("get_float32_matmul_precision", &get_matmul_precision);
+    m.def("bf16_supported", &bf16_supported);
     m.def("get_kernel", &get_kernel, "The kernel family float32 dense layers use now: 'avx512' or 'blas'.");
     m.def("avx512_supported", &avx512_supported);
     m.def("fma_peak_gflops", [](int threads, double seconds) {

@@ -10,6 +10,11 @@ namespace pynn {
 namespace {
 std::atomic<bool> g_avx512{false};
 bool g_disabled_by_env = false;
+std::atomic<bool> g_medium{false};  // set_float32_matmul_precision("medium")
+std::string& g_precision_name() {
+    static std::string name = "highest";
+    return name;
+}
 }  // namespace
 
 bool avx512_supported() {
@@ -46,5 +51,24 @@ void set_kernel(const std::string& name) {
 std::string get_kernel() { return g_avx512.load() ? "avx512" : "blas"; }
 
 bool use_avx512() { return g_avx512.load(std::memory_order_relaxed); }
+
+bool bf16_supported() {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    return avx512_supported() && __builtin_cpu_supports("avx512bf16");
+#else
+    return false;
+#endif
+}
+
+void set_matmul_precision(const std::string& precision) {
+    if (precision != "highest" && precision != "high" && precision != "medium")
+        throw InputError("precision must be 'highest', 'high' or 'medium', got '" + precision + "'");
+    g_medium.store(precision == "medium");
+    g_precision_name() = precision;
+}
+
+std::string get_matmul_precision() { return g_precision_name(); }
+
+bool use_bf16() { return g_medium.load(std::memory_order_relaxed) && use_avx512() && bf16_supported(); }
 
 }  // namespace pynn

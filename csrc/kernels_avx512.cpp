@@ -18,11 +18,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
+// avx512bf16 only for the bf16 kernels' intrinsics (GCC never emits those instructions for
+// float code); they run only where bf16_supported() says the CPU has them.
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")
 
 namespace pynn {
 namespace avx512 {
@@ -48,7 +51,10 @@ inline idx imin(idx a, idx b) { return a < b ? a : b; }
 
 inline __mmask16 first_n(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
 
-template <int MR, int NV, bool MASKED>
+// BF16: A and B hold pairs of bfloat16 (k even in the low half, k odd in the high half)
+// in 32-bit slots, with the same strides as floats; K counts pairs; each step is one
+// vdpbf16ps (two multiply-adds per lane into the float accumulator).
+template <int MR, int NV, bool MASKED, bool BF16>
 void micro(idx K, const float* A, idx a_rs, idx a_ks, const float* Bm, idx b_ks, int ncols, float* C,
            idx ldc, const Epilogue& e) {
     const __mmask16 m0 = first_n(ncols), m1 = first_n(ncols - 16 > 0 ? ncols - 16 : 0);
@@ -70,9 +76,16 @@ void micro(idx K, const float* A, idx a_rs, idx a_ks, const float* Bm, idx b_ks,
         const float* a = A + k * a_ks;
 #pragma GCC unroll 14
         for (int r = 0; r < MR; ++r) {
-            const __m512 av = _mm512_set1_ps(a[r * a_rs]);
+            const __m512 av = _mm512_set1_ps(a[r * a_rs]);  // bf16: a bit-exact broadcast of the pair
 #pragma GCC unroll 2
-            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, b[v], acc[r][v]);
+            for (int v = 0; v < NV; ++v) {
+                if (BF16) {
+                    acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)_mm512_castps_si512(av),
+                                                 (__m512bh)_mm512_castps_si512(b[v]));
+                } else {
+                    acc[r][v] = _mm512_fmadd_ps(av, b[v], acc[r][v]);
+                }
+            }
         }
         Bm += b_ks;
     }
@@ -113,18 +126,35 @@ using MicroFn = void (*)(idx, const float*, idx, idx, const float*, idx, int, fl
 
 template <int MR>
 struct Row {
-    static constexpr MicroFn fn[2][2] = {{micro<MR, 1, false>, micro<MR, 1, true>},
-                                         {micro<MR, 2, false>, micro<MR, 2, true>}};
+    static constexpr MicroFn fn[2][2][2] = {
+        {{micro<MR, 1, false, false>, micro<MR, 1, true, false>}, {micro<MR, 2, false, false>, micro<MR, 2, true, false>}},
+        {{micro<MR, 1, false, true>, micro<MR, 1, true, true>}, {micro<MR, 2, false, true>, micro<MR, 2, true, true>}}};
 };
 
-// table[MR - 1][NV - 1][masked]
+// table[MR - 1][bf16][NV - 1][masked]
 const MicroFn* const kTable[kMR] = {
-    &Row<1>::fn[0][0], &Row<2>::fn[0][0],  &Row<3>::fn[0][0],  &Row<4>::fn[0][0],  &Row<5>::fn[0][0],
-    &Row<6>::fn[0][0], &Row<7>::fn[0][0],  &Row<8>::fn[0][0],  &Row<9>::fn[0][0],  &Row<10>::fn[0][0],
-    &Row<11>::fn[0][0], &Row<12>::fn[0][0], &Row<13>::fn[0][0], &Row<14>::fn[0][0]};
+    &Row<1>::fn[0][0][0], &Row<2>::fn[0][0][0],  &Row<3>::fn[0][0][0],  &Row<4>::fn[0][0][0],  &Row<5>::fn[0][0][0],
+    &Row<6>::fn[0][0][0], &Row<7>::fn[0][0][0],  &Row<8>::fn[0][0][0],  &Row<9>::fn[0][0][0],  &Row<10>::fn[0][0][0],
+    &Row<11>::fn[0][0][0], &Row<12>::fn[0][0][0], &Row<13>::fn[0][0][0], &Row<14>::fn[0][0][0]};
 
-inline MicroFn pick(int mr, int ncols, bool masked) {
-    return kTable[mr - 1][(ncols > 16 ? 1 : 0) * 2 + (masked ? 1 : 0)];
+inline MicroFn pick(int mr, int ncols, bool masked, bool bf16 = false) {
+    return kTable[mr - 1][(bf16 ? 4 : 0) + (ncols > 16 ? 1 : 0) * 2 + (masked ? 1 : 0)];
+}
+
+// db[o0 .. o0 + rows) = column sums of dY (B, O) over its B rows (one float add per row, in
+// row order); false when a sum is inf or NaN.
+bool column_sums(float* db, const float* dY, idx B, idx O, idx o0, int rows) {
+    float acc[kMR] = {};
+    for (idx b = 0; b < B; ++b) {
+        const float* d = dY + b * O + o0;
+        for (int r = 0; r < rows; ++r) acc[r] += d[r];
+    }
+    bool finite = true;
+    for (int r = 0; r < rows; ++r) {
+        db[o0 + r] = acc[r];
+        finite &= std::isfinite(acc[r]);
+    }
+    return finite;
 }
 
 // Rows split into near-equal blocks of at most kMR (32 rows -> 11 + 11 + 10, not
@@ -202,11 +232,10 @@ void pack_weights(float* P, const float* W, idx O, idx I) {
     for (idx p = 0; p < npan; ++p) pack_panel(P, W, O, I, p);
 }
 
-void adam_pack_panel(float* W, const float* G, float* M, float* V, float* P, idx O, idx I, idx panel,
-                     const AdamF32& a) {
+void adam_panel_rows(float* W, const float* G, float* M, float* V, idx O, idx I, idx panel, const AdamF32& a) {
     // The panel's rows are one contiguous block of W: Adam streams through it (the
     // prefetchers follow 4 sequential streams; a tile-wise walk over 128 short
-    // segments measured slower), then the panel, now in L1/L2, is packed. The loop is
+    // segments measured slower), then the caller packs the panel, now in L1/L2. The loop is
     // memory-bound (p, g, m, v of a large layer live in L3): rsqrt/rcp estimates in
     // place of vsqrtps/vdivps measured no faster, so the exact operations stay.
     const __m512 l2 = _mm512_set1_ps(a.l2), omb1 = _mm512_set1_ps(a.one_minus_b1), b2 = _mm512_set1_ps(a.b2);
@@ -229,7 +258,6 @@ void adam_pack_panel(float* W, const float* G, float* M, float* V, float* P, idx
         _mm512_mask_storeu_ps(V + at, km, v);
         _mm512_mask_storeu_ps(W + at, km, p1);
     }
-    pack_panel(P, W, O, I, panel);
 }
 
 idx row_block_count(idx B) { return RowBlocks(B).n; }
@@ -303,17 +331,91 @@ bool dw_tile(float* dW, float* db, const float* dY, const float* X, idx B, idx I
     }
     // The bias gradient rides along with the first column panel: its dY columns are
     // the ones this tile just read.
-    if (db && p == 0) {
-        float acc[kMR] = {};
-        for (idx b = 0; b < B; ++b) {
-            const float* d = dY + b * O + o0;
-            for (int r = 0; r < rows; ++r) acc[r] += d[r];
-        }
-        for (int r = 0; r < rows; ++r) {
-            db[o0 + r] = acc[r];
-            nonfinite |= !std::isfinite(acc[r]);
+    if (db && p == 0) nonfinite |= !column_sums(db, dY, B, O, o0, rows);
+    return !nonfinite;
+}
+
+namespace {
+// 32 bfloat16 (round to nearest even) of lo (16 floats) and hi (16 floats), as 16 pairs
+// (lo[i], hi[i]) in 32-bit slots: the operand layout of vdpbf16ps.
+inline __m512i bf16_pairs(__m512 lo, __m512 hi) {
+    const __m512i halves = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);  // lo[0..15], hi[0..15]
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(interleave, halves);
+}
+}  // namespace
+
+void pack_panel_bf16(std::uint32_t* P, const float* W, idx O, idx I, idx p) {
+    // pack_panel's transposes, then rows k and k + 1 of the transposed block as pairs.
+    const idx I2 = (I + 1) / 2;
+    std::uint32_t* dst = P + p * I2 * kNR;
+    for (idx k0 = 0; k0 < I; k0 += 16) {
+        const int kn = static_cast<int>(imin(16, I - k0));
+        const __mmask16 km = first_n(kn);
+        for (int h = 0; h < 2; ++h) {
+            __m512 r[16];
+            for (int j = 0; j < 16; ++j) {
+                const idx o = p * kNR + 16 * h + j;
+                r[j] = o < O ? _mm512_maskz_loadu_ps(km, W + o * I + k0) : _mm512_setzero_ps();
+            }
+            transpose16(r);  // r[k] = outputs 16 h .. 16 h + 15 at input k0 + k (zero past kn)
+            for (int kk = 0; 2 * kk < kn; ++kk)
+                _mm512_storeu_si512(dst + (k0 / 2 + kk) * kNR + 16 * h, bf16_pairs(r[2 * kk], r[2 * kk + 1]));
         }
     }
+}
+
+void row_to_bf16(std::uint32_t* dst, const float* x, idx n) {
+    // Consecutive elements are already the (k even, k odd) pairs.
+    for (idx i = 0; i < n; i += 32) {
+        const __m512 lo = _mm512_maskz_loadu_ps(first_n(static_cast<int>(imin(16, n - i))), x + i);
+        const __m512 hi = i + 16 < n ? _mm512_maskz_loadu_ps(first_n(static_cast<int>(imin(16, n - i - 16))), x + i + 16)
+                                     : _mm512_setzero_ps();
+        const idx pairs = imin(16, (n - i + 1) / 2);
+        _mm512_mask_storeu_epi32(dst + i / 2, first_n(static_cast<int>(pairs)),
+                                 (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+}
+
+void rows_to_bf16_pairs(std::uint32_t* dst, const float* row0, const float* row1, idx n) {
+    for (idx i = 0; i < n; i += 16) {
+        const __mmask16 km = first_n(static_cast<int>(imin(16, n - i)));
+        const __m512 lo = _mm512_maskz_loadu_ps(km, row0 + i);
+        const __m512 hi = row1 ? _mm512_maskz_loadu_ps(km, row1 + i) : _mm512_setzero_ps();
+        _mm512_mask_storeu_epi32(dst + i, km, bf16_pairs(lo, hi));
+    }
+}
+
+void dense_forward_tile_bf16(float* Y, const std::uint32_t* Xb, const std::uint32_t* P, const float* b, idx I,
+                             idx O, FusedAct act, float alpha, idx r0, int rows, idx p) {
+    const idx I2 = (I + 1) / 2, c0 = p * kNR;
+    const int nc = static_cast<int>(imin(kNR, O - c0));
+    Epilogue e;
+    e.kind = Epi::bias_act;
+    e.act = act;
+    e.alpha = alpha;
+    e.bias = b ? b + c0 : nullptr;
+    const float* a = reinterpret_cast<const float*>(Xb + r0 * I2);
+    const float* bp = reinterpret_cast<const float*>(P + p * I2 * kNR);
+    pick(rows, nc, false, true)(I2, a, I2, 1, bp, kNR, nc, Y + r0 * O + c0, O, e);
+}
+
+bool dw_tile_bf16(float* dW, float* db, const float* dY, const std::uint32_t* dYp, const std::uint32_t* Xp, idx B,
+                  idx I, idx O, idx o0, int rows, idx p) {
+    const idx c0 = p * kNR;
+    const int nc = static_cast<int>(imin(kNR, I - c0));
+    bool nonfinite = false;
+    Epilogue e;
+    e.nonfinite = &nonfinite;
+    if (B == 0) {
+        for (int r = 0; r < rows; ++r) std::memset(dW + (o0 + r) * I + c0, 0, sizeof(float) * static_cast<size_t>(nc));
+    } else {
+        const float* a = reinterpret_cast<const float*>(dYp + o0);
+        const float* bp = reinterpret_cast<const float*>(Xp + c0);
+        pick(rows, nc, nc != kNR, true)((B + 1) / 2, a, 1, O, bp, I, nc, dW + o0 * I + c0, I, e);
+    }
+    if (db && p == 0) nonfinite |= !column_sums(db, dY, B, O, o0, rows);
     return !nonfinite;
 }
 
@@ -392,7 +494,20 @@ bool dw_tile(float*, float*, const float*, const float*, idx, idx, idx, idx, int
     throw std::logic_error("AVX-512 kernels not built");
 }
 double fma_peak_gflops(int, double) { return 0.0; }
-void adam_pack_panel(float*, const float*, float*, float*, float*, idx, idx, idx, const AdamF32&) {
+void pack_panel_bf16(std::uint32_t*, const float*, idx, idx, idx) { throw std::logic_error("AVX-512 kernels not built"); }
+void row_to_bf16(std::uint32_t*, const float*, idx) { throw std::logic_error("AVX-512 kernels not built"); }
+void rows_to_bf16_pairs(std::uint32_t*, const float*, const float*, idx) {
+    throw std::logic_error("AVX-512 kernels not built");
+}
+void dense_forward_tile_bf16(float*, const std::uint32_t*, const std::uint32_t*, const float*, idx, idx, FusedAct,
+                             float, idx, int, idx) {
+    throw std::logic_error("AVX-512 kernels not built");
+}
+bool dw_tile_bf16(float*, float*, const float*, const std::uint32_t*, const std::uint32_t*, idx, idx, idx, idx, int,
+                  idx) {
+    throw std::logic_error("AVX-512 kernels not built");
+}
+void adam_panel_rows(float*, const float*, float*, float*, idx, idx, idx, const AdamF32&) {
     throw std::logic_error("AVX-512 kernels not built");
 }
 }  // namespace avx512

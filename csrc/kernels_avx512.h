@@ -4,6 +4,8 @@
 // functions carry target attributes and run only when kernel_avx512_usable() says so.
 // OpenBLAS (gemm.h) stays the fallback and the reference the tests compare against.
 #pragma once
+#include <cstdint>
+
 #include "common.h"
 
 namespace pynn {
@@ -50,15 +52,32 @@ void dense_forward_tile(float* Y, const float* X, const float* P, const float* b
 // when p == 0 and db != nullptr); false when a value it wrote is inf or NaN.
 bool dw_tile(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O, idx o0, int rows, idx p);
 
-// Adam/AdamW (the formulas of optimizers.h, coefficients already in float) on the
-// rows of one 32-output panel of a weight matrix W (O, I) with its gradient, moments
-// (same layout as W), writing the updated W also into its packed panel P (the layout
-// of pack_weights): the update and the re-pack in one pass over memory.
+// Adam/AdamW (the formulas of optimizers.h, coefficients already in float) on the rows of
+// one 32-output panel of a weight matrix W (O, I) with its gradient and moments (same
+// layout as W): one contiguous block of each. The caller re-packs the panel after it
+// (pack_panel or pack_panel_bf16), while it is in cache.
 struct AdamF32 {
     float step_size, inv_bc2_sqrt, one_minus_b1, b2, one_minus_b2, eps, keep, l2;
 };
-void adam_pack_panel(float* W, const float* G, float* M, float* V, float* P, idx O, idx I, idx panel,
-                     const AdamF32& a);
+void adam_panel_rows(float* W, const float* G, float* M, float* V, idx O, idx I, idx panel, const AdamF32& a);
+
+// bfloat16 variants (CPUs with AVX512_BF16, see bf16_supported()): products of bf16
+// operands accumulated in float32 by vdpbf16ps, two multiply-adds per lane and
+// instruction -- twice the float32 FMA rate. Operands are pairs of bf16 (round to nearest
+// even) along the summed dimension in 32-bit slots:
+//   W's forward panel P[p][k/2][j] = (W[32 p + j][k], W[32 p + j][k + 1]) (zero padded);
+//   a row of X as its consecutive pairs (row_to_bf16: n floats -> (n + 1) / 2 slots);
+//   two rows r, r + 1 of X or dY interleaved element by element (rows_to_bf16_pairs).
+void pack_panel_bf16(std::uint32_t* P, const float* W, idx O, idx I, idx p);
+void row_to_bf16(std::uint32_t* dst, const float* x, idx n);
+void rows_to_bf16_pairs(std::uint32_t* dst, const float* row0, const float* row1, idx n);  // row1 may be nullptr (zeros)
+// dense_forward_tile with X as row_to_bf16 rows ((I + 1) / 2 slots each) and W as bf16 panels.
+void dense_forward_tile_bf16(float* Y, const std::uint32_t* Xb, const std::uint32_t* P, const float* b, idx I,
+                             idx O, FusedAct act, float alpha, idx r0, int rows, idx p);
+// dw_tile with dY and X as row pairs: dYp[b/2][o], Xp[b/2][i] ((B + 1) / 2 pair rows, the
+// last padded with zeros for odd B); db from the float32 dY.
+bool dw_tile_bf16(float* dW, float* db, const float* dY, const std::uint32_t* dYp, const std::uint32_t* Xp, idx B,
+                  idx I, idx O, idx o0, int rows, idx p);
 
 // Measured float32 FMA throughput of `threads` threads (GFLOP/s), running zmm FMAs for
 // about `seconds`: the machine's peak that benchmarks quote percentages of.

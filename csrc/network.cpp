@@ -212,6 +212,20 @@ void Network<T>::reserve_fused() {
 }
 
 template <typename T>
+void Network<T>::reserve_bf16() {
+    const auto& s = layers_[0];
+    const idx I2 = (s.n_in + 1) / 2, pairs = (capacity_ + 1) / 2;
+    const std::string what = "the bfloat16 operands of the first layer";
+    if (static_cast<idx>(p16_.size()) != avx512::panel_count(s.n_out) * avx512::kPanel * I2) {
+        assign_zeros(p16_, avx512::panel_count(s.n_out) * avx512::kPanel * I2, what);
+        p16_ok_ = false;
+    }
+    if (static_cast<idx>(xb_.size()) != capacity_ * I2) assign_zeros(xb_, capacity_ * I2, what);
+    if (static_cast<idx>(xp_.size()) != pairs * s.n_in) assign_zeros(xp_, pairs * s.n_in, what);
+    if (static_cast<idx>(dzp_.size()) != pairs * s.n_out) assign_zeros(dzp_, pairs * s.n_out, what);
+}
+
+template <typename T>
 void Network<T>::pack_layout() {
     if (pack_off_.size() == layers_.size()) return;
     pack_off_.assign(layers_.size(), 0);
@@ -269,9 +283,14 @@ void Network<T>::update_item(idx t, const OptimizerConfig& opt, const avx512::Ad
             const idx lo = s.w_off + avx512::kPanel * q * s.n_in;
             const idx n = std::min(avx512::kPanel, s.n_out - avx512::kPanel * q) * s.n_in;
             sgd_update(p + lo, g + lo, m + lo, n, opt, opt_step);
-            avx512::pack_panel(packed, p + s.w_off, s.n_out, s.n_in, q);
         } else {
-            avx512::adam_pack_panel(p + s.w_off, g + s.w_off, m + s.w_off, v + s.w_off, packed, s.n_out, s.n_in, q, adam);
+            avx512::adam_panel_rows(p + s.w_off, g + s.w_off, m + s.w_off, v + s.w_off, s.n_out, s.n_in, q, adam);
+        }
+        // A bf16 epoch's first layer is read only in bf16 until the epoch ends.
+        if (bf16_epoch_ && l == 0) {
+            avx512::pack_panel_bf16(p16_.data(), p + s.w_off, s.n_out, s.n_in, q);
+        } else {
+            avx512::pack_panel(packed, p + s.w_off, s.n_out, s.n_in, q);
         }
     }
 }
@@ -533,6 +552,20 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
     const idx I = n_inputs_;
     EpochStats stats;
     const bool fused = fused_step_eligible();
+    // A bf16 epoch leaves the first layer's float32 panels stale: re-packed on next use.
+    struct EndBf16 {
+        Network& net;
+        ~EndBf16() {
+            if (net.bf16_epoch_) net.packed_ok_ = false;
+            net.bf16_epoch_ = false;
+        }
+    } end_bf16{*this};
+    if (fused && use_bf16() && owns_panels(layers_[0])) {
+        reserve_fused();
+        reserve_bf16();
+        p16_ok_ = false;  // Python may have written W0 since the last epoch
+        bf16_epoch_ = true;
+    }
     for (idx start = 0; start < N; start += bs) {
         if (should_stop && should_stop()) throw Interrupted();
         const idx B = std::min(bs, N - start);

@@ -3,6 +3,7 @@
 // Activations live in a workspace sized for the largest batch seen, so the steady
 // state of training allocates nothing.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <vector>
@@ -151,6 +152,17 @@ private:
     std::vector<FusedAct> fuse_act_;        // per layer: activation fused into a dense layer's store
     std::vector<char> fused_;               // per layer: 1 if the next layer is fused into it
     std::vector<size_t> dense_layers_;      // dense layers, in order (update_items_ lists their panels so)
+    // A dense layer whose W is large keeps its work on the threads that own its panels
+    // (train_step_fused.cpp); for a small one an even split of the rows matters more.
+    static bool owns_panels(const LayerSpec& s) { return s.n_in * s.n_out * idx(sizeof(T)) > 256 * 1024; }
+    // A "medium" matmul-precision epoch (kernels.h): the fused steps run a large first
+    // layer's forward and dW on bfloat16 operands, made from W0 after each update (p16_,
+    // instead of its float32 panels), from the batch rows (xb_: rows; xp_: row pairs) and
+    // from dZ0 (dzp_: row pairs). float32 everywhere else; set and cleared by train_epoch.
+    bool bf16_epoch_ = false;
+    bool p16_ok_ = false;  // p16_ holds the current W0
+    Buffer<std::uint32_t> p16_, xb_, xp_, dzp_;
+    void reserve_bf16();
     idx dense_work_ = 0;                    // multiply-adds per row of the dense layers' forward
     // Gathers row rows[r] of X (and of the targets) into row r of the batch workspace.
     void gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r);

@@ -89,12 +89,16 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         int nt = current_threads();
         if (B * dense_work_ < (idx(1) << 17)) nt = 1;
         if (nt > B) nt = static_cast<int>(B);
-        // Layers whose W is large keep their work on the thread that owns their panels (see
-        // the top of this file); for small ones moving W between cores costs nothing and an
-        // even split of the rows matters more.
-        constexpr idx kOwnedBytes = 256 * 1024;
-        auto owns_panels = [](const LayerSpec& s) { return s.n_in * s.n_out * idx(sizeof(float)) > kOwnedBytes; };
         const bool first_by_panels = owns_panels(layers_[0]);
+        // bf16 operands for the first layer (train_epoch sets bf16_epoch_ only for a large one).
+        const bool bf16 = bf16_epoch_ && first_by_panels;
+        const idx I2 = (I + 1) / 2, pairs = (B + 1) / 2;
+        if (bf16 && !p16_ok_) {
+            const auto& s0 = layers_[0];
+            for (idx q = 0; q < avx512::panel_count(s0.n_out); ++q)
+                avx512::pack_panel_bf16(p16_.data(), P + s0.w_off, s0.n_out, s0.n_in, q);
+            p16_ok_ = true;
+        }
         double part_loss[64] = {};
         idx part_correct[64] = {};
         if (nt > 64) nt = 64;
@@ -112,6 +116,8 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
             const idx r0 = B * t / team, r1 = B * (t + 1) / team, nr = r1 - r0;
             // Gather this thread's rows: the kernels want them contiguous.
             for (idx r = r0; r < r1; ++r) gather_row(X, y, rows, r);
+            if (bf16)
+                for (idx r = r0; r < r1; ++r) avx512::row_to_bf16(xb_.data() + r * I2, batch_x_.data() + r * I, I);
             // 1. A large first layer: owned panels x all rows (needs every thread's rows).
             if (first_by_panels) {
 #pragma omp barrier
@@ -124,11 +130,23 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                         idx b0;
                         int mr;
                         avx512::row_block(B, i, &b0, &mr);
-                        avx512::dense_forward_tile(const_cast<float*>(outs_[0]), batch_x_.data(), packed_.data() + pack_off_[0],
-                                                   s.use_bias ? P + s.b_off : nullptr, s.n_in, s.n_out, fuse_act[0],
-                                                   fused[0] ? static_cast<float>(layers_[1].alpha) : 0.0f, b0, mr, q);
+                        const float alpha = fused[0] ? static_cast<float>(layers_[1].alpha) : 0.0f;
+                        if (bf16)
+                            avx512::dense_forward_tile_bf16(const_cast<float*>(outs_[0]), xb_.data(), p16_.data(),
+                                                            s.use_bias ? P + s.b_off : nullptr, s.n_in, s.n_out,
+                                                            fuse_act[0], alpha, b0, mr, q);
+                        else
+                            avx512::dense_forward_tile(const_cast<float*>(outs_[0]), batch_x_.data(),
+                                                       packed_.data() + pack_off_[0], s.use_bias ? P + s.b_off : nullptr,
+                                                       s.n_in, s.n_out, fuse_act[0], alpha, b0, mr, q);
                     }
 #pragma omp barrier
+                // The row pairs of X that the first layer's bf16 dW reads (phase 3): every
+                // row is gathered now; each thread interleaves an even share of the pairs.
+                if (bf16)
+                    for (idx p = pairs * t / team; p < pairs * (t + 1) / team; ++p)
+                        avx512::rows_to_bf16_pairs(xp_.data() + p * I, batch_x_.data() + 2 * p * I,
+                                                   2 * p + 1 < B ? batch_x_.data() + (2 * p + 1) * I : nullptr, I);
             }
             // 2. This thread's rows through the (rest of the) forward, the loss, and back.
             if (nr > 0) {
@@ -219,13 +237,24 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                     nb_all = avx512::row_block_count(o_rows);
                     owned(nb_all, &i0, &i1);
                 }
+                const bool bf16_dw = bf16 && l == 0;  // (then the panels are owned: o_lo, o_rows)
+                if (bf16_dw)  // dZ0 as row pairs, the owned outputs' columns only
+                    for (idx p = 0; p < pairs; ++p) {
+                        const float* d = grad_out_[0].data() + o_lo;
+                        avx512::rows_to_bf16_pairs(dzp_.data() + p * s.n_out + o_lo, d + 2 * p * s.n_out,
+                                                   2 * p + 1 < B ? d + (2 * p + 1) * s.n_out : nullptr, o_rows);
+                    }
                 for (idx i = i0; i < i1; ++i) {
                     idx o0;
                     int mr;
                     avx512::row_block(o_rows, i, &o0, &mr);
                     for (idx p = 0; p < npan_in; ++p)
-                        finite &= avx512::dw_tile(G + s.w_off, s.use_bias ? G + s.b_off : nullptr, grad_out_[l].data(),
-                                                  x_in, B, s.n_in, s.n_out, o_lo + o0, mr, p);
+                        finite &= bf16_dw ? avx512::dw_tile_bf16(G + s.w_off, s.use_bias ? G + s.b_off : nullptr,
+                                                                 grad_out_[0].data(), dzp_.data(), xp_.data(), B,
+                                                                 s.n_in, s.n_out, o_lo + o0, mr, p)
+                                          : avx512::dw_tile(G + s.w_off, s.use_bias ? G + s.b_off : nullptr,
+                                                            grad_out_[l].data(), x_in, B, s.n_in, s.n_out, o_lo + o0,
+                                                            mr, p);
                 }
             }
             if (!finite) bad_grad.store(true, std::memory_order_relaxed);
