@@ -13,6 +13,7 @@ std::map<std::string, bool> cpu_features() {
     f["avx512f"] = __builtin_cpu_supports("avx512f");
     f["avx512bw"] = __builtin_cpu_supports("avx512bw");
     f["avx512vl"] = __builtin_cpu_supports("avx512vl");
+    f["avx512bf16"] = __builtin_cpu_supports("avx512bf16");
 #endif
     return f;
 }

@@ -10,6 +10,8 @@ classes; network 784-256-ReLU-128-ReLU-10, softmax cross-entropy, Adam(lr=1e-3),
 epoch with shuffling, 2 threads, at batch sizes 32, 128 and 512.
 
 - pynn: Sequential.fit(epochs=1) (the whole batch loop in the C++ core);
+- pynn-bf16: the same after pynn.set_float32_matmul_precision("medium") (the first layer's
+  products on bfloat16 operands, float32 accumulation; CPUs with AVX512_BF16 only);
 - numpy: pynn.reference.MLP.fit_epoch, the plain NumPy oracle (NumPy's OpenBLAS, 2 threads);
 - torch: an eager loop (index the batch, forward, cross_entropy, backward, Adam.step),
   torch.set_num_threads(2);
@@ -43,7 +45,7 @@ import sys
 import tempfile
 import time
 
-FRAMEWORKS = ["pynn", "numpy", "torch", "sklearn"]
+FRAMEWORKS = ["pynn", "pynn-bf16", "numpy", "torch", "sklearn"]
 SIZES = [784, 256, 128, 10]
 
 
@@ -104,10 +106,11 @@ def run_one(fw: str, batch: int, data_dir: str, threads: int) -> dict:
     nw = min(1024, len(Xt))  # warm-up rows
     init = _pynn_model()  # the shared initial parameters (pynn's initializers, seed 0)
     params = [p.copy() for p in init.parameters()]
-    if fw == "pynn":
+    if fw in ("pynn", "pynn-bf16"):
         import pynn
         _limit_numpy_blas(1)  # NumPy's pool idles; pynn's OpenMP team owns the cores
         pynn.set_num_threads(threads)
+        pynn.set_float32_matmul_precision("medium" if fw == "pynn-bf16" else "highest")
         warm = _pynn_model(1)
         warm.fit(Xt[:nw], yt[:nw], epochs=1, batch_size=batch, verbose=0)
         model = _pynn_model()
@@ -265,6 +268,9 @@ def call(job: dict, timeout: float = 1800) -> dict:
 
 
 def available(fw: str) -> bool:
+    if fw == "pynn-bf16":
+        from . import _core
+        return bool(_core.bf16_supported())
     return fw in ("pynn", "numpy") or importlib.util.find_spec(fw) is not None
 
 
@@ -281,10 +287,13 @@ def make_data(data_dir: str, n_train: int, n_test: int) -> None:
 
 
 def table(results, frameworks, batches, gflop, peak) -> str:
-    lines = ["| batch | framework | seconds (median) | min-max | GFLOP/s | % of peak | pynn speed-up | held-out loss |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    bf16 = "pynn-bf16" in frameworks
+    lines = ["| batch | framework | seconds (median) | min-max | GFLOP/s | % of peak | pynn speed-up |"
+             + (" pynn-bf16 speed-up |" if bf16 else "") + " held-out loss |",
+             "|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if bf16 else "") + "---:|"]
     for b in batches:
         t_pynn = statistics.median(results[("pynn", b)]["seconds"]) if ("pynn", b) in results else None
+        t_bf16 = statistics.median(results[("pynn-bf16", b)]["seconds"]) if ("pynn-bf16", b) in results else None
         for fw in frameworks:
             r = results.get((fw, b))
             if not r:
@@ -295,7 +304,8 @@ def table(results, frameworks, batches, gflop, peak) -> str:
             speed = f"{t / t_pynn:.2f}x" if t_pynn else "-"
             loss = statistics.median(r["heldout_loss"])
             spread = f"{min(r['seconds']):.3f}-{max(r['seconds']):.3f}"
-            lines.append(f"| {b} | {fw} | {t:.3f} | {spread} | {rate:.1f} | {pct} | {speed} | {loss:.4f} |")
+            speed_bf16 = (f" {t / t_bf16:.2f}x |" if t_bf16 else " - |") if bf16 else ""
+            lines.append(f"| {b} | {fw} | {t:.3f} | {spread} | {rate:.1f} | {pct} | {speed} |{speed_bf16} {loss:.4f} |")
     return "\n".join(lines)
 
 
@@ -333,7 +343,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="threads per framework (default 2)")
     parser.add_argument("--batches", default=None, help="comma-separated batch sizes (default 32,128,512)")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
-                        help="comma-separated subset of pynn,numpy,torch,sklearn (missing ones are skipped)")
+                        help="comma-separated subset of pynn,pynn-bf16,numpy,torch,sklearn (missing ones are skipped)")
     parser.add_argument("--gflop-per-epoch", type=float, default=None,
                         help="work per epoch for GFLOP/s (default: counted from the network, 60.4 for 60,000 rows)")
     parser.add_argument("--peak", type=float, default=None, help="fp32 peak GFLOP/s (default: measured)")
@@ -385,6 +395,15 @@ def main(argv=None) -> int:
         if not (ok_step and ok_loss):
             print("validation failed: not timing")
             return 1
+        if "pynn-bf16" in frameworks:
+            lb = call({"kind": "run", "fw": "pynn-bf16", "batch": b0, "data_dir": data_dir, "threads": args.threads})
+            rel_b = abs(lb["heldout_loss"] - lo["heldout_loss"]) / lo["heldout_loss"]
+            ok_b = rel_b <= 0.05
+            print(f"check 3: held-out loss after one epoch (batch {b0}): pynn-bf16 {lb['heldout_loss']:.4f}, "
+                  f"{other} {lo['heldout_loss']:.4f} ({100 * rel_b:.2f}% apart, 5% allowed) -> "
+                  f"{'ok' if ok_b else 'FAILED: pynn-bf16 not timed'}")
+            if not ok_b:
+                frameworks.remove("pynn-bf16")
 
         # 2. timing: interleaved repeats, fresh process per run.
         results = {}
@@ -396,7 +415,7 @@ def main(argv=None) -> int:
                 entry = results.setdefault((fw, b), {"seconds": [], "heldout_loss": []})
                 entry["seconds"].append(r["seconds"])
                 entry["heldout_loss"].append(r["heldout_loss"])
-                print(f"  repeat {rep + 1}/{repeats}: {fw:7s} batch {b:4d}: {r['seconds']:.3f} s "
+                print(f"  repeat {rep + 1}/{repeats}: {fw:9s} batch {b:4d}: {r['seconds']:.3f} s "
                       f"(held-out loss {r['heldout_loss']:.4f}; load {os.getloadavg()[0]:.2f})", flush=True)
         inf = call({"kind": "inference", "data_dir": data_dir, "threads": args.threads, "repeats": 5})
         if peak and not args.peak:

@@ -61,6 +61,8 @@ def test_python_dash_m_and_info(tmp_path):
     features = [k for k, v in pynn._core.cpu_features().items() if v]
     assert f"cpu features: {' '.join(features)}" in out
     assert pynn._core.blas_info()["corename"] in out and "blas: " in out
+    bf16 = "yes" if pynn._core.bf16_supported() else "not on this CPU"
+    assert f"float32 matmul precision highest (bfloat16 kernels for 'medium': {bf16})" in out
     helped = run(["--help"], tmp_path, module=True)
     assert helped.returncode == 0 and all(c in helped.stdout for c in ("train", "evaluate", "predict", "info"))
 
