@@ -15,6 +15,9 @@ epoch with shuffling, 2 threads, at batch sizes 32, 128 and 512.
 - numpy: pynn.reference.MLP.fit_epoch, the plain NumPy oracle (NumPy's OpenBLAS, 2 threads);
 - torch: an eager loop (index the batch, forward, cross_entropy, backward, Adam.step),
   torch.set_num_threads(2);
+- torch-bf16: the same loop with the forward under torch.autocast("cpu", torch.bfloat16),
+  PyTorch's way to bfloat16 products on a CPU (its set_float32_matmul_precision("medium")
+  left CPU matmuls float32 here);
 - sklearn: MLPClassifier(max_iter=1, solver="adam", alpha=0), its own initialization.
 
 pynn, numpy and torch start from the same initial parameters and visit the rows in the
@@ -45,7 +48,7 @@ import sys
 import tempfile
 import time
 
-FRAMEWORKS = ["pynn", "pynn-bf16", "numpy", "torch", "sklearn"]
+FRAMEWORKS = ["pynn", "pynn-bf16", "numpy", "torch", "torch-bf16", "sklearn"]
 SIZES = [784, 256, 128, 10]
 
 
@@ -131,7 +134,9 @@ def run_one(fw: str, batch: int, data_dir: str, threads: int) -> dict:
         ref.fit_epoch(X, y, batch, R.Adam(lr=1e-3), perm)
         seconds = time.perf_counter() - t0
         logits = ref.forward(Xt)
-    elif fw == "torch":
+    elif fw in ("torch", "torch-bf16"):
+        import contextlib
+
         import torch
         torch.set_num_threads(threads)
         _limit_numpy_blas(1)
@@ -149,9 +154,13 @@ def run_one(fw: str, batch: int, data_dir: str, threads: int) -> dict:
                 idx = order[start:start + batch]
                 xb, yb = Xs.index_select(0, idx), ys.index_select(0, idx)
                 opt.zero_grad(set_to_none=True)
-                loss = torch.nn.functional.cross_entropy(net(xb), yb)
+                with autocast():
+                    loss = torch.nn.functional.cross_entropy(net(xb), yb)
                 loss.backward()
                 opt.step()
+
+        def autocast():
+            return torch.autocast("cpu", dtype=torch.bfloat16) if fw == "torch-bf16" else contextlib.nullcontext()
 
         Xs, ys = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
         net, opt = make()
@@ -271,7 +280,7 @@ def available(fw: str) -> bool:
     if fw == "pynn-bf16":
         from . import _core
         return bool(_core.bf16_supported())
-    return fw in ("pynn", "numpy") or importlib.util.find_spec(fw) is not None
+    return fw in ("pynn", "numpy") or importlib.util.find_spec(fw.split("-")[0]) is not None
 
 
 def make_data(data_dir: str, n_train: int, n_test: int) -> None:
@@ -343,7 +352,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="threads per framework (default 2)")
     parser.add_argument("--batches", default=None, help="comma-separated batch sizes (default 32,128,512)")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
-                        help="comma-separated subset of pynn,pynn-bf16,numpy,torch,sklearn (missing ones are skipped)")
+                        help="comma-separated subset of " + ",".join(FRAMEWORKS) + " (missing ones are skipped)")
     parser.add_argument("--gflop-per-epoch", type=float, default=None,
                         help="work per epoch for GFLOP/s (default: counted from the network, 60.4 for 60,000 rows)")
     parser.add_argument("--peak", type=float, default=None, help="fp32 peak GFLOP/s (default: measured)")
