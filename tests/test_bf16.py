@@ -71,7 +71,7 @@ def _emulate_first_step(params, X, y, round_to_bf16):
 
 @needs_bf16
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("batch", [33, 8])
+@pytest.mark.parametrize("batch", [33, 8, 1])
 def test_one_step_matches_a_bf16_emulation(threads, batch):
     pynn.set_num_threads(threads)
     rng = np.random.default_rng(1)
