@@ -209,6 +209,34 @@ void Network<T>::reserve_fused() {
         // directly, as forward() does.
         fused_[l] = l + 1 < L && fusable_activation(layers_[l + 1], &fuse_act_[l]);
     }
+    // The small layers' dW tiles and update items (the order of update_item_count()).
+    shared_dw_.clear();
+    shared_updates_.clear();
+    double dw_cost = 0.0, update_cost = 0.0;
+    idx item = 0, dense_weights = 0;
+    for (size_t l : dense_layers_) {
+        const auto& s = layers_[l];
+        const idx npan_out = avx512::panel_count(s.n_out);
+        dense_weights += s.n_in * s.n_out;
+        if (!owns_panels(s)) {
+            for (idx i = 0; i < avx512::row_block_count(s.n_out); ++i) {
+                idx o0;
+                int rows;
+                avx512::row_block(s.n_out, i, &o0, &rows);
+                for (idx p = 0; p < avx512::panel_count(s.n_in); ++p) {
+                    dw_cost += static_cast<double>(rows) * static_cast<double>(std::min(avx512::kPanel, s.n_in - p * avx512::kPanel));
+                    shared_dw_.push_back({l, o0, rows, p, dw_cost});
+                }
+            }
+            for (idx q = 0; q < npan_out; ++q) {
+                update_cost += static_cast<double>(std::min(avx512::kPanel, s.n_out - q * avx512::kPanel) * s.n_in);
+                shared_updates_.emplace_back(item + q, update_cost);
+            }
+        }
+        item += npan_out;
+    }
+    update_cost += static_cast<double>(n_params() - dense_weights);  // biases, PReLU slopes
+    shared_updates_.emplace_back(item, update_cost);
 }
 
 template <typename T>

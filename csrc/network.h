@@ -155,6 +155,19 @@ private:
     // A dense layer whose W is large keeps its work on the threads that own its panels
     // (train_step_fused.cpp); for a small one an even split of the rows matters more.
     static bool owns_panels(const LayerSpec& s) { return s.n_in * s.n_out * idx(sizeof(T)) > 256 * 1024; }
+    // The work of the small dense layers (those that do not own panels), as items with
+    // the cumulative cost after each, in a fixed order; the fused step gives each thread the
+    // items whose cost midpoint falls in its share (share_owner), so a layer too small to
+    // split (the 10-output last layer) no longer lands on one thread on top of its half.
+    struct SharedTile {
+        size_t layer;
+        idx o0;
+        int rows;
+        idx p;
+        double end;
+    };
+    std::vector<SharedTile> shared_dw_;                   // dW tiles (cost: rows x columns)
+    std::vector<std::pair<idx, double>> shared_updates_;  // (update item, cumulative cost): panels, the rest
     // A "medium" matmul-precision epoch (kernels.h): the fused steps run a large first
     // layer's forward and dW on bfloat16 operands, made from W0 after each update (p16_,
     // instead of its float32 panels), from the batch rows (xb_: rows; xp_: row pairs) and

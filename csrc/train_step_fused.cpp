@@ -36,6 +36,14 @@
 #include "network.h"
 
 namespace pynn {
+namespace {
+// The thread (of team) whose share of [0, total) holds the midpoint of [start, end).
+int share_owner(double start, double end, double total, int team) {
+    if (!(total > 0.0)) return 0;
+    const int owner = static_cast<int>((start + end) * 0.5 * team / total);
+    return owner < team ? owner : team - 1;
+}
+}  // namespace
 
 template <typename T>
 bool Network<T>::fused_step_eligible() const {
@@ -65,7 +73,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         match_optimizer_state(opt);
         opt_buf(0);  // allocated here, not inside the region
         if (opt.kind != OptKind::sgd) opt_buf(1);
-        const idx n_items = update_item_count();
+        update_item_count();  // builds update_items_, whose order shared_updates_ follows
         ++opt_step;  // the update below is step opt_step (undone if the step diverges)
         const avx512::AdamF32 adam = adam_f32(opt, opt_step);
 
@@ -215,28 +223,30 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
 #pragma omp barrier
             // 3. Weight and bias gradients of the owned panels; each tile reads all B rows.
             bool finite = true;
+            // A small W: its tiles by cost share, over all small layers together.
+            const double dw_total = shared_dw_.empty() ? 0.0 : shared_dw_.back().end;
+            double start = 0.0;
+            for (const SharedTile& tile : shared_dw_) {
+                const auto& s = layers_[tile.layer];
+                if (share_owner(start, tile.end, dw_total, team) == t)
+                    finite &= avx512::dw_tile(G + s.w_off, s.use_bias ? G + s.b_off : nullptr,
+                                              grad_out_[tile.layer].data(),
+                                              tile.layer == 0 ? batch_x_.data() : outs_[tile.layer - 1], B, s.n_in,
+                                              s.n_out, tile.o0, tile.rows, tile.p);
+                start = tile.end;
+            }
             for (size_t l : dense_layers_) {
                 const auto& s = layers_[l];
+                if (!owns_panels(s)) continue;
                 const float* x_in = l == 0 ? batch_x_.data() : outs_[l - 1];
                 const idx npan_in = avx512::panel_count(s.n_in);
                 // A large W: the owned panels' rows (the same thread updates them in 4, with
                 // dW still in its cache), in blocks of up to 14 rows (not per 32-row panel:
                 // 11 + 11 + 10-row tiles ran measurably slower than 13-14-row ones).
-                // A small W: an even share of all its row blocks (panels of 32 rows would
-                // split 100 rows 64 / 36).
-                idx o_lo = 0, o_rows = s.n_out, nb_all, i0, i1;
-                if (owns_panels(s)) {
-                    idx q0, q1;
-                    owned(avx512::panel_count(s.n_out), &q0, &q1);
-                    o_lo = q0 * avx512::kPanel;
-                    o_rows = std::min(q1 * avx512::kPanel, s.n_out) - o_lo;
-                    nb_all = o_rows > 0 ? avx512::row_block_count(o_rows) : 0;
-                    i0 = 0;
-                    i1 = nb_all;
-                } else {
-                    nb_all = avx512::row_block_count(o_rows);
-                    owned(nb_all, &i0, &i1);
-                }
+                idx q0, q1;
+                owned(avx512::panel_count(s.n_out), &q0, &q1);
+                const idx o_lo = q0 * avx512::kPanel, o_rows = std::min(q1 * avx512::kPanel, s.n_out) - o_lo;
+                const idx i0 = 0, i1 = o_rows > 0 ? avx512::row_block_count(o_rows) : 0;
                 const bool bf16_dw = bf16 && l == 0;  // (then the panels are owned: o_lo, o_rows)
                 if (bf16_dw)  // dZ0 as row pairs, the owned outputs' columns only
                     for (idx p = 0; p < pairs; ++p) {
@@ -259,17 +269,25 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
             }
             if (!finite) bad_grad.store(true, std::memory_order_relaxed);
 #pragma omp barrier
-            // 4. The update of the owned panels (the rest of the parameters: the last thread).
+            // 4. The update: a large W's owned panels; the small layers' panels and the rest
+            // of the parameters by cost share.
             if (!bad_loss.load(std::memory_order_relaxed) && !bad_grad.load(std::memory_order_relaxed)) {
                 idx item = 0;
                 for (size_t l : dense_layers_) {
                     const idx npan = avx512::panel_count(layers_[l].n_out);
-                    idx q0, q1;
-                    owned(npan, &q0, &q1);
-                    for (idx q = q0; q < q1; ++q) update_item(item + q, opt, adam);
+                    if (owns_panels(layers_[l])) {
+                        idx q0, q1;
+                        owned(npan, &q0, &q1);
+                        for (idx q = q0; q < q1; ++q) update_item(item + q, opt, adam);
+                    }
                     item += npan;
                 }
-                if (t == team - 1) update_item(n_items - 1, opt, adam);
+                const double update_total = shared_updates_.back().second;
+                double from = 0.0;
+                for (const auto& [shared_item, end] : shared_updates_) {
+                    if (share_owner(from, end, update_total, team) == t) update_item(shared_item, opt, adam);
+                    from = end;
+                }
             }
         }
 
