@@ -14,15 +14,21 @@
 //   2. split by batch rows, each thread its own rows: gather, the (rest of the) forward,
 //      the loss and dLoss/dout, the backward dX chain; every dense layer's output
 //      gradient dZ_l (B, n_out) is kept in grad_out_[l]                       -- barrier
-//   3. dW_l = dZ_l^T X_l and db_l = colsum dZ_l: a large W by owned panels, a small one
-//      by an even share of its row blocks; every tile flags inf/NaN           -- barrier
-//   4. unless a loss or gradient was not finite: the optimizer update and re-pack of the
-//      owned panels (the rest of the parameters: the last thread)
+//   3. dW_l = dZ_l^T X_l and db_l = colsum dZ_l: a large W by owned panels; the tiles of
+//      all small ones shared out by cost; every tile flags inf/NaN            -- barrier
+//   4. unless a loss or gradient was not finite: the optimizer update and re-pack of a
+//      large W's owned panels; the small layers' panels and the other parameters shared
+//      out by cost
 //
 // Two barriers (four with a large first layer) and one fork/join per step. Each output
 // element is computed by the same kernels in the same order as in the layer-by-layer
 // step, so both give bit-identical parameters, for any thread count
 // (tests/test_fused_step.py).
+//
+// In a "medium" precision epoch (kernels.h, bf16_epoch_) the large first layer's forward
+// (1) and dW (3) take bfloat16 operands: each thread converts its gathered rows (before the
+// first barrier), an even share of the row pairs of X (after phase 1) and its own panels'
+// columns of dZ0 (in 3); the update re-packs W0 as bf16 pairs (tests/test_bf16.py).
 #include <omp.h>
 
 #include <atomic>
