@@ -52,3 +52,19 @@ def test_unknown_framework_is_an_error():
                          timeout=120)
     assert res.returncode == 2
     assert "unknown framework 'jax'" in res.stderr
+
+
+def test_quick_run_with_the_bf16_rows(tmp_path):
+    """pynn-bf16 (set_float32_matmul_precision("medium")) is validated on held-out loss
+    (check 3), then timed, with its own speed-up column."""
+    from pynn import _core
+    if not _core.bf16_supported():
+        pytest.skip("this CPU has no AVX512_BF16: the benchmark skips the pynn-bf16 row")
+    pytest.importorskip("matplotlib", reason="the benchmark's plot needs matplotlib")
+    res = subprocess.run([sys.executable, SCRIPT, "--quick", "--frameworks", "pynn,pynn-bf16,numpy", "--batches",
+                          "64", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout
+    assert "check 3: held-out loss after one epoch (batch 64): pynn-bf16" in out
+    assert "| pynn speed-up | pynn-bf16 speed-up | held-out loss |" in out
+    assert "| 64 | pynn-bf16 |" in out and "| 1.00x |" in out
