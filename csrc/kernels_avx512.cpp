@@ -212,9 +212,12 @@ inline void transpose16(__m512 r[16]) {
 }
 }  // namespace
 
-void pack_panel(float* P, const float* W, idx O, idx I, idx p) {
-    // Blocks of 16 k x 32 outputs: 32 row segments in, two 16 x 16 transposes, 16 panel rows out.
-    float* dst = P + p * I * kNR;
+namespace {
+// Panel p of W (outputs 32 p .. 32 p + 31) in blocks of 16 inputs x 32 outputs: 32 row
+// segments in, two 16 x 16 transposes; store(k0, kn, h, r) receives r[k] = outputs
+// 16 h .. 16 h + 15 at input k0 + k (zero past kn inputs and past O outputs).
+template <typename Store>
+void for_panel_blocks(const float* W, idx O, idx I, idx p, Store store) {
     for (idx k0 = 0; k0 < I; k0 += 16) {
         const int kn = static_cast<int>(imin(16, I - k0));
         const __mmask16 km = first_n(kn);
@@ -225,9 +228,17 @@ void pack_panel(float* P, const float* W, idx O, idx I, idx p) {
                 r[j] = o < O ? _mm512_maskz_loadu_ps(km, W + o * I + k0) : _mm512_setzero_ps();
             }
             transpose16(r);
-            for (int k = 0; k < kn; ++k) _mm512_storeu_ps(dst + (k0 + k) * kNR + 16 * h, r[k]);
+            store(k0, kn, h, r);
         }
     }
+}
+}  // namespace
+
+void pack_panel(float* P, const float* W, idx O, idx I, idx p) {
+    float* dst = P + p * I * kNR;
+    for_panel_blocks(W, O, I, p, [dst](idx k0, int kn, int h, const __m512* r) {
+        for (int k = 0; k < kn; ++k) _mm512_storeu_ps(dst + (k0 + k) * kNR + 16 * h, r[k]);
+    });
 }
 
 void pack_weights(float* P, const float* W, idx O, idx I) {
@@ -272,8 +283,11 @@ void row_block(idx B, idx i, idx* r0, int* rows) {
     *rows = rb.rows(i, B);
 }
 
-void dense_forward_tile(float* Y, const float* X, const float* P, const float* b, idx I, idx O, FusedAct act,
-                        float alpha, idx r0, int rows, idx p) {
+namespace {
+// Rows [r0, r0 + rows) x output panel p of act(A B + b): A's rows start at A (stride a_rs,
+// K steps of one float or one bf16 pair), B is the panel (K x 32).
+void forward_tile(float* Y, const float* A, idx a_rs, idx K, const float* panel, const float* b, idx O,
+                  FusedAct act, float alpha, idx r0, int rows, idx p, bool bf16) {
     const idx c0 = p * kNR;
     const int nc = static_cast<int>(imin(kNR, O - c0));
     Epilogue e;
@@ -281,7 +295,34 @@ void dense_forward_tile(float* Y, const float* X, const float* P, const float* b
     e.act = act;
     e.alpha = alpha;
     e.bias = b ? b + c0 : nullptr;
-    pick(rows, nc, false)(I, X + r0 * I, I, 1, P + p * I * kNR, kNR, nc, Y + r0 * O + c0, O, e);
+    pick(rows, nc, false, bf16)(K, A, a_rs, 1, panel, kNR, nc, Y + r0 * O + c0, O, e);
+}
+
+// Output rows [o0, o0 + rows) x input panel p of dW = dY^T X over K steps (rows of the batch,
+// or row pairs for bf16): A = dY's columns from o0 (a_ks per step), B = X's columns from
+// 32 p (b_ks per step); db with the first panel. False when a value is inf or NaN.
+bool dw_tile_of(float* dW, float* db, const float* dY, const float* A, idx a_ks, const float* Bx, idx b_ks, idx K,
+                idx B, idx I, idx O, idx o0, int rows, idx p, bool bf16) {
+    const idx c0 = p * kNR;
+    const int nc = static_cast<int>(imin(kNR, I - c0));
+    bool nonfinite = false;
+    Epilogue e;
+    e.nonfinite = &nonfinite;
+    if (B == 0) {
+        for (int r = 0; r < rows; ++r) std::memset(dW + (o0 + r) * I + c0, 0, sizeof(float) * static_cast<size_t>(nc));
+    } else {
+        pick(rows, nc, nc != kNR, bf16)(K, A, 1, a_ks, Bx, b_ks, nc, dW + o0 * I + c0, I, e);
+    }
+    // The bias gradient rides along with the first column panel: its dY columns are
+    // the ones this tile just read.
+    if (db && p == 0) nonfinite |= !column_sums(db, dY, B, O, o0, rows);
+    return !nonfinite;
+}
+}  // namespace
+
+void dense_forward_tile(float* Y, const float* X, const float* P, const float* b, idx I, idx O, FusedAct act,
+                        float alpha, idx r0, int rows, idx p) {
+    forward_tile(Y, X + r0 * I, I, I, P + p * I * kNR, b, O, act, alpha, r0, rows, p, false);
 }
 
 void dense_forward(float* Y, const float* X, const float* P, const float* b, idx B, idx I, idx O,
@@ -323,20 +364,7 @@ void dense_backward_dx(float* dX, const float* dY, const float* W, idx B, idx I,
 }
 
 bool dw_tile(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O, idx o0, int rows, idx p) {
-    const idx c0 = p * kNR;
-    const int nc = static_cast<int>(imin(kNR, I - c0));
-    bool nonfinite = false;
-    Epilogue e;
-    e.nonfinite = &nonfinite;
-    if (B == 0) {
-        for (int r = 0; r < rows; ++r) std::memset(dW + (o0 + r) * I + c0, 0, sizeof(float) * static_cast<size_t>(nc));
-    } else {
-        pick(rows, nc, nc != kNR)(B, dY + o0, 1, O, X + c0, I, nc, dW + o0 * I + c0, I, e);
-    }
-    // The bias gradient rides along with the first column panel: its dY columns are
-    // the ones this tile just read.
-    if (db && p == 0) nonfinite |= !column_sums(db, dY, B, O, o0, rows);
-    return !nonfinite;
+    return dw_tile_of(dW, db, dY, dY + o0, O, X + p * kNR, I, B, B, I, O, o0, rows, p, false);
 }
 
 namespace {
@@ -351,23 +379,12 @@ inline __m512i bf16_pairs(__m512 lo, __m512 hi) {
 }  // namespace
 
 void pack_panel_bf16(std::uint32_t* P, const float* W, idx O, idx I, idx p) {
-    // pack_panel's transposes, then rows k and k + 1 of the transposed block as pairs.
-    const idx I2 = (I + 1) / 2;
-    std::uint32_t* dst = P + p * I2 * kNR;
-    for (idx k0 = 0; k0 < I; k0 += 16) {
-        const int kn = static_cast<int>(imin(16, I - k0));
-        const __mmask16 km = first_n(kn);
-        for (int h = 0; h < 2; ++h) {
-            __m512 r[16];
-            for (int j = 0; j < 16; ++j) {
-                const idx o = p * kNR + 16 * h + j;
-                r[j] = o < O ? _mm512_maskz_loadu_ps(km, W + o * I + k0) : _mm512_setzero_ps();
-            }
-            transpose16(r);  // r[k] = outputs 16 h .. 16 h + 15 at input k0 + k (zero past kn)
-            for (int kk = 0; 2 * kk < kn; ++kk)
-                _mm512_storeu_si512(dst + (k0 / 2 + kk) * kNR + 16 * h, bf16_pairs(r[2 * kk], r[2 * kk + 1]));
-        }
-    }
+    // pack_panel's blocks, rows k and k + 1 of each as pairs.
+    std::uint32_t* dst = P + p * ((I + 1) / 2) * kNR;
+    for_panel_blocks(W, O, I, p, [dst](idx k0, int kn, int h, const __m512* r) {
+        for (int kk = 0; 2 * kk < kn; ++kk)
+            _mm512_storeu_si512(dst + (k0 / 2 + kk) * kNR + 16 * h, bf16_pairs(r[2 * kk], r[2 * kk + 1]));
+    });
 }
 
 void row_to_bf16(std::uint32_t* dst, const float* x, idx n) {
@@ -393,34 +410,15 @@ void rows_to_bf16_pairs(std::uint32_t* dst, const float* row0, const float* row1
 
 void dense_forward_tile_bf16(float* Y, const std::uint32_t* Xb, const std::uint32_t* P, const float* b, idx I,
                              idx O, FusedAct act, float alpha, idx r0, int rows, idx p) {
-    const idx I2 = (I + 1) / 2, c0 = p * kNR;
-    const int nc = static_cast<int>(imin(kNR, O - c0));
-    Epilogue e;
-    e.kind = Epi::bias_act;
-    e.act = act;
-    e.alpha = alpha;
-    e.bias = b ? b + c0 : nullptr;
-    const float* a = reinterpret_cast<const float*>(Xb + r0 * I2);
-    const float* bp = reinterpret_cast<const float*>(P + p * I2 * kNR);
-    pick(rows, nc, false, true)(I2, a, I2, 1, bp, kNR, nc, Y + r0 * O + c0, O, e);
+    const idx I2 = (I + 1) / 2;
+    forward_tile(Y, reinterpret_cast<const float*>(Xb + r0 * I2), I2, I2,
+                 reinterpret_cast<const float*>(P + p * I2 * kNR), b, O, act, alpha, r0, rows, p, true);
 }
 
 bool dw_tile_bf16(float* dW, float* db, const float* dY, const std::uint32_t* dYp, const std::uint32_t* Xp, idx B,
                   idx I, idx O, idx o0, int rows, idx p) {
-    const idx c0 = p * kNR;
-    const int nc = static_cast<int>(imin(kNR, I - c0));
-    bool nonfinite = false;
-    Epilogue e;
-    e.nonfinite = &nonfinite;
-    if (B == 0) {
-        for (int r = 0; r < rows; ++r) std::memset(dW + (o0 + r) * I + c0, 0, sizeof(float) * static_cast<size_t>(nc));
-    } else {
-        const float* a = reinterpret_cast<const float*>(dYp + o0);
-        const float* bp = reinterpret_cast<const float*>(Xp + c0);
-        pick(rows, nc, nc != kNR, true)((B + 1) / 2, a, 1, O, bp, I, nc, dW + o0 * I + c0, I, e);
-    }
-    if (db && p == 0) nonfinite |= !column_sums(db, dY, B, O, o0, rows);
-    return !nonfinite;
+    return dw_tile_of(dW, db, dY, reinterpret_cast<const float*>(dYp + o0), O,
+                      reinterpret_cast<const float*>(Xp + p * kNR), I, (B + 1) / 2, B, I, O, o0, rows, p, true);
 }
 
 void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O) {
