@@ -10,11 +10,10 @@ namespace pynn {
 namespace {
 std::atomic<bool> g_avx512{false};
 bool g_disabled_by_env = false;
-std::atomic<bool> g_medium{false};  // set_float32_matmul_precision("medium")
-std::string& g_precision_name() {
-    static std::string name = "highest";
-    return name;
-}
+// set_float32_matmul_precision: an index into kPrecisions (the name is derived from it).
+constexpr const char* kPrecisions[] = {"highest", "high", "medium"};
+constexpr int kMedium = 2;
+std::atomic<int> g_precision{0};
 }  // namespace
 
 bool avx512_supported() {
@@ -61,14 +60,16 @@ bool bf16_supported() {
 }
 
 void set_matmul_precision(const std::string& precision) {
-    if (precision != "highest" && precision != "high" && precision != "medium")
-        throw InputError("precision must be 'highest', 'high' or 'medium', got '" + precision + "'");
-    g_medium.store(precision == "medium");
-    g_precision_name() = precision;
+    for (int i = 0; i < 3; ++i)
+        if (precision == kPrecisions[i]) {
+            g_precision.store(i);
+            return;
+        }
+    throw InputError("precision must be 'highest', 'high' or 'medium', got '" + precision + "'");
 }
 
-std::string get_matmul_precision() { return g_precision_name(); }
+std::string get_matmul_precision() { return kPrecisions[g_precision.load()]; }
 
-bool use_bf16() { return g_medium.load(std::memory_order_relaxed) && use_avx512() && bf16_supported(); }
+bool use_bf16() { return g_precision.load(std::memory_order_relaxed) == kMedium && use_avx512() && bf16_supported(); }
 
 }  // namespace pynn

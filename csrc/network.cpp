@@ -243,9 +243,10 @@ template <typename T>
 void Network<T>::reserve_bf16() {
     const auto& s = layers_[0];
     const idx I2 = (s.n_in + 1) / 2, pairs = (capacity_ + 1) / 2;
+    const idx panels = avx512::panel_count(s.n_out) * avx512::kPanel * I2;
     const std::string what = "the bfloat16 operands of the first layer";
-    if (static_cast<idx>(p16_.size()) != avx512::panel_count(s.n_out) * avx512::kPanel * I2) {
-        assign_zeros(p16_, avx512::panel_count(s.n_out) * avx512::kPanel * I2, what);
+    if (static_cast<idx>(p16_.size()) != panels) {
+        assign_zeros(p16_, panels, what);
         p16_ok_ = false;
     }
     if (static_cast<idx>(xb_.size()) != capacity_ * I2) assign_zeros(xb_, capacity_ * I2, what);
@@ -589,7 +590,6 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
         }
     } end_bf16{*this};
     if (fused && use_bf16() && owns_panels(layers_[0])) {
-        reserve_fused();
         reserve_bf16();
         p16_ok_ = false;  // Python may have written W0 since the last epoch
         bf16_epoch_ = true;
