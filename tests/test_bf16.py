@@ -49,6 +49,17 @@ def _net(n_in=701, hidden=100, classes=10, seed=0):
     return pynn.Sequential([pynn.Dense(n_in, hidden), pynn.ReLU(), pynn.Dense(hidden, classes)], seed=seed)
 
 
+def _params_after_fit(make_model, X, y, **fit_args):
+    model = make_model()
+    model.fit(X, y, verbose=0, **fit_args)
+    return [p.copy() for p in model.parameters()]
+
+
+def _assert_same_parameters(a, b):
+    for pa, pb in zip(a, b):
+        np.testing.assert_array_equal(pa, pb)
+
+
 def _emulate_first_step(params, X, y, round_to_bf16):
     """Loss, dW0 and db0 of one softmax cross-entropy step, float64, with the first layer's
     operands rounded to bf16 (or not)."""
@@ -107,11 +118,8 @@ def test_same_parameters_for_any_thread_count():
     results = []
     for threads in (1, 2):
         pynn.set_num_threads(threads)
-        model = _net()
-        model.fit(X, y, epochs=2, batch_size=37, verbose=0)
-        results.append([p.copy() for p in model.parameters()])
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
+        results.append(_params_after_fit(_net, X, y, epochs=2, batch_size=37))
+    _assert_same_parameters(*results)
 
 
 @needs_bf16
@@ -141,8 +149,7 @@ def test_a_diverging_step_changes_nothing():
     before = [p.copy() for p in model.parameters()]
     with pytest.raises(pynn.DivergenceError, match="gradient"):
         model.fit(X, y, epochs=1, batch_size=32, verbose=0, terminate_on_nan=False)
-    for a, b in zip(before, model.parameters()):
-        np.testing.assert_array_equal(a, b)
+    _assert_same_parameters(before, model.parameters())
 
 
 @pytest.mark.parametrize("case", ["small first layer", "float64"])
@@ -155,11 +162,10 @@ def test_medium_changes_nothing_where_it_does_not_apply(case):
     results = []
     for precision in ("highest", "medium"):
         pynn.set_float32_matmul_precision(precision)
-        model = pynn.Sequential([pynn.Dense(n_in, 100), pynn.ReLU(), pynn.Dense(100, 10)], dtype=dtype, seed=0)
-        model.fit(X, y, epochs=1, batch_size=32, verbose=0)
-        results.append([p.copy() for p in model.parameters()])
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
+        results.append(_params_after_fit(
+            lambda: pynn.Sequential([pynn.Dense(n_in, 100), pynn.ReLU(), pynn.Dense(100, 10)], dtype=dtype, seed=0),
+            X, y, epochs=1, batch_size=32))
+    _assert_same_parameters(*results)
 
 
 @needs_bf16
