@@ -65,7 +65,7 @@ def worker(library: str, name: str, mode: str) -> dict:
     params = (QUICK if mode == "quick" else SETTINGS)[name]
     if library in ("pynn", "pynn-bf16"):
         import pynn
-        if library == "pynn-bf16":  # bf16 operands for the wide first layer (a no-op where it does not apply)
+        if library == "pynn-bf16":  # bf16 operands for layers of >= 128 x 128 weights (a no-op where none is)
             pynn.set_float32_matmul_precision("medium")
         est = pynn.MLPClassifier(**params)
     else:

@@ -15,9 +15,10 @@ std::string get_kernel();                // the kernel family now in use
 bool use_avx512();                       // cheap check for the hot path
 
 // torch.set_float32_matmul_precision's contract: "highest" (the default) and "high" keep
-// float32 products; "medium" lets training's large first-layer products (forward and
-// weight gradient, train_step_fused.cpp) run on bfloat16 operands with float32
-// accumulation where the CPU has AVX512_BF16 (twice the float32 rate), float32 elsewhere.
+// float32 products; "medium" lets the products of training's dense layers of at least
+// 128 x 128 weights (forward, dW, dX; train_step_fused.cpp) run on bfloat16 operands with
+// float32 accumulation where the CPU has AVX512_BF16 (twice the float32 rate), float32
+// elsewhere.
 bool bf16_supported();                               // AVX-512 kernels plus AVX512_BF16
 void set_matmul_precision(const std::string& precision);
 std::string get_matmul_precision();

@@ -325,8 +325,11 @@ void dense_forward_tile(float* Y, const float* X, const float* P, const float* b
     forward_tile(Y, X + r0 * I, I, I, P + p * I * kNR, b, O, act, alpha, r0, rows, p, false);
 }
 
-void dense_forward(float* Y, const float* X, const float* P, const float* b, idx B, idx I, idx O,
-                   FusedAct act, float alpha) {
+namespace {
+// dense_forward over B rows of A (a_rs slots apart, K steps each) and panels of K x 32
+// slots: float32 (K = I) or bf16 pairs (K = (I + 1) / 2).
+void forward_rows(float* Y, const float* A, idx a_rs, idx K, const float* P, const float* b, idx B, idx I, idx O,
+                  FusedAct act, float alpha, bool bf16) {
     if (B == 0) return;
     const RowBlocks rb(B);
     const idx npan = (O + kNR - 1) / kNR, tasks = rb.n * npan;
@@ -337,12 +340,15 @@ void dense_forward(float* Y, const float* X, const float* P, const float* b, idx
     for (idx t = 0; t < tasks; ++t) {
         const idx p = panel_major ? t / rb.n : t % npan;
         const idx i = panel_major ? t % rb.n : t / npan;
-        dense_forward_tile(Y, X, P, b, I, O, act, alpha, rb.start(i), rb.rows(i, B), p);
+        const idx r0 = rb.start(i);
+        forward_tile(Y, A + r0 * a_rs, a_rs, K, P + p * K * kNR, b, O, act, alpha, r0, rb.rows(i, B), p, bf16);
     }
 }
 
-void dense_backward_dx(float* dX, const float* dY, const float* W, idx B, idx I, idx O,
-                       const float* y_prev, FusedAct act, float alpha) {
+// dense_backward_dx over B rows of A (dY: a_rs slots apart, K steps) and B operand Bm (K
+// rows of I slots): float32 (K = O, Bm = W) or bf16 pairs (K = (O + 1) / 2, Bm = W's row pairs).
+void dx_rows(float* dX, const float* A, idx a_rs, idx K, const float* Bm, idx B, idx I, idx O, const float* y_prev,
+             FusedAct act, float alpha, bool bf16) {
     if (B == 0) return;
     const RowBlocks rb(B);
     const idx npan = (I + kNR - 1) / kNR, tasks = rb.n * npan;
@@ -359,8 +365,19 @@ void dense_backward_dx(float* dX, const float* dY, const float* W, idx B, idx I,
             e.y_prev = y_prev + r0 * I + c0;
             e.ld_prev = I;
         }
-        pick(mr, nc, nc != kNR)(O, dY + r0 * O, O, 1, W + c0, I, nc, dX + r0 * I + c0, I, e);
+        pick(mr, nc, nc != kNR, bf16)(K, A + r0 * a_rs, a_rs, 1, Bm + c0, I, nc, dX + r0 * I + c0, I, e);
     }
+}
+}  // namespace
+
+void dense_forward(float* Y, const float* X, const float* P, const float* b, idx B, idx I, idx O,
+                   FusedAct act, float alpha) {
+    forward_rows(Y, X, I, I, P, b, B, I, O, act, alpha, false);
+}
+
+void dense_backward_dx(float* dX, const float* dY, const float* W, idx B, idx I, idx O,
+                       const float* y_prev, FusedAct act, float alpha) {
+    dx_rows(dX, dY, O, O, W, B, I, O, y_prev, act, alpha, false);
 }
 
 bool dw_tile(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O, idx o0, int rows, idx p) {
@@ -419,6 +436,26 @@ bool dw_tile_bf16(float* dW, float* db, const float* dY, const std::uint32_t* dY
                   idx I, idx O, idx o0, int rows, idx p) {
     return dw_tile_of(dW, db, dY, reinterpret_cast<const float*>(dYp + o0), O,
                       reinterpret_cast<const float*>(Xp + p * kNR), I, (B + 1) / 2, B, I, O, o0, rows, p, true);
+}
+
+void pack_row_pairs_bf16(std::uint32_t* Wp, const float* W, idx O, idx I, idx p) {
+    // Panels hold 32 (an even number of) rows: a pair never spans two panels.
+    for (idx j = p * kNR / 2; j < imin((p + 1) * kNR / 2, (O + 1) / 2); ++j)
+        rows_to_bf16_pairs(Wp + j * I, W + 2 * j * I, 2 * j + 1 < O ? W + (2 * j + 1) * I : nullptr, I);
+}
+
+void dense_forward_bf16(float* Y, const std::uint32_t* Xb, const std::uint32_t* P, const float* b, idx B, idx I,
+                        idx O, FusedAct act, float alpha) {
+    const idx I2 = (I + 1) / 2;
+    forward_rows(Y, reinterpret_cast<const float*>(Xb), I2, I2, reinterpret_cast<const float*>(P), b, B, I, O, act,
+                 alpha, true);
+}
+
+void dense_backward_dx_bf16(float* dX, const std::uint32_t* dYb, const std::uint32_t* Wp, idx B, idx I, idx O,
+                            const float* y_prev, FusedAct act, float alpha) {
+    const idx O2 = (O + 1) / 2;
+    dx_rows(dX, reinterpret_cast<const float*>(dYb), O2, O2, reinterpret_cast<const float*>(Wp), B, I, O, y_prev,
+            act, alpha, true);
 }
 
 void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O) {
@@ -507,6 +544,15 @@ void dense_forward_tile_bf16(float*, const std::uint32_t*, const std::uint32_t*,
 }
 bool dw_tile_bf16(float*, float*, const float*, const std::uint32_t*, const std::uint32_t*, idx, idx, idx, idx, int,
                   idx) {
+    throw std::logic_error("AVX-512 kernels not built");
+}
+void pack_row_pairs_bf16(std::uint32_t*, const float*, idx, idx, idx) { throw std::logic_error("AVX-512 kernels not built"); }
+void dense_forward_bf16(float*, const std::uint32_t*, const std::uint32_t*, const float*, idx, idx, idx, FusedAct,
+                        float) {
+    throw std::logic_error("AVX-512 kernels not built");
+}
+void dense_backward_dx_bf16(float*, const std::uint32_t*, const std::uint32_t*, idx, idx, idx, const float*, FusedAct,
+                            float) {
     throw std::logic_error("AVX-512 kernels not built");
 }
 void adam_panel_rows(float*, const float*, float*, float*, idx, idx, idx, const AdamF32&) {

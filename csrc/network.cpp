@@ -240,18 +240,43 @@ void Network<T>::reserve_fused() {
 }
 
 template <typename T>
-void Network<T>::reserve_bf16() {
-    const auto& s = layers_[0];
-    const idx I2 = (s.n_in + 1) / 2, pairs = (capacity_ + 1) / 2;
-    const idx panels = avx512::panel_count(s.n_out) * avx512::kPanel * I2;
-    const std::string what = "the bfloat16 operands of the first layer";
-    if (static_cast<idx>(p16_.size()) != panels) {
-        assign_zeros(p16_, panels, what);
-        p16_ok_ = false;
+bool Network<T>::reserve_bf16() {
+    bf16_.resize(layers_.size());
+    const idx pairs = (capacity_ + 1) / 2;
+    bool any = false;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        const auto& s = layers_[l];
+        Bf16Operands& o = bf16_[l];
+        o.on = bf16_layer(s);
+        o.w_ok = false;  // Python may have written W since the last epoch
+        if (!o.on) continue;
+        any = true;
+        const idx I2 = (s.n_in + 1) / 2, O2 = (s.n_out + 1) / 2;
+        const std::string what = "the bfloat16 operands of layer " + std::to_string(l);
+        auto size = [&](Buffer<std::uint32_t>& b, idx n) {
+            if (static_cast<idx>(b.size()) != n) assign_zeros(b, n, what);
+        };
+        size(o.w_panels, avx512::panel_count(s.n_out) * avx512::kPanel * I2);
+        size(o.x_rows, capacity_ * I2);
+        size(o.x_pairs, pairs * s.n_in);
+        size(o.dz_pairs, pairs * s.n_out);
+        if (l > 0) {  // the first layer computes no dX
+            size(o.w_pairs, O2 * s.n_in);
+            size(o.dz_rows, capacity_ * O2);
+        }
     }
-    if (static_cast<idx>(xb_.size()) != capacity_ * I2) assign_zeros(xb_, capacity_ * I2, what);
-    if (static_cast<idx>(xp_.size()) != pairs * s.n_in) assign_zeros(xp_, pairs * s.n_in, what);
-    if (static_cast<idx>(dzp_.size()) != pairs * s.n_out) assign_zeros(dzp_, pairs * s.n_out, what);
+    return any;
+}
+
+template <typename T>
+void Network<T>::pack_bf16_panel(size_t l, idx q) {
+    if constexpr (std::is_same_v<T, float>) {
+        const auto& s = layers_[l];
+        Bf16Operands& o = bf16_[l];
+        const float* W = params_.data() + s.w_off;
+        avx512::pack_panel_bf16(o.w_panels.data(), W, s.n_out, s.n_in, q);
+        if (l > 0) avx512::pack_row_pairs_bf16(o.w_pairs.data(), W, s.n_out, s.n_in, q);
+    }
 }
 
 template <typename T>
@@ -315,9 +340,9 @@ void Network<T>::update_item(idx t, const OptimizerConfig& opt, const avx512::Ad
         } else {
             avx512::adam_panel_rows(p + s.w_off, g + s.w_off, m + s.w_off, v + s.w_off, s.n_out, s.n_in, q, adam);
         }
-        // A bf16 epoch's first layer is read only in bf16 until the epoch ends.
-        if (bf16_epoch_ && l == 0) {
-            avx512::pack_panel_bf16(p16_.data(), p + s.w_off, s.n_out, s.n_in, q);
+        // A bf16 epoch's bf16 layers are read only in bf16 until the epoch ends.
+        if (bf16_epoch_ && bf16_[static_cast<size_t>(l)].on) {
+            pack_bf16_panel(static_cast<size_t>(l), q);
         } else {
             avx512::pack_panel(packed, p + s.w_off, s.n_out, s.n_in, q);
         }
@@ -581,7 +606,7 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
     const idx I = n_inputs_;
     EpochStats stats;
     const bool fused = fused_step_eligible();
-    // A bf16 epoch leaves the first layer's float32 panels stale: re-packed on next use.
+    // A bf16 epoch leaves the bf16 layers' float32 panels stale: re-packed on next use.
     struct EndBf16 {
         Network& net;
         ~EndBf16() {
@@ -589,11 +614,7 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
             net.bf16_epoch_ = false;
         }
     } end_bf16{*this};
-    if (fused && use_bf16() && owns_panels(layers_[0])) {
-        reserve_bf16();
-        p16_ok_ = false;  // Python may have written W0 since the last epoch
-        bf16_epoch_ = true;
-    }
+    if (fused && use_bf16()) bf16_epoch_ = reserve_bf16();
     for (idx start = 0; start < N; start += bs) {
         if (should_stop && should_stop()) throw Interrupted();
         const idx B = std::min(bs, N - start);

@@ -168,14 +168,32 @@ private:
     };
     std::vector<SharedTile> shared_dw_;                   // dW tiles (cost: rows x columns)
     std::vector<std::pair<idx, double>> shared_updates_;  // (update item, cumulative cost): panels, the rest
-    // A "medium" matmul-precision epoch (kernels.h): the fused steps run a large first
-    // layer's forward and dW on bfloat16 operands, made from W0 after each update (p16_,
-    // instead of its float32 panels), from the batch rows (xb_: rows; xp_: row pairs) and
-    // from dZ0 (dzp_: row pairs). float32 everywhere else; set and cleared by train_epoch.
+    // A "medium" matmul-precision epoch (kernels.h): the fused steps run the products of
+    // every dense layer with at least kBf16MinWeights weights on bfloat16 operands (the
+    // forward, dW, and dX for all but the first layer), made from W after each update and
+    // from the step's inputs and output gradients. float32 everywhere else (parameters,
+    // optimizer state, the small layers, the loss); set and cleared by train_epoch.
+    // 128 x 128 weights: below it the conversions cost about what the faster products save.
+    static constexpr idx kBf16MinWeights = 128 * 128;
+    static bool bf16_layer(const LayerSpec& s) {
+        return s.kind == LayerKind::dense && s.n_in * s.n_out >= kBf16MinWeights;
+    }
+    struct Bf16Operands {  // of one layer, in the layouts of kernels_avx512.h
+        Buffer<std::uint32_t> w_panels;  // W as forward panels (pack_panel_bf16)
+        Buffer<std::uint32_t> w_pairs;   // W's row pairs, for dX (pack_row_pairs_bf16; not layer 0)
+        Buffer<std::uint32_t> x_rows;    // the input's rows, for the forward (capacity_, (n_in + 1) / 2)
+        Buffer<std::uint32_t> x_pairs;   // the input's row pairs, for dW ((capacity_ + 1) / 2, n_in)
+        Buffer<std::uint32_t> dz_rows;   // dZ's rows, for dX (capacity_, (n_out + 1) / 2; not layer 0)
+        Buffer<std::uint32_t> dz_pairs;  // dZ's row pairs, for dW ((capacity_ + 1) / 2, n_out)
+        bool on = false;                 // this layer runs in bf16 this epoch
+        bool w_ok = false;               // w_panels and w_pairs hold the current W
+    };
     bool bf16_epoch_ = false;
-    bool p16_ok_ = false;  // p16_ holds the current W0
-    Buffer<std::uint32_t> p16_, xb_, xp_, dzp_;
-    void reserve_bf16();
+    std::vector<Bf16Operands> bf16_;  // per layer (empty buffers for the others)
+    // Sizes the operands of the bf16 layers; false if there are none.
+    bool reserve_bf16();
+    // Packs W of bf16 layer l, panel q, into both bf16 layouts.
+    void pack_bf16_panel(size_t l, idx q);
     idx dense_work_ = 0;                    // multiply-adds per row of the dense layers' forward
     // Gathers row rows[r] of X (and of the targets) into row r of the batch workspace.
     void gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r);

@@ -25,10 +25,14 @@
 // step, so both give bit-identical parameters, for any thread count
 // (tests/test_fused_step.py).
 //
-// In a "medium" precision epoch (kernels.h, bf16_epoch_) the large first layer's forward
-// (1) and dW (3) take bfloat16 operands: each thread converts its gathered rows (before the
-// first barrier), an even share of the row pairs of X (after phase 1) and its own panels'
-// columns of dZ0 (in 3); the update re-packs W0 as bf16 pairs (tests/test_bf16.py).
+// In a "medium" precision epoch (kernels.h, bf16_epoch_) the dense layers of at least
+// 128 x 128 weights (bf16_[l].on) take bfloat16 operands in their forward, dW and dX. A
+// large first layer: each thread converts its gathered rows (before the first barrier), an
+// even share of the row pairs of X (after phase 1) and its own panels' columns of dZ0 (in
+// 3). The others: the rows are split on even boundaries, and each thread converts its own
+// rows of the layer's input (rows for the forward, row pairs for dW) and of its dZ (rows for
+// dX, row pairs for dW) in 2. The update re-packs such a W as bf16 panels and row pairs
+// instead of float32 panels (tests/test_bf16.py).
 #include <omp.h>
 
 #include <atomic>
@@ -104,15 +108,17 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         if (B * dense_work_ < (idx(1) << 17)) nt = 1;
         if (nt > B) nt = static_cast<int>(B);
         const bool first_by_panels = owns_panels(layers_[0]);
-        // bf16 operands for the first layer (train_epoch sets bf16_epoch_ only for a large one).
-        const bool bf16 = bf16_epoch_ && first_by_panels;
+        // A "medium" epoch: the layers with bf16_[l].on take bf16 operands (train_epoch sets
+        // bf16_epoch_ only when there is one).
+        const bool bf16 = bf16_epoch_;
+        auto on16 = [this, bf16](size_t l) { return bf16 && bf16_[l].on; };
+        const bool bf16_first = on16(0) && first_by_panels;  // the first layer's panel path
         const idx I2 = (I + 1) / 2, pairs = (B + 1) / 2;
-        if (bf16 && !p16_ok_) {
-            const auto& s0 = layers_[0];
-            for (idx q = 0; q < avx512::panel_count(s0.n_out); ++q)
-                avx512::pack_panel_bf16(p16_.data(), P + s0.w_off, s0.n_out, s0.n_in, q);
-            p16_ok_ = true;
-        }
+        for (size_t l : dense_layers_)
+            if (on16(l) && !bf16_[l].w_ok) {
+                for (idx q = 0; q < avx512::panel_count(layers_[l].n_out); ++q) pack_bf16_panel(l, q);
+                bf16_[l].w_ok = true;
+            }
         double part_loss[64] = {};
         idx part_correct[64] = {};
         if (nt > 64) nt = 64;
@@ -127,11 +133,23 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                 *first = npan * t / team;
                 *last = npan * (t + 1) / team;
             };
-            const idx r0 = B * t / team, r1 = B * (t + 1) / team, nr = r1 - r0;
+            // This thread's rows. With bf16 layers the split falls on even rows: each thread
+            // interleaves the row pairs (of a layer's input and dZ, for its dW) of its own rows.
+            const idx r0 = bf16 ? std::min(B, 2 * (pairs * t / team)) : B * t / team;
+            const idx r1 = bf16 ? (t + 1 == team ? B : std::min(B, 2 * (pairs * (t + 1) / team))) : B * (t + 1) / team;
+            const idx nr = r1 - r0;
+            auto own_pairs = [r0, r1, B](std::uint32_t* dst, const float* src, idx width) {
+                for (idx p = r0 / 2; p < (r1 + 1) / 2; ++p)
+                    avx512::rows_to_bf16_pairs(dst + p * width, src + 2 * p * width,
+                                               2 * p + 1 < B ? src + (2 * p + 1) * width : nullptr, width);
+            };
+            auto own_rows = [r0, r1](std::uint32_t* dst, const float* src, idx width) {
+                const idx w2 = (width + 1) / 2;
+                for (idx r = r0; r < r1; ++r) avx512::row_to_bf16(dst + r * w2, src + r * width, width);
+            };
             // Gather this thread's rows: the kernels want them contiguous.
             for (idx r = r0; r < r1; ++r) gather_row(X, y, rows, r);
-            if (bf16)
-                for (idx r = r0; r < r1; ++r) avx512::row_to_bf16(xb_.data() + r * I2, batch_x_.data() + r * I, I);
+            if (bf16_first) own_rows(bf16_[0].x_rows.data(), batch_x_.data(), I);
             // 1. A large first layer: owned panels x all rows (needs every thread's rows).
             if (first_by_panels) {
 #pragma omp barrier
@@ -145,8 +163,9 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                         int mr;
                         avx512::row_block(B, i, &b0, &mr);
                         const float alpha = fused[0] ? static_cast<float>(layers_[1].alpha) : 0.0f;
-                        if (bf16)
-                            avx512::dense_forward_tile_bf16(const_cast<float*>(outs_[0]), xb_.data(), p16_.data(),
+                        if (bf16_first)
+                            avx512::dense_forward_tile_bf16(const_cast<float*>(outs_[0]), bf16_[0].x_rows.data(),
+                                                            bf16_[0].w_panels.data(),
                                                             s.use_bias ? P + s.b_off : nullptr, s.n_in, s.n_out,
                                                             fuse_act[0], alpha, b0, mr, q);
                         else
@@ -157,9 +176,9 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
 #pragma omp barrier
                 // The row pairs of X that the first layer's bf16 dW reads (phase 3): every
                 // row is gathered now; each thread interleaves an even share of the pairs.
-                if (bf16)
+                if (bf16_first)
                     for (idx p = pairs * t / team; p < pairs * (t + 1) / team; ++p)
-                        avx512::rows_to_bf16_pairs(xp_.data() + p * I, batch_x_.data() + 2 * p * I,
+                        avx512::rows_to_bf16_pairs(bf16_[0].x_pairs.data() + p * I, batch_x_.data() + 2 * p * I,
                                                    2 * p + 1 < B ? batch_x_.data() + (2 * p + 1) * I : nullptr, I);
             }
             // 2. This thread's rows through the (rest of the) forward, the loss, and back.
@@ -170,9 +189,19 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                     const auto& s = layers_[l];
                     float* out = const_cast<float*>(outs_[l]) + r0 * s.n_out;  // outs_ point into acts_
                     if (s.kind == LayerKind::dense) {
-                        avx512::dense_forward(out, in, packed_.data() + pack_off_[l], s.use_bias ? P + s.b_off : nullptr, nr,
-                                              s.n_in, s.n_out, fuse_act[l],
-                                              fused[l] ? static_cast<float>(layers_[l + 1].alpha) : 0.0f);
+                        const float alpha = fused[l] ? static_cast<float>(layers_[l + 1].alpha) : 0.0f;
+                        const float* bias = s.use_bias ? P + s.b_off : nullptr;
+                        if (on16(l)) {  // the input's rows for the forward, its row pairs for dW
+                            Bf16Operands& o = bf16_[l];
+                            const float* x = l == 0 ? batch_x_.data() : outs_[l - 1];
+                            own_rows(o.x_rows.data(), x, s.n_in);
+                            own_pairs(o.x_pairs.data(), x, s.n_in);
+                            avx512::dense_forward_bf16(out, o.x_rows.data() + r0 * ((s.n_in + 1) / 2), o.w_panels.data(),
+                                                       bias, nr, s.n_in, s.n_out, fuse_act[l], alpha);
+                        } else {
+                            avx512::dense_forward(out, in, packed_.data() + pack_off_[l], bias, nr, s.n_in, s.n_out,
+                                                  fuse_act[l], alpha);
+                        }
                         if (fused[l]) ++l;
                     } else {
                         activation_forward(out, in, nr * s.n_out, s.act, static_cast<float>(s.alpha));
@@ -205,19 +234,23 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                 for (l = L - 1; l > 0; --l) {
                     const auto& s = layers_[l];
                     if (s.kind == LayerKind::dense) {
+                        // The activation's derivative rides in the dX store (then its pass is skipped).
                         FusedAct act = FusedAct::identity;
-                        if (fusable_activation(layers_[l - 1], &act)) {
-                            // The activation's derivative rides in the dX store; skip its pass.
-                            float* dx = rows_of(l - 2);
-                            avx512::dense_backward_dx(dx, d, P + s.w_off, nr, s.n_in, s.n_out, outs_[l - 1] + r0 * s.n_in,
-                                                      act, static_cast<float>(layers_[l - 1].alpha));
-                            d = dx;
-                            --l;
+                        const bool fuse = fusable_activation(layers_[l - 1], &act);
+                        float* dx = rows_of(fuse ? l - 2 : l - 1);
+                        const float* y_prev = fuse ? outs_[l - 1] + r0 * s.n_in : nullptr;
+                        const float alpha = fuse ? static_cast<float>(layers_[l - 1].alpha) : 0.0f;
+                        if (on16(l)) {  // dZ's rows for dX, its row pairs for dW
+                            Bf16Operands& o = bf16_[l];
+                            own_rows(o.dz_rows.data(), grad_out_[l].data(), s.n_out);
+                            own_pairs(o.dz_pairs.data(), grad_out_[l].data(), s.n_out);
+                            avx512::dense_backward_dx_bf16(dx, o.dz_rows.data() + r0 * ((s.n_out + 1) / 2),
+                                                           o.w_pairs.data(), nr, s.n_in, s.n_out, y_prev, act, alpha);
                         } else {
-                            float* dx = rows_of(l - 1);
-                            avx512::dense_backward_dx(dx, d, P + s.w_off, nr, s.n_in, s.n_out, nullptr, act, 0.0f);
-                            d = dx;
+                            avx512::dense_backward_dx(dx, d, P + s.w_off, nr, s.n_in, s.n_out, y_prev, act, alpha);
                         }
+                        d = dx;
+                        if (fuse) --l;
                     } else {
                         float* dx = rows_of(l - 1);
                         activation_backward(dx, d, outs_[l - 1] + r0 * s.n_out, outs_[l] + r0 * s.n_out, nr * s.n_out,
@@ -225,6 +258,9 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                         d = dx;
                     }
                 }
+                // A bf16 first layer without panels: its dW's dZ0 pairs (the owned-panel
+                // path makes them in 3, by columns).
+                if (on16(0) && !first_by_panels) own_pairs(bf16_[0].dz_pairs.data(), grad_out_[0].data(), layers_[0].n_out);
             }
 #pragma omp barrier
             // 3. Weight and bias gradients of the owned panels; each tile reads all B rows.
@@ -234,11 +270,18 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
             double start = 0.0;
             for (const SharedTile& tile : shared_dw_) {
                 const auto& s = layers_[tile.layer];
-                if (share_owner(start, tile.end, dw_total, team) == t)
-                    finite &= avx512::dw_tile(G + s.w_off, s.use_bias ? G + s.b_off : nullptr,
-                                              grad_out_[tile.layer].data(),
-                                              tile.layer == 0 ? batch_x_.data() : outs_[tile.layer - 1], B, s.n_in,
-                                              s.n_out, tile.o0, tile.rows, tile.p);
+                if (share_owner(start, tile.end, dw_total, team) == t) {
+                    float* db = s.use_bias ? G + s.b_off : nullptr;
+                    const float* dz = grad_out_[tile.layer].data();
+                    if (on16(tile.layer))
+                        finite &= avx512::dw_tile_bf16(G + s.w_off, db, dz, bf16_[tile.layer].dz_pairs.data(),
+                                                       bf16_[tile.layer].x_pairs.data(), B, s.n_in, s.n_out, tile.o0,
+                                                       tile.rows, tile.p);
+                    else
+                        finite &= avx512::dw_tile(G + s.w_off, db, dz,
+                                                  tile.layer == 0 ? batch_x_.data() : outs_[tile.layer - 1], B, s.n_in,
+                                                  s.n_out, tile.o0, tile.rows, tile.p);
+                }
                 start = tile.end;
             }
             for (size_t l : dense_layers_) {
@@ -253,11 +296,11 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                 owned(avx512::panel_count(s.n_out), &q0, &q1);
                 const idx o_lo = q0 * avx512::kPanel, o_rows = std::min(q1 * avx512::kPanel, s.n_out) - o_lo;
                 const idx i0 = 0, i1 = o_rows > 0 ? avx512::row_block_count(o_rows) : 0;
-                const bool bf16_dw = bf16 && l == 0;  // (then the panels are owned: o_lo, o_rows)
-                if (bf16_dw)  // dZ0 as row pairs, the owned outputs' columns only
+                const bool bf16_dw = on16(l);
+                if (bf16_dw && l == 0)  // dZ0 as row pairs, the owned outputs' columns only (others: in 2)
                     for (idx p = 0; p < pairs; ++p) {
                         const float* d = grad_out_[0].data() + o_lo;
-                        avx512::rows_to_bf16_pairs(dzp_.data() + p * s.n_out + o_lo, d + 2 * p * s.n_out,
+                        avx512::rows_to_bf16_pairs(bf16_[0].dz_pairs.data() + p * s.n_out + o_lo, d + 2 * p * s.n_out,
                                                    2 * p + 1 < B ? d + (2 * p + 1) * s.n_out : nullptr, o_rows);
                     }
                 for (idx i = i0; i < i1; ++i) {
@@ -266,8 +309,9 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                     avx512::row_block(o_rows, i, &o0, &mr);
                     for (idx p = 0; p < npan_in; ++p)
                         finite &= bf16_dw ? avx512::dw_tile_bf16(G + s.w_off, s.use_bias ? G + s.b_off : nullptr,
-                                                                 grad_out_[0].data(), dzp_.data(), xp_.data(), B,
-                                                                 s.n_in, s.n_out, o_lo + o0, mr, p)
+                                                                 grad_out_[l].data(), bf16_[l].dz_pairs.data(),
+                                                                 bf16_[l].x_pairs.data(), B, s.n_in, s.n_out,
+                                                                 o_lo + o0, mr, p)
                                           : avx512::dw_tile(G + s.w_off, s.use_bias ? G + s.b_off : nullptr,
                                                             grad_out_[l].data(), x_in, B, s.n_in, s.n_out, o_lo + o0,
                                                             mr, p);

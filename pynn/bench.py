@@ -10,8 +10,8 @@ classes; network 784-256-ReLU-128-ReLU-10, softmax cross-entropy, Adam(lr=1e-3),
 epoch with shuffling, 2 threads, at batch sizes 32, 128 and 512.
 
 - pynn: Sequential.fit(epochs=1) (the whole batch loop in the C++ core);
-- pynn-bf16: the same after pynn.set_float32_matmul_precision("medium") (the first layer's
-  products on bfloat16 operands, float32 accumulation; CPUs with AVX512_BF16 only);
+- pynn-bf16: the same after pynn.set_float32_matmul_precision("medium") (the products of
+  the two larger layers on bfloat16 operands, float32 accumulation; CPUs with AVX512_BF16 only);
 - numpy: pynn.reference.MLP.fit_epoch, the plain NumPy oracle (NumPy's OpenBLAS, 2 threads);
 - torch: an eager loop (index the batch, forward, cross_entropy, backward, Adam.step),
   torch.set_num_threads(2);

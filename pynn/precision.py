@@ -4,10 +4,11 @@
 - ``"highest"`` (the default) and ``"high"``: float32 operands and float32 accumulation.
 - ``"medium"``: training may round a product's operands to bfloat16 (8 significant bits,
   the exponent range of float32) and accumulate in float32. On CPUs with AVX512_BF16 the
-  core then runs the first layer's forward and weight-gradient products of ``fit`` --
-  most of an MLP's arithmetic when its input is wide -- at twice the float32 rate. The
-  parameters, the optimizer state, every other product, ``predict`` and ``train_step``
-  stay float32. Elsewhere "medium" changes nothing.
+  core then runs the products of ``fit`` (forward, weight gradient, input gradient) of
+  every Dense layer with at least 128 x 128 weights -- nearly all of an MLP's arithmetic
+  -- at twice the float32 rate, as ``torch.autocast`` would. The parameters, the
+  optimizer state, the smaller layers (a 10-class output layer), the loss, ``predict``
+  and ``train_step`` stay float32. Elsewhere "medium" changes nothing.
 
 The setting is process-wide and read at the start of each epoch.
 """

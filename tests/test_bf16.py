@@ -1,12 +1,13 @@
-"""set_float32_matmul_precision("medium"): fit's first-layer products on bfloat16 operands.
+"""set_float32_matmul_precision("medium"): fit's products on bfloat16 operands.
 
-Under "medium", on a CPU with AVX512_BF16, the fused training step rounds the batch rows,
-the first layer's W and its output gradient dZ0 to bfloat16 (round to nearest even) and
-accumulates the products in float32 (vdpbf16ps). The checks below emulate exactly that in
-NumPy (bf16 rounding, then float64 products) on ragged shapes -- 701 inputs (odd: the
-last pair is padded), 100 outputs (a partial panel), batches of 33 rows (odd: the last
-row pair is padded) -- and show that "highest" differs from the emulation where "medium"
-matches it, so the bf16 kernels are really what ran.
+Under "medium", on a CPU with AVX512_BF16, the fused training step rounds the operands of
+every Dense layer with at least 128 x 128 weights -- its input, W and output gradient dZ
+-- to bfloat16 (round to nearest even) and accumulates the products in float32
+(vdpbf16ps). The checks below emulate exactly that in NumPy (bf16 rounding, then float64
+products) on ragged shapes -- 701 inputs (odd: the last pair is padded), 100 or 131
+outputs (partial panels), batches of 33 rows (odd: the last row pair is padded) -- and
+show that emulations without a part of the rounding are further off, so the bf16 kernels
+are really what ran.
 """
 import numpy as np
 import pytest
@@ -45,8 +46,12 @@ def bf16(a):
     return u.astype(np.uint32).view(np.float32).astype(np.float64)
 
 
-def _net(n_in=701, hidden=100, classes=10, seed=0):
-    return pynn.Sequential([pynn.Dense(n_in, hidden), pynn.ReLU(), pynn.Dense(hidden, classes)], seed=seed)
+def _mlp(widths, seed=0):
+    """Dense-ReLU-...-Dense with the given layer widths (inputs first)."""
+    layers = []
+    for n_in, n_out in zip(widths[:-1], widths[1:]):
+        layers += [pynn.Dense(n_in, n_out), pynn.ReLU()]
+    return pynn.Sequential(layers[:-1], seed=seed)
 
 
 def _params_after_fit(make_model, X, y, **fit_args):
@@ -60,65 +65,125 @@ def _assert_same_parameters(a, b):
         np.testing.assert_array_equal(pa, pb)
 
 
-def _emulate_first_step(params, X, y, round_to_bf16):
-    """Loss, dW0 and db0 of one softmax cross-entropy step, float64, with the first layer's
-    operands rounded to bf16 (or not)."""
-    W0, b0, W1, b1 = (np.asarray(p, dtype=np.float64) for p in params)
-    r = bf16 if round_to_bf16 else (lambda a: np.asarray(a, dtype=np.float64))
-    Xr = r(X)
-    h = np.maximum(Xr @ r(W0).T + b0, 0.0)
-    z = h @ W1.T + b1
-    z -= z.max(axis=1, keepdims=True)
+def _emulate_step(params, X, y, rounded, float32_dx_of=None):
+    """Loss and the (dW, db) of each Dense layer after one softmax cross-entropy step of a
+    Dense-ReLU-...-Dense network, in float64, with the products of layer l on operands
+    rounded to bf16 where rounded[l]: its input and W in the forward, dZ and its input in
+    dW, dZ and W in dX (except layer float32_dx_of's dX). Values pynn keeps in float32 are
+    rounded to float32 first."""
+    Ws = [np.asarray(p, dtype=np.float64) for p in params[0::2]]
+    bs = [np.asarray(p, dtype=np.float64) for p in params[1::2]]
+    f32 = lambda a: np.asarray(a, dtype=np.float32).astype(np.float64)  # noqa: E731
+    ops = [bf16 if r else f32 for r in rounded]
+    inputs, h = [], np.asarray(X, dtype=np.float64)
+    for l, (W, b) in enumerate(zip(Ws, bs)):
+        inputs.append(h)
+        h = ops[l](h) @ ops[l](W).T + b
+        if l + 1 < len(Ws):
+            h = np.maximum(h, 0.0)
+    z = h - h.max(axis=1, keepdims=True)
     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     n = len(X)
     loss = -np.mean(np.log(p[np.arange(n), y]))
     dz = p.copy()
     dz[np.arange(n), y] -= 1.0
     dz /= n
-    dh = (dz @ W1) * (h > 0)
-    dz0 = r(dh.astype(np.float32)) if round_to_bf16 else dh
-    return loss, dz0.T @ Xr, dh.sum(axis=0)
+    grads = [None] * len(Ws)
+    for l in reversed(range(len(Ws))):
+        r = ops[l]
+        grads[l] = (r(dz).T @ r(inputs[l]), dz.sum(axis=0))
+        if l > 0:
+            r = f32 if l == float32_dx_of else r
+            dz = (r(dz) @ r(Ws[l])) * (inputs[l] > 0)
+    return loss, grads
+
+
+def _one_sgd_step(make_model, X, y, precision):
+    """(parameters before, loss, gradients) of a one-batch epoch under `precision`."""
+    pynn.set_float32_matmul_precision(precision)
+    model = make_model()
+    before = [p.copy() for p in model.parameters()]
+    history = model.fit(X, y, epochs=1, batch_size=len(X), shuffle=False, verbose=0, optimizer=pynn.SGD(lr=0.01))
+    return before, history.history["loss"][0], [g.copy() for g in model.gradients()]
+
+
+def _assert_matches(got_loss, got_grads, loss, grads):
+    assert got_loss == pytest.approx(loss, rel=1e-5)
+    for l, (dW, db) in enumerate(grads):
+        scale = np.abs(dW).max()
+        # A bf16 rounding of dZ or of an activation can fall the other way for an element
+        # whose float32 and float64 values straddle a rounding boundary: one bf16 step
+        # (2^-8) in one term.
+        np.testing.assert_allclose(got_grads[2 * l], dW, rtol=0, atol=5e-3 * scale, err_msg=f"dW of layer {l}")
+        # The bias gradient stays a float32 sum of dZ.
+        np.testing.assert_allclose(got_grads[2 * l + 1], db, rtol=1e-3, atol=1e-6 * np.abs(db).max(),
+                                   err_msg=f"db of layer {l}")
 
 
 @needs_bf16
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("batch", [33, 8, 1])
 def test_one_step_matches_a_bf16_emulation(threads, batch):
+    """A large first layer (panels) in bf16, a small second one (100 x 10) in float32."""
     pynn.set_num_threads(threads)
     rng = np.random.default_rng(1)
     X = rng.standard_normal((batch, 701)).astype(np.float32)
     y = rng.integers(0, 10, batch)
-    results = {}
-    for precision in ("medium", "highest"):
-        pynn.set_float32_matmul_precision(precision)
-        model = _net()
-        before = [p.copy() for p in model.parameters()]
-        history = model.fit(X, y, epochs=1, batch_size=batch, shuffle=False, verbose=0, optimizer=pynn.SGD(lr=0.01))
-        results[precision] = (history.history["loss"][0], model.gradients()[0].copy(), model.gradients()[1].copy())
-    for round_to_bf16, precision in ((True, "medium"), (False, "highest")):
-        loss, dW0, db0 = _emulate_first_step(before, X, y, round_to_bf16)
-        got_loss, got_dW0, got_db0 = results[precision]
-        scale = np.abs(dW0).max()
-        assert got_loss == pytest.approx(loss, rel=1e-5)
-        # A bf16 rounding of dZ0 can fall the other way for an element whose float32 and
-        # float64 values straddle a rounding boundary: one bf16 step (2^-8) in one term.
-        np.testing.assert_allclose(got_dW0, dW0, rtol=0, atol=5e-3 * scale)
-        np.testing.assert_allclose(got_db0, db0, rtol=1e-4, atol=1e-7)  # the bias gradient stays float32
+    results = {precision: _one_sgd_step(lambda: _mlp((701, 100, 10)), X, y, precision) for precision in ("medium", "highest")}
+    for rounded, precision in (([True, False], "medium"), ([False, False], "highest")):
+        before, got_loss, got_grads = results[precision]
+        _assert_matches(got_loss, got_grads, *_emulate_step(before, X, y, rounded))
     # The two precisions really differ (the bf16 kernels ran under "medium").
-    assert results["medium"][0] != pytest.approx(results["highest"][0], rel=1e-6)
-    assert np.abs(results["medium"][1] - results["highest"][1]).max() > 1e-4 * np.abs(results["highest"][1]).max()
+    assert results["medium"][1] != pytest.approx(results["highest"][1], rel=1e-6)
+    dW_medium, dW_highest = results["medium"][2][0], results["highest"][2][0]
+    assert np.abs(dW_medium - dW_highest).max() > 1e-4 * np.abs(dW_highest).max()
+
+
+def _rms(a, b):
+    return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
 @needs_bf16
-def test_same_parameters_for_any_thread_count():
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch", [33, 8, 1])
+@pytest.mark.parametrize("widths", [(701, 161, 131, 10), (200, 99, 10)], ids=["panels+rows", "rows"])
+def test_hidden_layers_take_bf16_too(threads, batch, widths):
+    """Every Dense layer of at least 128 x 128 weights runs on bf16 operands: a hidden
+    161 -> 131 layer (its forward, dW and dX; odd widths pad the last pair) after a
+    first layer split by panels, or a 200 -> 99 first layer split by rows (below 256 KB);
+    the 10-output layer stays float32."""
+    pynn.set_num_threads(threads)
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((batch, widths[0])).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+
+    before, got_loss, got_grads = _one_sgd_step(lambda: _mlp(widths), X, y, "medium")
+    rounded = [n_in * n_out >= 128 * 128 for n_in, n_out in zip(widths[:-1], widths[1:])]
+    loss, grads = _emulate_step(before, X, y, rounded)
+    _assert_matches(got_loss, got_grads, loss, grads)
+    # And not the emulations with a part of the last bf16 layer in float32: its dW (its
+    # forward and dW products) and the dW of the layer before it (its dX) are several times
+    # further from those.
+    last = max(l for l, r in enumerate(rounded) if r)
+    _, alt = _emulate_step(before, X, y, [r and l != last for l, r in enumerate(rounded)])
+    assert 3 * _rms(got_grads[2 * last], grads[last][0]) < _rms(got_grads[2 * last], alt[last][0])
+    if last > 0:
+        _, alt = _emulate_step(before, X, y, rounded, float32_dx_of=last)
+        prev = 2 * (last - 1)
+        assert 3 * _rms(got_grads[prev], grads[last - 1][0]) < _rms(got_grads[prev], alt[last - 1][0])
+
+
+@needs_bf16
+@pytest.mark.parametrize("widths", [(701, 100, 10), (701, 161, 131, 10), (200, 99, 10)])
+def test_same_parameters_for_any_thread_count(widths):
     pynn.set_float32_matmul_precision("medium")
     rng = np.random.default_rng(2)
-    X = rng.standard_normal((300, 701)).astype(np.float32)
+    X = rng.standard_normal((300, widths[0])).astype(np.float32)
     y = rng.integers(0, 10, 300)
     results = []
     for threads in (1, 2):
         pynn.set_num_threads(threads)
-        results.append(_params_after_fit(_net, X, y, epochs=2, batch_size=37))
+        results.append(_params_after_fit(lambda: _mlp(widths), X, y, epochs=2, batch_size=37))
     _assert_same_parameters(*results)
 
 
@@ -129,7 +194,7 @@ def test_predict_after_a_medium_epoch_is_float32():
     rng = np.random.default_rng(3)
     X = rng.standard_normal((200, 701)).astype(np.float32)
     y = rng.integers(0, 10, 200)
-    model = _net()
+    model = _mlp((701, 100, 10))
     model.predict_proba(X[:4])  # packs the float32 panels before training
     model.fit(X, y, epochs=1, batch_size=50, verbose=0)
     W0, b0, W1, b1 = (p.astype(np.float64) for p in model.parameters())
@@ -154,7 +219,7 @@ def test_a_diverging_step_changes_nothing():
 
 @pytest.mark.parametrize("case", ["small first layer", "float64"])
 def test_medium_changes_nothing_where_it_does_not_apply(case):
-    """bf16 is for a large float32 first layer (over 256 KB); others stay bit-identical."""
+    """bf16 is for float32 layers of >= 128 x 128 weights; with none, bit-identical results."""
     rng = np.random.default_rng(5)
     n_in, dtype = (50, "float32") if case == "small first layer" else (701, "float64")
     X = rng.standard_normal((120, n_in)).astype(dtype)
@@ -176,7 +241,8 @@ def test_medium_learns_as_well_as_highest():
     losses = {}
     for precision in ("highest", "medium"):
         pynn.set_float32_matmul_precision(precision)
-        model = pynn.Sequential([pynn.Dense(784, 256), pynn.ReLU(), pynn.Dense(256, 10)], seed=0)
+        model = pynn.Sequential([pynn.Dense(784, 256), pynn.ReLU(), pynn.Dense(256, 128), pynn.ReLU(),
+                                 pynn.Dense(128, 10)], seed=0)
         model.fit(X, y, epochs=3, batch_size=64, verbose=0, optimizer=pynn.Adam(lr=1e-3))
         p = model.predict_proba(Xte)
         losses[precision] = -np.mean(np.log(p[np.arange(len(yte)), yte]))
