@@ -558,9 +558,9 @@ void Network<T>::match_optimizer_state(const OptimizerConfig& opt) {
 }
 
 template <typename T>
-void Network<T>::gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r) {
+void Network<T>::gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r, bool with_x) {
     const idx I = n_inputs_, C = n_outputs();
-    std::memcpy(batch_x_.data() + r * I, X + rows[r] * I, sizeof(T) * static_cast<size_t>(I));
+    if (with_x) std::memcpy(batch_x_.data() + r * I, X + rows[r] * I, sizeof(T) * static_cast<size_t>(I));
     if (y.labels) batch_labels_[static_cast<size_t>(r)] = y.labels[rows[r]];
     if (y.dense) std::memcpy(batch_dense_.data() + r * C, y.dense + rows[r] * C, sizeof(T) * static_cast<size_t>(C));
     if (y.weights) batch_w_[static_cast<size_t>(r)] = y.weights[rows[r]];

@@ -195,8 +195,8 @@ private:
     // Packs W of bf16 layer l, panel q, into both bf16 layouts.
     void pack_bf16_panel(size_t l, idx q);
     idx dense_work_ = 0;                    // multiply-adds per row of the dense layers' forward
-    // Gathers row rows[r] of X (and of the targets) into row r of the batch workspace.
-    void gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r);
+    // Gathers row rows[r] of the targets (and of X, with_x) into row r of the batch workspace.
+    void gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r, bool with_x = true);
     // Starts the optimizer state anew when opt is of another kind than the state's.
     void match_optimizer_state(const OptimizerConfig& opt);
     std::vector<const T*> outs_;  // output of each layer in the last forward

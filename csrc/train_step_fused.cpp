@@ -27,9 +27,9 @@
 //
 // In a "medium" precision epoch (kernels.h, bf16_epoch_) the dense layers of at least
 // 128 x 128 weights (bf16_[l].on) take bfloat16 operands in their forward, dW and dX. A
-// large first layer: each thread converts its gathered rows (before the first barrier), an
-// even share of the row pairs of X (after phase 1) and its own panels' columns of dZ0 (in
-// 3). The others: the rows are split on even boundaries, and each thread converts its own
+// large first layer: each thread converts its rows of the batch straight from X (rows and
+// row pairs, no float32 copy; before the first barrier) and its own panels' columns of dZ0
+// (in 3). The others: the rows are split on even boundaries, and each thread converts its own
 // rows of the layer's input (rows for the forward, row pairs for dW) and of its dZ (rows for
 // dX, row pairs for dW) in 2. The update re-packs such a W as bf16 panels and row pairs
 // instead of float32 panels (tests/test_bf16.py).
@@ -138,18 +138,31 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
             const idx r0 = bf16 ? std::min(B, 2 * (pairs * t / team)) : B * t / team;
             const idx r1 = bf16 ? (t + 1 == team ? B : std::min(B, 2 * (pairs * (t + 1) / team))) : B * (t + 1) / team;
             const idx nr = r1 - r0;
-            auto own_pairs = [r0, r1, B](std::uint32_t* dst, const float* src, idx width) {
+            // bf16 operands of this thread's rows of a matrix whose row r is row(r) (width floats).
+            auto own_pairs_of = [r0, r1, B](std::uint32_t* dst, idx width, auto row) {
                 for (idx p = r0 / 2; p < (r1 + 1) / 2; ++p)
-                    avx512::rows_to_bf16_pairs(dst + p * width, src + 2 * p * width,
-                                               2 * p + 1 < B ? src + (2 * p + 1) * width : nullptr, width);
+                    avx512::rows_to_bf16_pairs(dst + p * width, row(2 * p), 2 * p + 1 < B ? row(2 * p + 1) : nullptr,
+                                               width);
             };
-            auto own_rows = [r0, r1](std::uint32_t* dst, const float* src, idx width) {
+            auto own_rows_of = [r0, r1](std::uint32_t* dst, idx width, auto row) {
                 const idx w2 = (width + 1) / 2;
-                for (idx r = r0; r < r1; ++r) avx512::row_to_bf16(dst + r * w2, src + r * width, width);
+                for (idx r = r0; r < r1; ++r) avx512::row_to_bf16(dst + r * w2, row(r), width);
             };
-            // Gather this thread's rows: the kernels want them contiguous.
-            for (idx r = r0; r < r1; ++r) gather_row(X, y, rows, r);
-            if (bf16_first) own_rows(bf16_[0].x_rows.data(), batch_x_.data(), I);
+            auto own_pairs = [&](std::uint32_t* dst, const float* src, idx width) {
+                own_pairs_of(dst, width, [src, width](idx r) { return src + r * width; });
+            };
+            auto own_rows = [&](std::uint32_t* dst, const float* src, idx width) {
+                own_rows_of(dst, width, [src, width](idx r) { return src + r * width; });
+            };
+            // Gather this thread's rows: the kernels want them contiguous. A bf16 first layer
+            // with panels takes its operands (rows for the forward, row pairs for dW) straight
+            // from X's rows: the float32 copy of the batch would be read only to convert it.
+            for (idx r = r0; r < r1; ++r) gather_row(X, y, rows, r, !bf16_first);
+            if (bf16_first) {
+                auto x_row = [X, rows, I](idx r) { return X + rows[r] * I; };
+                own_rows_of(bf16_[0].x_rows.data(), I, x_row);
+                own_pairs_of(bf16_[0].x_pairs.data(), I, x_row);
+            }
             // 1. A large first layer: owned panels x all rows (needs every thread's rows).
             if (first_by_panels) {
 #pragma omp barrier
@@ -174,12 +187,6 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                                                        s.n_in, s.n_out, fuse_act[0], alpha, b0, mr, q);
                     }
 #pragma omp barrier
-                // The row pairs of X that the first layer's bf16 dW reads (phase 3): every
-                // row is gathered now; each thread interleaves an even share of the pairs.
-                if (bf16_first)
-                    for (idx p = pairs * t / team; p < pairs * (t + 1) / team; ++p)
-                        avx512::rows_to_bf16_pairs(bf16_[0].x_pairs.data() + p * I, batch_x_.data() + 2 * p * I,
-                                                   2 * p + 1 < B ? batch_x_.data() + (2 * p + 1) * I : nullptr, I);
             }
             // 2. This thread's rows through the (rest of the) forward, the loss, and back.
             if (nr > 0) {
