@@ -89,6 +89,13 @@ void dense_backward_dx_bf16(float* dX, const std::uint32_t* dYb, const std::uint
 bool dw_tile_bf16(float* dW, float* db, const float* dY, const std::uint32_t* dYp, const std::uint32_t* Xp, idx B,
                   idx I, idx O, idx o0, int rows, idx p);
 
+// One row of softmax cross-entropy with a class label (losses.cpp), C <= 16 float32 logits
+// in one zmm. False (nothing written) when a logit is inf or NaN or the row does not fit:
+// the caller's scalar path handles those. Else *loss = log(sum_c exp(z_c - m)) - (z_label - m)
+// with m = max z (the sum in double), *argmax = the first maximum, and, when g != nullptr,
+// g[c] = scale * (softmax(z)_c - [c == label]).
+bool softmax_xent_row(const float* z, idx C, idx label, float scale, float* g, double* loss, idx* argmax);
+
 // Measured float32 FMA throughput of `threads` threads (GFLOP/s), running zmm FMAs for
 // about `seconds`: the machine's peak that benchmarks quote percentages of.
 double fma_peak_gflops(int threads, double seconds);

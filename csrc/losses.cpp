@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+
+#include "kernels.h"
+#include "kernels_avx512.h"
 
 namespace pynn {
 namespace {
@@ -39,9 +43,23 @@ double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* label
     double total = 0.0;
     idx hits = 0;
     const double inv_b = 1.0 / static_cast<double>(norm_rows > 0 ? norm_rows : B);
+    // float32 rows of up to 16 classes with labels: one zmm per row (AVX-512), the scalar
+    // pass below for the rest and for rows with an inf or NaN logit.
+    const bool vector_rows = std::is_same_v<T, float> && labels && C <= 16 && use_avx512();
 #pragma omp parallel for reduction(+ : total, hits) if (B * C > kParallelGrain) num_threads(current_threads())
     for (idx b = 0; b < B; ++b) {
         const T* z = logits + b * C;
+        if constexpr (std::is_same_v<T, float>) {
+            double row_loss;
+            idx best;
+            const double w = weights ? static_cast<double>(weights[b]) : 1.0;
+            if (vector_rows && avx512::softmax_xent_row(z, C, labels[b], static_cast<float>(w * inv_b),
+                                                        grad ? grad + b * C : nullptr, &row_loss, &best)) {
+                total += w * row_loss;
+                if (correct) hits += best == labels[b];
+                continue;
+            }
+        }
         // One row pass: m = max z, e_c = exp(z_c - m), s = sum e_c; log softmax = z - m - log s
         // and softmax = e_c / s. Up to kKeep e_c are kept for the gradient (one exp per
         // element instead of two: the exps were most of the loss's time on small layers).
