@@ -406,10 +406,13 @@ def main(argv=None) -> int:
             return 1
         if "pynn-bf16" in frameworks:
             lb = call({"kind": "run", "fw": "pynn-bf16", "batch": b0, "data_dir": data_dir, "threads": args.threads})
-            rel_b = abs(lb["heldout_loss"] - lo["heldout_loss"]) / lo["heldout_loss"]
+            # One-sided: bf16 rounding sends training down another path (over 12 seeds its
+            # held-out loss at batch 128 was float32's x 1.01 +- 0.045), so a lower loss is no
+            # failure; a loss more than 5% above torch's would be speed bought with learning.
+            rel_b = (lb["heldout_loss"] - lo["heldout_loss"]) / lo["heldout_loss"]
             ok_b = rel_b <= 0.05
             print(f"check 3: held-out loss after one epoch (batch {b0}): pynn-bf16 {lb['heldout_loss']:.4f}, "
-                  f"{other} {lo['heldout_loss']:.4f} ({100 * rel_b:.2f}% apart, 5% allowed) -> "
+                  f"{other} {lo['heldout_loss']:.4f} ({100 * rel_b:+.2f}%, at most +5% allowed) -> "
                   f"{'ok' if ok_b else 'FAILED: pynn-bf16 not timed'}")
             if not ok_b:
                 frameworks.remove("pynn-bf16")
