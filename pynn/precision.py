@@ -8,7 +8,9 @@
   every Dense layer with at least 128 x 128 weights -- nearly all of an MLP's arithmetic
   -- at twice the float32 rate, as ``torch.autocast`` would. The parameters, the
   optimizer state, the smaller layers (a 10-class output layer), the loss, ``predict``
-  and ``train_step`` stay float32. Elsewhere "medium" changes nothing.
+  and ``train_step`` stay float32. Networks with Dropout or PReLU layers (which take the
+  layer-by-layer step), float64 models and CPUs without AVX512_BF16 are unaffected:
+  there "medium" changes nothing.
 
 The setting is process-wide and read at the start of each epoch.
 """
