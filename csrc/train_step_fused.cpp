@@ -113,7 +113,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         const bool bf16 = bf16_epoch_;
         auto on16 = [this, bf16](size_t l) { return bf16 && bf16_[l].on; };
         const bool bf16_first = on16(0) && first_by_panels;  // the first layer's panel path
-        const idx I2 = (I + 1) / 2, pairs = (B + 1) / 2;
+        const idx pairs = (B + 1) / 2;
         for (size_t l : dense_layers_)
             if (on16(l) && !bf16_[l].w_ok) {
                 for (idx q = 0; q < avx512::panel_count(layers_[l].n_out); ++q) pack_bf16_panel(l, q);

@@ -146,12 +146,14 @@ def _rms(a, b):
 @needs_bf16
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("batch", [33, 8, 1])
-@pytest.mark.parametrize("widths", [(701, 161, 131, 10), (200, 99, 10)], ids=["panels+rows", "rows"])
+@pytest.mark.parametrize("widths", [(701, 161, 131, 10), (200, 99, 10), (65, 301, 261, 10)],
+                         ids=["panels+rows", "rows", "rows+hidden panels"])
 def test_hidden_layers_take_bf16_too(threads, batch, widths):
     """Every Dense layer of at least 128 x 128 weights runs on bf16 operands: a hidden
     161 -> 131 layer (its forward, dW and dX; odd widths pad the last pair) after a
-    first layer split by panels, or a 200 -> 99 first layer split by rows (below 256 KB);
-    the 10-output layer stays float32."""
+    first layer split by panels, a 200 -> 99 first layer split by rows (below 256 KB), or
+    a 65 -> 301 first layer by rows before a 301 -> 261 hidden layer large enough to own
+    its panels (its dW and update by owned panels); the 10-output layer stays float32."""
     pynn.set_num_threads(threads)
     rng = np.random.default_rng(6)
     X = rng.standard_normal((batch, widths[0])).astype(np.float32)
@@ -174,7 +176,7 @@ def test_hidden_layers_take_bf16_too(threads, batch, widths):
 
 
 @needs_bf16
-@pytest.mark.parametrize("widths", [(701, 100, 10), (701, 161, 131, 10), (200, 99, 10)])
+@pytest.mark.parametrize("widths", [(701, 100, 10), (701, 161, 131, 10), (200, 99, 10), (65, 301, 261, 10)])
 def test_same_parameters_for_any_thread_count(widths):
     pynn.set_float32_matmul_precision("medium")
     rng = np.random.default_rng(2)
