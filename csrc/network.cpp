@@ -240,17 +240,15 @@ void Network<T>::reserve_fused() {
 }
 
 template <typename T>
-bool Network<T>::reserve_bf16() {
+bool Network<T>::begin_bf16_epoch() {
     bf16_.resize(layers_.size());
     const idx pairs = (capacity_ + 1) / 2;
     bool any = false;
     for (size_t l = 0; l < layers_.size(); ++l) {
         const auto& s = layers_[l];
-        Bf16Operands& o = bf16_[l];
-        o.on = bf16_layer(s);
-        o.w_ok = false;  // Python may have written W since the last epoch
-        if (!o.on) continue;
+        if (!bf16_layer(s)) continue;
         any = true;
+        Bf16Operands& o = bf16_[l];
         const idx I2 = (s.n_in + 1) / 2, O2 = (s.n_out + 1) / 2;
         const std::string what = "the bfloat16 operands of layer " + std::to_string(l);
         auto size = [&](Buffer<std::uint32_t>& b, idx n) {
@@ -264,6 +262,8 @@ bool Network<T>::reserve_bf16() {
             size(o.w_pairs, O2 * s.n_in);
             size(o.dz_rows, capacity_ * O2);
         }
+        // W as Python left it; within the epoch each update re-packs what it changed.
+        for (idx q = 0; q < avx512::panel_count(s.n_out); ++q) pack_bf16_panel(l, q);
     }
     return any;
 }
@@ -341,7 +341,7 @@ void Network<T>::update_item(idx t, const OptimizerConfig& opt, const avx512::Ad
             avx512::adam_panel_rows(p + s.w_off, g + s.w_off, m + s.w_off, v + s.w_off, s.n_out, s.n_in, q, adam);
         }
         // A bf16 epoch's bf16 layers are read only in bf16 until the epoch ends.
-        if (bf16_epoch_ && bf16_[static_cast<size_t>(l)].on) {
+        if (bf16_epoch_ && bf16_layer(s)) {
             pack_bf16_panel(static_cast<size_t>(l), q);
         } else {
             avx512::pack_panel(packed, p + s.w_off, s.n_out, s.n_in, q);
@@ -614,7 +614,7 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
             net.bf16_epoch_ = false;
         }
     } end_bf16{*this};
-    if (fused && use_bf16()) bf16_epoch_ = reserve_bf16();
+    if (fused && use_bf16()) bf16_epoch_ = begin_bf16_epoch();
     for (idx start = 0; start < N; start += bs) {
         if (should_stop && should_stop()) throw Interrupted();
         const idx B = std::min(bs, N - start);

@@ -185,13 +185,11 @@ private:
         Buffer<std::uint32_t> x_pairs;   // the input's row pairs, for dW ((capacity_ + 1) / 2, n_in)
         Buffer<std::uint32_t> dz_rows;   // dZ's rows, for dX (capacity_, (n_out + 1) / 2; not layer 0)
         Buffer<std::uint32_t> dz_pairs;  // dZ's row pairs, for dW ((capacity_ + 1) / 2, n_out)
-        bool on = false;                 // this layer runs in bf16 this epoch
-        bool w_ok = false;               // w_panels and w_pairs hold the current W
     };
     bool bf16_epoch_ = false;
     std::vector<Bf16Operands> bf16_;  // per layer (empty buffers for the others)
-    // Sizes the operands of the bf16 layers; false if there are none.
-    bool reserve_bf16();
+    // Sizes the operands of the bf16 layers and packs their W; false if there are none.
+    bool begin_bf16_epoch();
     // Packs W of bf16 layer l, panel q, into both bf16 layouts.
     void pack_bf16_panel(size_t l, idx q);
     idx dense_work_ = 0;                    // multiply-adds per row of the dense layers' forward

@@ -26,7 +26,7 @@
 // (tests/test_fused_step.py).
 //
 // In a "medium" precision epoch (kernels.h, bf16_epoch_) the dense layers of at least
-// 128 x 128 weights (bf16_[l].on) take bfloat16 operands in their forward, dW and dX. A
+// 128 x 128 weights (bf16_layer) take bfloat16 operands in their forward, dW and dX. A
 // large first layer: each thread converts its rows of the batch straight from X (rows and
 // row pairs, no float32 copy; before the first barrier) and its own panels' columns of dZ0
 // (in 3). The others: the rows are split on even boundaries, and each thread converts its own
@@ -108,17 +108,12 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         if (B * dense_work_ < (idx(1) << 17)) nt = 1;
         if (nt > B) nt = static_cast<int>(B);
         const bool first_by_panels = owns_panels(layers_[0]);
-        // A "medium" epoch: the layers with bf16_[l].on take bf16 operands (train_epoch sets
-        // bf16_epoch_ only when there is one).
+        // A "medium" epoch: the layers bf16_layer() picks take bf16 operands (train_epoch sets
+        // bf16_epoch_ only when there is one, and has packed their W).
         const bool bf16 = bf16_epoch_;
-        auto on16 = [this, bf16](size_t l) { return bf16 && bf16_[l].on; };
+        auto on16 = [this, bf16](size_t l) { return bf16 && bf16_layer(layers_[l]); };
         const bool bf16_first = on16(0) && first_by_panels;  // the first layer's panel path
         const idx pairs = (B + 1) / 2;
-        for (size_t l : dense_layers_)
-            if (on16(l) && !bf16_[l].w_ok) {
-                for (idx q = 0; q < avx512::panel_count(layers_[l].n_out); ++q) pack_bf16_panel(l, q);
-                bf16_[l].w_ok = true;
-            }
         double part_loss[64] = {};
         idx part_correct[64] = {};
         if (nt > 64) nt = 64;
