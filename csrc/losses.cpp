@@ -49,10 +49,10 @@ double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* label
 #pragma omp parallel for reduction(+ : total, hits) if (B * C > kParallelGrain) num_threads(current_threads())
     for (idx b = 0; b < B; ++b) {
         const T* z = logits + b * C;
+        const double w = weights ? static_cast<double>(weights[b]) : 1.0;
         if constexpr (std::is_same_v<T, float>) {
             double row_loss;
             idx best;
-            const double w = weights ? static_cast<double>(weights[b]) : 1.0;
             if (vector_rows && avx512::softmax_xent_row(z, C, labels[b], static_cast<float>(w * inv_b),
                                                         grad ? grad + b * C : nullptr, &row_loss, &best)) {
                 total += w * row_loss;
@@ -83,7 +83,6 @@ double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* label
             s += ec;
         }
         const double log_s = std::log(s), inv_s = 1.0 / s;
-        const double w = weights ? static_cast<double>(weights[b]) : 1.0;
         double row_loss, t_sum;
         if (labels) {
             row_loss = log_s - static_cast<double>(z[labels[b]] - m);
