@@ -278,8 +278,8 @@ def call(job: dict, timeout: float = 1800) -> dict:
 
 def available(fw: str) -> bool:
     if fw == "pynn-bf16":
-        from . import _core
-        return bool(_core.bf16_supported())
+        from .precision import bf16_supported
+        return bf16_supported()
     return fw in ("pynn", "numpy") or importlib.util.find_spec(fw.split("-")[0]) is not None
 
 

@@ -207,7 +207,7 @@ def _info(args) -> int:
     print(f"cpu features: {' '.join(k for k, v in features.items() if v) or 'none detected'}")
     print(f"threads: {pynn.get_num_threads()} (os.cpu_count() = {os.cpu_count()})")
     print(f"kernels: {pynn._core.get_kernel()}; float32 matmul precision {pynn.get_float32_matmul_precision()} "
-          f"(bfloat16 kernels for 'medium': {'yes' if pynn._core.bf16_supported() else 'not on this CPU'})")
+          f"(bfloat16 kernels for 'medium': {'yes' if pynn.precision.bf16_supported() else 'not on this CPU'})")
     print(f"blas: {blas.get('library')}; {blas.get('config')}; core {blas.get('corename')}; "
           f"{blas.get('num_threads')} threads")
     return 0
