@@ -13,7 +13,8 @@
 #include <string>
 
 #include "activations.h"
-#include "cpu.h"
+#include "dispatch/cpu.h"
+#include "dispatch/plan.h"
 #include "kernels.h"
 #include "kernels_avx512.h"
 #include "network.h"
@@ -223,6 +224,21 @@ void bind_network(py::module_& m, const char* name) {
             }
             return view_of<T>(buf->data(), 0, {static_cast<idx>(buf->size())}, self);
         })
+        .def("kernel_plan", [](const Net& n, idx batch_size) {
+            ThreadScope threads(effective_threads());
+            py::list out;
+            for (const auto& p : n.kernel_plan(batch_size)) {
+                py::dict d;
+                d["layer"] = p.layer;
+                d["n_in"] = p.n_in;
+                d["n_out"] = p.n_out;
+                d["kernel"] = matmul_name(p.kernel);
+                d["split"] = p.owns_panels ? "panels" : "rows";
+                d["threads"] = p.threads;
+                out.append(d);
+            }
+            return out;
+        }, py::arg("batch_size"))
         .def("reset_optimizer_state", [](Net& n) {
             // Release the GIL before waiting for the lock: a train_epoch holding the lock
             // takes the GIL to poll for Ctrl-C, so waiting with the GIL held deadlocks.
@@ -428,6 +444,35 @@ PYBIND11_MODULE(_core, m) {
     m.def("set_num_threads", &set_num_threads, py::arg("n"));
     m.def("get_num_threads", &get_num_threads);
     m.def("cpu_features", &cpu_features);
+    m.def("cpu_info", []() {
+        const CpuInfo& c = cpu_info();
+        py::dict d;
+        d["vendor"] = c.vendor;
+        d["brand"] = c.brand;
+        d["family"] = c.family;
+        d["model"] = c.model;
+        d["class"] = cpu_class(c);
+        d["amx_usable"] = amx_usable();
+        return d;
+    }, "What the CPU is (vendor, brand, family, model, the class the kernel table is keyed by).");
+    m.def("set_bf16_kernel", &set_bf16_kernel, py::arg("name"));
+    m.def("_bf16_kernel_table", [](const std::string& vendor, int family, bool avx512, bool avx512_bf16, bool amx) {
+        CpuInfo c;
+        c.vendor = vendor;
+        c.family = family;
+        c.avx512 = avx512;
+        c.avx512_bf16 = avx512 && avx512_bf16;
+        c.amx_bf16 = amx;
+        std::string why;
+        const Matmul k = table_choice(c, amx, &why);
+        return py::make_tuple(cpu_class(c), matmul_name(k), why);
+    }, py::arg("vendor"), py::arg("family"), py::arg("avx512"), py::arg("avx512_bf16"), py::arg("amx"),
+       "The kernel table's row and choice for a described CPU (tests: every row on any machine).");
+    m.def("get_bf16_kernel", []() {
+        std::string why;
+        const Matmul k = bf16_kernel(&why);
+        return py::make_tuple(get_bf16_kernel_setting(), matmul_name(k), why);
+    }, "(setting, kernel, why): the pin ('auto' unless set), the kernel 'medium' uses, the reason.");
     m.def("set_kernel", &set_kernel, py::arg("name"),
           "Use 'avx512' (register-blocked float32 kernels), 'blas' (OpenBLAS) or 'auto' (the "
           "default: avx512 where the CPU has it, unless PYNN_DISABLE_AVX512=1 at import).");

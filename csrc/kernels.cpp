@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "dispatch/plan.h"
 
 namespace pynn {
 namespace {
@@ -51,13 +52,7 @@ std::string get_kernel() { return g_avx512.load() ? "avx512" : "blas"; }
 
 bool use_avx512() { return g_avx512.load(std::memory_order_relaxed); }
 
-bool bf16_supported() {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    return avx512_supported() && __builtin_cpu_supports("avx512bf16");
-#else
-    return false;
-#endif
-}
+bool bf16_supported() { return avx512_supported() && is_bf16(bf16_kernel()); }
 
 void set_matmul_precision(const std::string& precision) {
     for (int i = 0; i < 3; ++i)

@@ -17,9 +17,9 @@ bool use_avx512();                       // cheap check for the hot path
 // torch.set_float32_matmul_precision's contract: "highest" (the default) and "high" keep
 // float32 products; "medium" lets the products of training's dense layers of at least
 // 128 x 128 weights (forward, dW, dX; train_step_fused.cpp) run on bfloat16 operands with
-// float32 accumulation where the CPU has AVX512_BF16 (twice the float32 rate), float32
-// elsewhere.
-bool bf16_supported();                               // AVX-512 kernels plus AVX512_BF16
+// float32 accumulation where the plan (dispatch/plan.h) has a bf16 kernel faster than
+// float32 on this CPU, float32 elsewhere.
+bool bf16_supported();                               // AVX-512 kernels and such a bf16 kernel
 void set_matmul_precision(const std::string& precision);
 std::string get_matmul_precision();
 bool use_bf16();                                     // "medium", on a CPU that has it

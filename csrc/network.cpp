@@ -198,13 +198,11 @@ void Network<T>::reserve_fused() {
     fuse_act_.assign(L, FusedAct::identity);
     fused_.assign(L, 0);
     dense_layers_.clear();
-    dense_work_ = 0;
     for (size_t l = 0; l < L; ++l) {
         const auto& s = layers_[l];
         if (s.kind != LayerKind::dense) continue;
         assign_zeros(grad_out_[l], capacity_ * s.n_out, what);
         dense_layers_.push_back(l);
-        dense_work_ += s.n_in * s.n_out;
         // A dense layer followed by a fusable activation writes the activation's output
         // directly, as forward() does.
         fused_[l] = l + 1 < L && fusable_activation(layers_[l + 1], &fuse_act_[l]);
@@ -614,7 +612,10 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
             net.bf16_epoch_ = false;
         }
     } end_bf16{*this};
-    if (fused && use_bf16()) bf16_epoch_ = begin_bf16_epoch();
+    if (fused && use_bf16()) {
+        bf16_kernel_ = bf16_kernel();
+        bf16_epoch_ = begin_bf16_epoch();
+    }
     for (idx start = 0; start < N; start += bs) {
         if (should_stop && should_stop()) throw Interrupted();
         const idx B = std::min(bs, N - start);

@@ -11,6 +11,7 @@
 #include "activations.h"
 #include "aligned.h"
 #include "common.h"
+#include "dispatch/plan.h"
 #include "kernels_avx512.h"
 #include "losses.h"
 #include "optimizers.h"
@@ -103,6 +104,18 @@ public:
                            idx batch_size, const OptimizerConfig& opt,
                            const std::function<bool()>& should_stop);
 
+    // What each dense layer of fit's step runs on for batches of B rows under the current
+    // settings (kernel, precision, threads): the choice train_epoch makes, for `pynn info
+    // --plan` and Sequential.kernel_plan.
+    struct LayerPlan {
+        size_t layer;
+        idx n_in, n_out;
+        Matmul kernel;
+        bool owns_panels;  // its W's panels stay with one thread each (else: split by rows)
+        int threads;
+    };
+    std::vector<LayerPlan> kernel_plan(idx B) const;
+
     std::mutex busy;  // one call at a time per model; the bindings lock it without the GIL
 
 private:
@@ -143,6 +156,8 @@ private:
     // The training step of train_epoch as one parallel region (float32, AVX-512, networks of
     // Dense and activation layers): csrc/train_step_fused.cpp.
     bool fused_step_eligible() const;
+    // Threads of the fused step for B rows: small steps are not worth a second thread.
+    int fused_step_threads(idx B) const;
     double fused_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
                             const OptimizerConfig& opt, idx* correct);
     // What the fused step derives from the layers alone, made once by reserve_fused() (and
@@ -169,12 +184,11 @@ private:
     std::vector<SharedTile> shared_dw_;                   // dW tiles (cost: rows x columns)
     std::vector<std::pair<idx, double>> shared_updates_;  // (update item, cumulative cost): panels, the rest
     // A "medium" matmul-precision epoch (kernels.h): the fused steps run the products of
-    // every dense layer with at least kBf16MinWeights weights on bfloat16 operands (the
-    // forward, dW, and dX for all but the first layer), made from W after each update and
-    // from the step's inputs and output gradients. float32 everywhere else (parameters,
-    // optimizer state, the small layers, the loss); set and cleared by train_epoch.
-    // 128 x 128 weights: below it the conversions cost about what the faster products save.
-    static constexpr idx kBf16MinWeights = 128 * 128;
+    // every dense layer with at least kBf16MinWeights weights (dispatch/plan.h) on bfloat16
+    // operands (the forward, dW, and dX for all but the first layer) with the plan's bf16
+    // kernel, made from W after each update and from the step's inputs and output
+    // gradients. float32 everywhere else (parameters, optimizer state, the small layers, the
+    // loss); set and cleared by train_epoch.
     static bool bf16_layer(const LayerSpec& s) {
         return s.kind == LayerKind::dense && s.n_in * s.n_out >= kBf16MinWeights;
     }
@@ -187,12 +201,12 @@ private:
         Buffer<std::uint32_t> dz_pairs;  // dZ's row pairs, for dW ((capacity_ + 1) / 2, n_out)
     };
     bool bf16_epoch_ = false;
+    Matmul bf16_kernel_ = Matmul::avx512_bf16;  // the epoch's bf16 kernel (plan.h)
     std::vector<Bf16Operands> bf16_;  // per layer (empty buffers for the others)
     // Sizes the operands of the bf16 layers and packs their W; false if there are none.
     bool begin_bf16_epoch();
     // Packs W of bf16 layer l, panel q, into both bf16 layouts.
     void pack_bf16_panel(size_t l, idx q);
-    idx dense_work_ = 0;                    // multiply-adds per row of the dense layers' forward
     // Gathers row rows[r] of the targets (and of X, with_x) into row r of the batch workspace.
     void gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r, bool with_x = true);
     // Starts the optimizer state anew when opt is of another kind than the state's.

@@ -71,6 +71,35 @@ bool Network<T>::fused_step_eligible() const {
 }
 
 template <typename T>
+int Network<T>::fused_step_threads(idx B) const {
+    idx work = 0;  // multiply-adds per row of the dense layers' forward
+    for (const auto& s : layers_)
+        if (s.kind == LayerKind::dense) work += s.n_in * s.n_out;
+    // Each thread needs rows of its own, and below 2^17 multiply-adds a step is not worth
+    // a second thread.
+    int nt = current_threads();
+    if (B * work < (idx(1) << 17)) nt = 1;
+    if (nt > B) nt = static_cast<int>(B);
+    return nt < 64 ? nt : 64;
+}
+
+template <typename T>
+std::vector<typename Network<T>::LayerPlan> Network<T>::kernel_plan(idx B) const {
+    std::vector<LayerPlan> plan;
+    const bool fused = fused_step_eligible();
+    const int threads = fused ? fused_step_threads(B) : current_threads();
+    const Matmul bf16 = use_bf16() ? bf16_kernel() : Matmul::avx512;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        const auto& s = layers_[l];
+        if (s.kind != LayerKind::dense) continue;
+        Matmul k = std::is_same_v<T, float> && use_avx512() ? Matmul::avx512 : Matmul::blas;
+        if (fused && bf16_layer(s)) k = bf16;
+        plan.push_back({l, s.n_in, s.n_out, k, fused && owns_panels(s), threads});
+    }
+    return plan;
+}
+
+template <typename T>
 double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
                                     const OptimizerConfig& opt, idx* correct) {
     if constexpr (!std::is_same_v<T, float>) {
@@ -103,10 +132,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         const idx I = n_inputs_, C = n_outputs(), widest = widest_;
         float* P = params_.data();
         float* G = grads_.data();
-        // Small steps are not worth a second thread (each thread needs rows of its own).
-        int nt = current_threads();
-        if (B * dense_work_ < (idx(1) << 17)) nt = 1;
-        if (nt > B) nt = static_cast<int>(B);
+        int nt = fused_step_threads(B);
         const bool first_by_panels = owns_panels(layers_[0]);
         // A "medium" epoch: the layers bf16_layer() picks take bf16 operands (train_epoch sets
         // bf16_epoch_ only when there is one, and has packed their W).
@@ -116,7 +142,6 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         const idx pairs = (B + 1) / 2;
         double part_loss[64] = {};
         idx part_correct[64] = {};
-        if (nt > 64) nt = 64;
         std::atomic<bool> bad_loss{false}, bad_grad{false};
 
 #pragma omp parallel num_threads(nt)
@@ -359,6 +384,10 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
 }
 
 template bool Network<float>::fused_step_eligible() const;
+template int Network<float>::fused_step_threads(idx) const;
+template int Network<double>::fused_step_threads(idx) const;
+template std::vector<Network<float>::LayerPlan> Network<float>::kernel_plan(idx) const;
+template std::vector<Network<double>::LayerPlan> Network<double>::kernel_plan(idx) const;
 template bool Network<double>::fused_step_eligible() const;
 template double Network<float>::fused_train_step(const float*, const Targets<float>&, const std::int64_t*, idx,
                                                  const OptimizerConfig&, idx*);

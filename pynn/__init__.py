@@ -18,7 +18,7 @@ from .plotting import plot_history
 from .optimizers import SGD, Adam, AdamW, Optimizer
 from .sequential import LOSSES, DivergenceError, Sequential
 from .threads import get_num_threads, set_num_threads
-from .precision import get_float32_matmul_precision, set_float32_matmul_precision
+from .precision import get_bf16_kernel, get_float32_matmul_precision, set_bf16_kernel, set_float32_matmul_precision
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,7 @@ __all__ = [
     "ReduceLROnPlateau", "plot_history",
     "Neuron", "Perceptron",
     "set_num_threads", "get_num_threads", "set_float32_matmul_precision", "get_float32_matmul_precision",
+    "set_bf16_kernel", "get_bf16_kernel",
     "autodiff", "datasets", "reference",
 ]
 

@@ -206,11 +206,50 @@ def _info(args) -> int:
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.system()} {platform.machine()}")
     print(f"cpu features: {' '.join(k for k, v in features.items() if v) or 'none detected'}")
     print(f"threads: {pynn.get_num_threads()} (os.cpu_count() = {os.cpu_count()})")
-    print(f"kernels: {pynn._core.get_kernel()}; float32 matmul precision {pynn.get_float32_matmul_precision()} "
-          f"(bfloat16 kernels for 'medium': {'yes' if pynn.precision.bf16_supported() else 'not on this CPU'})")
+    cpu = pynn._core.cpu_info()
+    print(f"cpu: {cpu['brand'] or 'unknown'} ({cpu['vendor'] or '?'} family {cpu['family']} model {cpu['model']}; "
+          f"kernel table row {cpu['class']})")
+    bf16 = pynn.get_bf16_kernel()
+    print(f"kernels: {pynn._core.get_kernel()}; float32 matmul precision {pynn.get_float32_matmul_precision()}; "
+          f"'medium' runs {bf16['kernel']} ({bf16['setting']}: {bf16['why']})")
     print(f"blas: {blas.get('library')}; {blas.get('config')}; core {blas.get('corename')}; "
           f"{blas.get('num_threads')} threads")
+    if args.plan is not None:
+        _print_plan(args.plan, args.batch)
     return 0
+
+
+def _print_plan(widths: str, batch: int) -> None:
+    """The kernel of each Dense layer of a Dense-ReLU stack with these widths, under
+    "highest" and "medium" (what fit would run, Sequential.kernel_plan)."""
+    import pynn
+
+    try:
+        sizes = [int(w) for w in widths.split(",")]
+    except ValueError:
+        raise CliError(f"--plan: comma-separated layer widths like 784,256,128,10 expected, got {widths!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise CliError(f"--plan: at least two widths, each >= 1, expected, got {widths!r}")
+    if batch < 1:
+        raise CliError(f"--batch: a batch size >= 1 expected, got {batch}")
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [pynn.Dense(n_in, n_out), pynn.ReLU()]
+    model = pynn.Sequential(layers[:-1])
+    before = pynn.get_float32_matmul_precision()
+    plans = {}
+    try:
+        for precision in ("highest", "medium"):
+            pynn.set_float32_matmul_precision(precision)
+            plans[precision] = model.kernel_plan(batch)
+    finally:
+        pynn.set_float32_matmul_precision(before)
+    print(f"plan of fit for {'-'.join(map(str, sizes))} (Dense-ReLU), batch {batch}, "
+          f"{plans['highest'][0]['threads']} thread(s):")
+    print(f"  {'layer':>5}  {'shape':>12}  {'highest':>12}  {'medium':>12}  split")
+    for hi, med in zip(plans["highest"], plans["medium"]):
+        shape = f"{hi['n_in']}x{hi['n_out']}"
+        print(f"  {hi['layer']:>5}  {shape:>12}  {hi['kernel']:>12}  {med['kernel']:>12}  {hi['split']}")
 
 
 def _plot(args) -> int:
@@ -296,9 +335,14 @@ def _add_evaluate_predict(sub) -> None:
 
 
 def _add_info(sub) -> None:
-    sub.add_parser("info", help="version, CPU features, threads and BLAS",
-                   description="Show pynn's version, the CPU features the core detects, threads and BLAS."
-                   ).set_defaults(func=_info)
+    info = sub.add_parser("info", help="version, CPU, kernels, threads and BLAS",
+                          description="Show pynn's version, the CPU and the features the core detects, the "
+                          "kernels it picks, threads and BLAS.")
+    info.add_argument("--plan", metavar="WIDTHS",
+                      help="also show the kernel of each Dense layer of fit for a Dense-ReLU stack of these "
+                      "widths, e.g. 784,256,128,10")
+    info.add_argument("--batch", type=int, default=32, help="batch size for --plan (default 32)")
+    info.set_defaults(func=_info)
 
 
 def _add_plot(sub) -> None:

@@ -179,6 +179,16 @@ class Sequential:
             print_fn(out)
         return out
 
+    def kernel_plan(self, batch_size: int = 32) -> list[dict]:
+        """What each Dense layer's products run on in ``fit`` with batches of `batch_size`
+        rows, under the current thread count and float32 matmul precision: one dict per
+        Dense layer with its index in `layers`, ``n_in``, ``n_out``, ``kernel`` ("avx512",
+        "blas", or under "medium" the CPU's bf16 kernel: "avx512-bf16", "amx",
+        "amx-emulated"), ``split`` ("panels": each thread keeps its own panels of W;
+        "rows": the batch rows are split) and ``threads``. See pynn.precision."""
+        batch_size = _checks.positive_int(batch_size, "batch_size")
+        return [dict(p) for p in self._net.kernel_plan(batch_size)]
+
     def __repr__(self) -> str:
         body = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
         loss = self.loss if isinstance(self.loss, str) else getattr(self.loss, "__name__", "custom")

@@ -61,10 +61,35 @@ def test_python_dash_m_and_info(tmp_path):
     features = [k for k, v in pynn._core.cpu_features().items() if v]
     assert f"cpu features: {' '.join(features)}" in out
     assert pynn._core.blas_info()["corename"] in out and "blas: " in out
-    bf16 = "yes" if pynn._core.bf16_supported() else "not on this CPU"
-    assert f"float32 matmul precision highest (bfloat16 kernels for 'medium': {bf16})" in out
+    bf16 = pynn.get_bf16_kernel()
+    assert f"float32 matmul precision highest; 'medium' runs {bf16['kernel']} ({bf16['setting']}: " in out
+    cpu = pynn._core.cpu_info()
+    assert f"cpu: {cpu['brand'] or 'unknown'} (" in out and f"kernel table row {cpu['class']})" in out
     helped = run(["--help"], tmp_path, module=True)
     assert helped.returncode == 0 and all(c in helped.stdout for c in ("train", "evaluate", "predict", "info"))
+
+
+def test_info_plan_shows_each_dense_layer_under_both_precisions(tmp_path):
+    result = run(["info", "--plan", "784,256,128,10", "--batch", "128"], tmp_path, module=True)
+    assert result.returncode == 0, result.stderr
+    rows = re.findall(r"^\s+(\d+)\s+(\d+)x(\d+)\s+(\S+)\s+(\S+)\s+(panels|rows)$", result.stdout, re.M)
+    assert [(r[0], r[1], r[2]) for r in rows] == [("0", "784", "256"), ("2", "256", "128"), ("4", "128", "10")]
+    # What the table says, as Sequential.kernel_plan reports it for the same network.
+    model = pynn.Sequential([pynn.Dense(784, 256), pynn.ReLU(), pynn.Dense(256, 128), pynn.ReLU(),
+                             pynn.Dense(128, 10)])
+    before = pynn.get_float32_matmul_precision()
+    try:
+        pynn.set_float32_matmul_precision("medium")
+        medium = [p["kernel"] for p in model.kernel_plan(128)]
+    finally:
+        pynn.set_float32_matmul_precision(before)
+    assert [r[4] for r in rows] == medium
+    assert all(r[3] in ("avx512", "blas") for r in rows)
+    for bad, message in ((["--plan", "784,x"], "--plan: comma-separated layer widths"),
+                         (["--plan", "784"], "--plan: at least two widths"),
+                         (["--plan", "4,2", "--batch", "0"], "--batch: a batch size >= 1")):
+        failed = run(["info", *bad], tmp_path, module=True)
+        assert failed.returncode == 2 and message in failed.stderr
 
 
 # ---------------------------------------------------------------------------- configs
