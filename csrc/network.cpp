@@ -238,30 +238,53 @@ void Network<T>::reserve_fused() {
 }
 
 template <typename T>
+void Network<T>::size_bf16_operands(size_t l, bool training) {
+    const auto& s = layers_[l];
+    Bf16Operands& o = bf16_[l];
+    const idx I2 = (s.n_in + 1) / 2, O2 = (s.n_out + 1) / 2, pairs = (capacity_ + 1) / 2;
+    const std::string what = "the bfloat16 operands of layer " + std::to_string(l);
+    auto size = [&](Buffer<std::uint32_t>& b, idx n) {
+        if (static_cast<idx>(b.size()) != n) assign_zeros(b, n, what);
+    };
+    size(o.w_panels, avx512::panel_count(s.n_out) * avx512::kPanel * I2);
+    size(o.x_rows, capacity_ * I2);
+    if (!training) return;
+    size(o.x_pairs, pairs * s.n_in);
+    size(o.dz_pairs, pairs * s.n_out);
+    if (l > 0) {  // the first layer computes no dX
+        size(o.w_pairs, O2 * s.n_in);
+        size(o.dz_rows, capacity_ * O2);
+    }
+}
+
+template <typename T>
 bool Network<T>::begin_bf16_epoch() {
     bf16_.resize(layers_.size());
-    const idx pairs = (capacity_ + 1) / 2;
+    bool any = false;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+        if (!bf16_layer(layers_[l])) continue;
+        any = true;
+        size_bf16_operands(l, true);
+        // W as Python left it; within the epoch each update re-packs what it changed.
+        for (idx q = 0; q < avx512::panel_count(layers_[l].n_out); ++q) pack_bf16_panel(l, q);
+    }
+    return any;
+}
+
+template <typename T>
+bool Network<T>::begin_bf16_inference() {
+    if (!fused_step_eligible() || !use_bf16()) return false;
+    bf16_kernel_ = bf16_kernel();
+    bf16_.resize(layers_.size());
     bool any = false;
     for (size_t l = 0; l < layers_.size(); ++l) {
         const auto& s = layers_[l];
         if (!bf16_layer(s)) continue;
         any = true;
-        Bf16Operands& o = bf16_[l];
-        const idx I2 = (s.n_in + 1) / 2, O2 = (s.n_out + 1) / 2;
-        const std::string what = "the bfloat16 operands of layer " + std::to_string(l);
-        auto size = [&](Buffer<std::uint32_t>& b, idx n) {
-            if (static_cast<idx>(b.size()) != n) assign_zeros(b, n, what);
-        };
-        size(o.w_panels, avx512::panel_count(s.n_out) * avx512::kPanel * I2);
-        size(o.x_rows, capacity_ * I2);
-        size(o.x_pairs, pairs * s.n_in);
-        size(o.dz_pairs, pairs * s.n_out);
-        if (l > 0) {  // the first layer computes no dX
-            size(o.w_pairs, O2 * s.n_in);
-            size(o.dz_rows, capacity_ * O2);
-        }
-        // W as Python left it; within the epoch each update re-packs what it changed.
-        for (idx q = 0; q < avx512::panel_count(s.n_out); ++q) pack_bf16_panel(l, q);
+        size_bf16_operands(l, false);
+        if constexpr (std::is_same_v<T, float>)
+            for (idx q = 0; q < avx512::panel_count(s.n_out); ++q)
+                avx512::pack_panel_bf16(bf16_[l].w_panels.data(), params_.data() + s.w_off, s.n_out, s.n_in, q);
     }
     return any;
 }
@@ -416,9 +439,12 @@ const T* Network<T>::forward(const T* X, idx B, bool training) {
                         FusedAct act = FusedAct::identity;
                         const bool fuse = l + 1 < layers_.size() && fusable_activation(layers_[l + 1], &act);
                         T* dst = fuse ? acts_[l + 1].data() : out;
-                        avx512::dense_forward(dst, in, packed_.data() + pack_off_[l], s.use_bias ? P + s.b_off : nullptr,
-                                              B, s.n_in, s.n_out, act,
-                                              fuse ? static_cast<float>(layers_[l + 1].alpha) : 0.0f);
+                        const float alpha = fuse ? static_cast<float>(layers_[l + 1].alpha) : 0.0f;
+                        if (bf16_inference_ && bf16_layer(s))
+                            dense_forward_bf16(l, dst, in, B, act, alpha);
+                        else
+                            avx512::dense_forward(dst, in, packed_.data() + pack_off_[l],
+                                                  s.use_bias ? P + s.b_off : nullptr, B, s.n_in, s.n_out, act, alpha);
                         outs_[l] = dst;
                         in = dst;
                         if (fuse) outs_[++l] = dst;  // backward reads the sign of dst for both
@@ -446,6 +472,20 @@ const T* Network<T>::forward(const T* X, idx B, bool training) {
     }
     if (training) ++train_forwards;
     return in;
+}
+
+template <typename T>
+void Network<T>::dense_forward_bf16(size_t l, T* Y, const T* X, idx B, FusedAct act, float alpha) {
+    if constexpr (std::is_same_v<T, float>) {
+        const auto& s = layers_[l];
+        Bf16Operands& o = bf16_[l];
+        const idx I2 = (s.n_in + 1) / 2;
+        std::uint32_t* xb = o.x_rows.data();
+#pragma omp parallel for if (B * s.n_in > kParallelGrain) num_threads(current_threads())
+        for (idx r = 0; r < B; ++r) avx512::row_to_bf16(xb + r * I2, X + r * s.n_in, s.n_in);
+        const float* bias = s.use_bias ? params_.data() + s.b_off : nullptr;
+        avx512::dense_forward_bf16(Y, xb, o.w_panels.data(), bias, B, s.n_in, s.n_out, act, alpha);
+    }
 }
 
 template <typename T>
@@ -520,6 +560,12 @@ void Network<T>::predict(T* out, const T* X, idx B, bool training) {
     const idx chunk = training ? B : std::min(B, kPredictChunk);
     reserve(chunk);
     packed_ok_ = false;  // Python may have written into the parameters since the last call
+    // Under "medium" inference takes the bf16 kernels where fit's step would (kernel_plan).
+    struct Bf16Inference {
+        bool& flag;
+        ~Bf16Inference() { flag = false; }
+    } end_bf16{bf16_inference_};
+    bf16_inference_ = !training && begin_bf16_inference();
     for (idx start = 0; start < B; start += chunk) {
         const idx rows = std::min(chunk, B - start);
         const T* y = forward(X + start * n_inputs_, rows, training);

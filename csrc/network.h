@@ -205,6 +205,12 @@ private:
     std::vector<Bf16Operands> bf16_;  // per layer (empty buffers for the others)
     // Sizes the operands of the bf16 layers and packs their W; false if there are none.
     bool begin_bf16_epoch();
+    // The same for predict under "medium" (W's forward panels and the input's rows only).
+    bool begin_bf16_inference();
+    void size_bf16_operands(size_t l, bool training);
+    bool bf16_inference_ = false;  // set by predict while it runs
+    // Y (B, n_out) = act(X W^T + b) of dense layer l on bf16 operands (the plan's kernel).
+    void dense_forward_bf16(size_t l, T* Y, const T* X, idx B, FusedAct act, float alpha);
     // Packs W of bf16 layer l, panel q, into both bf16 layouts.
     void pack_bf16_panel(size_t l, idx q);
     // Gathers row rows[r] of the targets (and of X, with_x) into row r of the batch workspace.

@@ -221,14 +221,20 @@ def run_validate_step(data_dir: str, threads: int) -> dict:
     # gradient is ~eps: those few parameters amplify float32 rounding. Hence a bound in
     # units of lr for the step, and a tight relative one for the gradients.
     step_err = max(float(np.max(np.abs(a - b))) for a, b in zip(model.parameters(), ref.params)) / 1e-3
+    plans = {}
+    for precision in ("highest", "medium"):
+        pynn.set_float32_matmul_precision(precision)
+        plans[precision] = [p["kernel"] for p in model.kernel_plan(128)]
+    pynn.set_float32_matmul_precision("highest")
     return {"loss": float(loss), "ref_loss": float(ref_loss), "grad_rel_err": grad_err, "step_err_lr": step_err,
-            "kernel": pynn._core.get_kernel()}
+            "kernel": pynn._core.get_kernel(), "cpu": pynn._core.cpu_info(), "plans": plans}
 
 
-def run_inference(data_dir: str, threads: int, repeats: int) -> dict:
+def run_inference(data_dir: str, threads: int, repeats: int, precision: str = "highest") -> dict:
     import pynn
     _limit_numpy_blas(1)
     pynn.set_num_threads(threads)
+    pynn.set_float32_matmul_precision(precision)
     X = _load(data_dir)[0]
     model = _pynn_model()
     model.predict_proba(X[:4096])
@@ -392,6 +398,10 @@ def main(argv=None) -> int:
         print(f"check 1: one step vs pynn.reference (kernel {v['kernel']}): loss {v['loss']:.6f} vs "
               f"{v['ref_loss']:.6f}, gradients {v['grad_rel_err']:.1e} relative, Adam step "
               f"{v['step_err_lr']:.1e} x lr apart -> {'ok' if ok_step else 'FAILED'}")
+        cpu = v["cpu"]
+        print(f"cpu: {cpu['brand']} ({cpu['vendor']} family {cpu['family']} model {cpu['model']}, kernel table row "
+              f"{cpu['class']}); Dense layers' kernels: highest {', '.join(v['plans']['highest'])}; "
+              f"medium {', '.join(v['plans']['medium'])}")
         # ... and the held-out loss after an epoch against torch (or the reference).
         other = "torch" if "torch" in frameworks else "numpy"
         b0 = 128 if 128 in batches else batches[0]
@@ -430,6 +440,8 @@ def main(argv=None) -> int:
                 print(f"  repeat {rep + 1}/{repeats}: {fw:9s} batch {b:4d}: {r['seconds']:.3f} s "
                       f"(held-out loss {r['heldout_loss']:.4f}; load {os.getloadavg()[0]:.2f})", flush=True)
         inf = call({"kind": "inference", "data_dir": data_dir, "threads": args.threads, "repeats": 5})
+        inf_medium = (call({"kind": "inference", "data_dir": data_dir, "threads": args.threads, "repeats": 5,
+                            "precision": "medium"}) if "pynn-bf16" in frameworks else None)
         if peak and not args.peak:
             # Measured again after the runs, the best of both: on a shared machine one
             # second of FMA loop can land in a slow spell (a 169 GFLOP/s "peak" made a
@@ -450,6 +462,9 @@ def main(argv=None) -> int:
     print()
     print(f"Inference: pynn predict_proba on {inf['rows']:,} rows: {inf['seconds'] * 1e3:.1f} ms, "
           f"{inf_rate:.1f} GFLOP/s" + (f" ({100 * inf_rate / peak:.0f}% of peak)" if peak else ""))
+    if inf_medium:
+        print(f"Inference under 'medium': {inf_medium['seconds'] * 1e3:.1f} ms, "
+              f"{inf['seconds'] / inf_medium['seconds']:.2f}x float32's")
     print(f"load average after: {load_after:.2f} (1 min)")
     os.makedirs(args.out, exist_ok=True)
     png = os.path.join(args.out, "bench_train.png")
@@ -458,7 +473,8 @@ def main(argv=None) -> int:
     with open(os.path.join(args.out, "bench_train.json"), "w") as f:
         json.dump({"rows": n_train, "threads": args.threads, "gflop_per_epoch": gflop, "peak": peak,
                    "results": {f"{fw}/{b}": r for (fw, b), r in results.items()},
-                   "inference": dict(inf, gflops=inf_rate), "load_after": load_after}, f, indent=1)
+                   "inference": dict(inf, gflops=inf_rate), "inference_medium": inf_medium,
+                   "cpu": v["cpu"], "plans": v["plans"], "load_after": load_after}, f, indent=1)
     return 0
 
 

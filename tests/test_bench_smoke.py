@@ -36,6 +36,8 @@ def test_quick_run_validates_and_reports(tmp_path):
             in out)
     assert "| 64 | pynn |" in out and "| 64 | numpy |" in out
     assert "Inference: pynn predict_proba on 2,048 rows" in out
+    from pynn import _core
+    assert f"cpu: {_core.cpu_info()['brand']} (" in out and "Dense layers' kernels: highest " in out
     assert (tmp_path / "bench_train.png").stat().st_size > 1000
     assert (tmp_path / "bench_train.json").exists()
 
@@ -68,3 +70,4 @@ def test_quick_run_with_the_bf16_rows(tmp_path):
     assert "check 3: held-out loss after one epoch (batch 64): pynn-bf16" in out
     assert "| pynn speed-up | pynn-bf16 speed-up | held-out loss |" in out
     assert "| 64 | pynn-bf16 |" in out and "| 1.00x |" in out
+    assert "Inference under 'medium': " in out and "x float32's" in out

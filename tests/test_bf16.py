@@ -210,20 +210,31 @@ def test_batch_size_changes_between_fits():
 
 
 @needs_bf16
-def test_predict_after_a_medium_epoch_is_float32():
-    """The epoch updates the bf16 copy of W0 only; predict must re-pack the float32 one."""
+def test_predict_takes_the_plan_of_the_precision_in_force():
+    """Under "medium" predict runs the bf16 layers on bf16 operands as fit does (X and W0
+    rounded, float32 accumulation; the 100 x 10 layer float32); under "highest", after a
+    medium epoch, it is float32 again (the epoch updated W0's bf16 copy only: predict must
+    re-pack the float32 one)."""
     pynn.set_float32_matmul_precision("medium")
     rng = np.random.default_rng(3)
-    X = rng.standard_normal((200, 701)).astype(np.float32)
-    y = rng.integers(0, 10, 200)
+    X = rng.standard_normal((300, 701)).astype(np.float32)
+    y = rng.integers(0, 10, 300)
     model = _mlp((701, 100, 10))
-    model.predict_proba(X[:4])  # packs the float32 panels before training
+    model.predict_proba(X[:4])  # packs the panels before training
     model.fit(X, y, epochs=1, batch_size=50, verbose=0)
     W0, b0, W1, b1 = (p.astype(np.float64) for p in model.parameters())
-    z = np.maximum(X.astype(np.float64) @ W0.T + b0, 0) @ W1.T + b1
-    expected = np.exp(z - z.max(1, keepdims=True))
-    expected /= expected.sum(1, keepdims=True)
-    np.testing.assert_allclose(model.predict_proba(X), expected, rtol=1e-4, atol=1e-6)
+
+    def proba(first_operand):
+        z = np.maximum(first_operand(X) @ first_operand(W0).T + b0, 0) @ W1.T + b1
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    exact, rounded = proba(lambda a: a.astype(np.float64)), proba(bf16)
+    got = model.predict_proba(X)
+    np.testing.assert_allclose(got, rounded, rtol=1e-4, atol=1e-6)
+    assert np.abs(got - exact).max() > 10 * np.abs(got - rounded).max()  # the bf16 kernel really ran
+    pynn.set_float32_matmul_precision("highest")
+    np.testing.assert_allclose(model.predict_proba(X), exact, rtol=1e-4, atol=1e-6)
 
 
 @needs_bf16
