@@ -483,8 +483,7 @@ void Network<T>::dense_forward_bf16(size_t l, T* Y, const T* X, idx B, FusedAct 
         std::uint32_t* xb = o.x_rows.data();
 #pragma omp parallel for if (B * s.n_in > kParallelGrain) num_threads(current_threads())
         for (idx r = 0; r < B; ++r) avx512::row_to_bf16(xb + r * I2, X + r * s.n_in, s.n_in);
-        const float* bias = s.use_bias ? params_.data() + s.b_off : nullptr;
-        avx512::dense_forward_bf16(Y, xb, o.w_panels.data(), bias, B, s.n_in, s.n_out, act, alpha);
+        bf16_forward_rows(l, Y, s.use_bias ? params_.data() + s.b_off : nullptr, act, alpha, 0, B);
     }
 }
 

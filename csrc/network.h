@@ -213,6 +213,16 @@ private:
     void dense_forward_bf16(size_t l, T* Y, const T* X, idx B, FusedAct act, float alpha);
     // Packs W of bf16 layer l, panel q, into both bf16 layouts.
     void pack_bf16_panel(size_t l, idx q);
+    // The products of bf16 layer l on the kernel bf16_kernel_ names, over bf16_[l]'s
+    // operands (network/bf16_products.cpp): the forward of rows [r0, r0 + rows) x output
+    // panel q, or of rows [r0, r0 + nr); dX of rows [r0, r0 + nr) from dZ's rows; dZ's rows
+    // [r0, r1) of B as dW's operand; dW rows [o0, o0 + rows) x input panel p (false when a
+    // value it wrote is inf or NaN).
+    void bf16_forward_tile(size_t l, T* Y, const T* bias, FusedAct act, float alpha, idx r0, int rows, idx q);
+    void bf16_forward_rows(size_t l, T* Y, const T* bias, FusedAct act, float alpha, idx r0, idx nr);
+    void bf16_dx_rows(size_t l, T* dX, const T* y_prev, FusedAct act, float alpha, idx r0, idx nr);
+    void bf16_dz_operand(size_t l, idx r0, idx r1, idx B);
+    bool bf16_dw_tile(size_t l, T* dW, T* db, idx B, idx o0, int rows, idx p);
     // Gathers row rows[r] of the targets (and of X, with_x) into row r of the batch workspace.
     void gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r, bool with_x = true);
     // Starts the optimizer state anew when opt is of another kind than the state's.

@@ -197,10 +197,8 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                         avx512::row_block(B, i, &b0, &mr);
                         const float alpha = fused[0] ? static_cast<float>(layers_[1].alpha) : 0.0f;
                         if (bf16_first)
-                            avx512::dense_forward_tile_bf16(const_cast<float*>(outs_[0]), bf16_[0].x_rows.data(),
-                                                            bf16_[0].w_panels.data(),
-                                                            s.use_bias ? P + s.b_off : nullptr, s.n_in, s.n_out,
-                                                            fuse_act[0], alpha, b0, mr, q);
+                            bf16_forward_tile(0, const_cast<float*>(outs_[0]), s.use_bias ? P + s.b_off : nullptr,
+                                              fuse_act[0], alpha, b0, mr, q);
                         else
                             avx512::dense_forward_tile(const_cast<float*>(outs_[0]), batch_x_.data(),
                                                        packed_.data() + pack_off_[0], s.use_bias ? P + s.b_off : nullptr,
@@ -223,8 +221,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                             const float* x = l == 0 ? batch_x_.data() : outs_[l - 1];
                             own_rows(o.x_rows.data(), x, s.n_in);
                             own_pairs(o.x_pairs.data(), x, s.n_in);
-                            avx512::dense_forward_bf16(out, o.x_rows.data() + r0 * ((s.n_in + 1) / 2), o.w_panels.data(),
-                                                       bias, nr, s.n_in, s.n_out, fuse_act[l], alpha);
+                            bf16_forward_rows(l, out, bias, fuse_act[l], alpha, r0, nr);
                         } else {
                             avx512::dense_forward(out, in, packed_.data() + pack_off_[l], bias, nr, s.n_in, s.n_out,
                                                   fuse_act[l], alpha);
@@ -267,12 +264,10 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                         float* dx = rows_of(fuse ? l - 2 : l - 1);
                         const float* y_prev = fuse ? outs_[l - 1] + r0 * s.n_in : nullptr;
                         const float alpha = fuse ? static_cast<float>(layers_[l - 1].alpha) : 0.0f;
-                        if (on16(l)) {  // dZ's rows for dX, its row pairs for dW
-                            Bf16Operands& o = bf16_[l];
-                            own_rows(o.dz_rows.data(), grad_out_[l].data(), s.n_out);
-                            own_pairs(o.dz_pairs.data(), grad_out_[l].data(), s.n_out);
-                            avx512::dense_backward_dx_bf16(dx, o.dz_rows.data() + r0 * ((s.n_out + 1) / 2),
-                                                           o.w_pairs.data(), nr, s.n_in, s.n_out, y_prev, act, alpha);
+                        if (on16(l)) {  // dZ's rows for dX, and dW's operand
+                            own_rows(bf16_[l].dz_rows.data(), grad_out_[l].data(), s.n_out);
+                            bf16_dz_operand(l, r0, r1, B);
+                            bf16_dx_rows(l, dx, y_prev, act, alpha, r0, nr);
                         } else {
                             avx512::dense_backward_dx(dx, d, P + s.w_off, nr, s.n_in, s.n_out, y_prev, act, alpha);
                         }
@@ -287,7 +282,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                 }
                 // A bf16 first layer without panels: its dW's dZ0 pairs (the owned-panel
                 // path makes them in 3, by columns).
-                if (on16(0) && !first_by_panels) own_pairs(bf16_[0].dz_pairs.data(), grad_out_[0].data(), layers_[0].n_out);
+                if (on16(0) && !first_by_panels) bf16_dz_operand(0, r0, r1, B);
             }
 #pragma omp barrier
             // 3. Weight and bias gradients of the owned panels; each tile reads all B rows.
@@ -301,9 +296,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                     float* db = s.use_bias ? G + s.b_off : nullptr;
                     const float* dz = grad_out_[tile.layer].data();
                     if (on16(tile.layer))
-                        finite &= avx512::dw_tile_bf16(G + s.w_off, db, dz, bf16_[tile.layer].dz_pairs.data(),
-                                                       bf16_[tile.layer].x_pairs.data(), B, s.n_in, s.n_out, tile.o0,
-                                                       tile.rows, tile.p);
+                        finite &= bf16_dw_tile(tile.layer, G + s.w_off, db, B, tile.o0, tile.rows, tile.p);
                     else
                         finite &= avx512::dw_tile(G + s.w_off, db, dz,
                                                   tile.layer == 0 ? batch_x_.data() : outs_[tile.layer - 1], B, s.n_in,
@@ -335,10 +328,8 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                     int mr;
                     avx512::row_block(o_rows, i, &o0, &mr);
                     for (idx p = 0; p < npan_in; ++p)
-                        finite &= bf16_dw ? avx512::dw_tile_bf16(G + s.w_off, s.use_bias ? G + s.b_off : nullptr,
-                                                                 grad_out_[l].data(), bf16_[l].dz_pairs.data(),
-                                                                 bf16_[l].x_pairs.data(), B, s.n_in, s.n_out,
-                                                                 o_lo + o0, mr, p)
+                        finite &= bf16_dw ? bf16_dw_tile(l, G + s.w_off, s.use_bias ? G + s.b_off : nullptr, B,
+                                                         o_lo + o0, mr, p)
                                           : avx512::dw_tile(G + s.w_off, s.use_bias ? G + s.b_off : nullptr,
                                                             grad_out_[l].data(), x_in, B, s.n_in, s.n_out, o_lo + o0,
                                                             mr, p);
