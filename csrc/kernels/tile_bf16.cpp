@@ -144,26 +144,49 @@ struct Epilogue {
 };
 
 // C rows < M, columns < N (rows ldc apart) = epilogue(acc); false when a stored value is
-// inf or NaN.
-bool store_block(const float* acc, int M, int N, float* C, idx ldc, const Epilogue& e) {
+// inf or NaN. One loop per kind of epilogue, so each inner loop is branch-free (and
+// vectorizes at whatever the build targets).
+template <Epi kind, FusedAct act>
+bool store_rows(const float* acc, int M, int N, float* C, idx ldc, const Epilogue& e) {
+    static const float kZeros[32] = {};
+    const float* bias = e.bias ? e.bias : kZeros;  // + 0 as the vector code does (-0 becomes +0)
+    const float alpha = e.alpha;
     bool finite = true;
-    for (int r = 0; r < M; ++r)
+    for (int r = 0; r < M; ++r) {
+        const float* a = acc + r * 32;
+        const float* y = kind == Epi::act_grad ? e.y_prev + r * e.ld_prev : nullptr;
+        float* c = C + r * ldc;
         for (int n = 0; n < N; ++n) {
-            float z = acc[r * 32 + n];
-            if (e.kind == Epi::bias_act) {
-                z += e.bias ? e.bias[n] : 0.0f;  // + 0 as the vector code does (-0 becomes +0)
-                if (e.act == FusedAct::relu)
-                    z = z > 0.0f ? z : 0.0f;  // vmaxps(z, 0): NaN gives 0
-                else if (e.act == FusedAct::leaky_relu && z <= 0.0f)
-                    z *= e.alpha;
-            } else if (e.kind == Epi::act_grad && e.act != FusedAct::identity) {
+            float z = a[n];
+            if (kind == Epi::bias_act) {
+                z += bias[n];
+                if (act == FusedAct::relu) z = z > 0.0f ? z : 0.0f;  // vmaxps(z, 0): NaN gives 0
+                if (act == FusedAct::leaky_relu) z = z <= 0.0f ? z * alpha : z;
+            } else if (kind == Epi::act_grad) {
                 // relu / leaky relu (alpha >= 0): the derivative is 1 where the output is > 0.
-                if (e.y_prev[r * e.ld_prev + n] <= 0.0f) z = e.act == FusedAct::relu ? 0.0f : z * e.alpha;
+                if (act == FusedAct::relu) z = y[n] <= 0.0f ? 0.0f : z;
+                if (act == FusedAct::leaky_relu) z = y[n] <= 0.0f ? z * alpha : z;
             }
             finite &= std::isfinite(z);
-            C[r * ldc + n] = z;
+            c[n] = z;
         }
+    }
     return finite;
+}
+
+bool store_block(const float* acc, int M, int N, float* C, idx ldc, const Epilogue& e) {
+    const FusedAct act = e.kind == Epi::store ? FusedAct::identity : e.act;
+    const Epi kind = act == FusedAct::identity && e.kind == Epi::act_grad ? Epi::store : e.kind;
+    if (kind == Epi::bias_act) {
+        if (act == FusedAct::relu) return store_rows<Epi::bias_act, FusedAct::relu>(acc, M, N, C, ldc, e);
+        if (act == FusedAct::leaky_relu) return store_rows<Epi::bias_act, FusedAct::leaky_relu>(acc, M, N, C, ldc, e);
+        return store_rows<Epi::bias_act, FusedAct::identity>(acc, M, N, C, ldc, e);
+    }
+    if (kind == Epi::act_grad) {
+        if (act == FusedAct::relu) return store_rows<Epi::act_grad, FusedAct::relu>(acc, M, N, C, ldc, e);
+        return store_rows<Epi::act_grad, FusedAct::leaky_relu>(acc, M, N, C, ldc, e);
+    }
+    return store_rows<Epi::store, FusedAct::identity>(acc, M, N, C, ldc, e);
 }
 
 // Rows split into near-equal blocks of at most 16 (as the avx512 kernels split theirs by 14).
