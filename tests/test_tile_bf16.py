@@ -32,10 +32,8 @@ def _cpu_flags():
         return set()
 
 
-needs_amx = pytest.mark.skipif(
-    not _core.amx_usable(),
-    reason="this CPU has no AMX-BF16 (or the OS does not grant this process its tile state): "
-           "amx_usable() is false")
+needs_amx = pytest.mark.skipif(not _core.amx_usable(),
+                               reason=f"this CPU has no AMX-BF16 ({_core.amx_status()})")
 
 U = 2.0 ** -24  # unit roundoff of float32
 SIZES = [1, 7, 33, 257]
@@ -283,8 +281,10 @@ def test_amx_is_bit_identical_to_scalar_with_inf_nan_and_signed_zeros(B, I, O):
 # ---------------------------------------------------------------- bindings
 def test_amx_usable_follows_the_cpu():
     assert isinstance(_core.amx_usable(), bool)
+    assert (_core.amx_status() == "usable") == _core.amx_usable()
     if not {"amx_tile", "amx_bf16"} <= _cpu_flags():
         assert _core.amx_usable() is False
+        assert "CPUID" in _core.amx_status() or "not" in _core.amx_status()
 
 
 def test_bad_backend_names_raise():

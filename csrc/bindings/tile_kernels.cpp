@@ -29,12 +29,16 @@ Which parse_backend(const std::string& name) {
     if (name == "scalar") return Which::scalar;
     if (name == "amx") {
         if (!tile::amx_usable())
-            throw InputError("backend 'amx': this CPU or OS cannot run AMX-BF16 tiles (amx_usable() is false)");
+            throw InputError(std::string("backend 'amx': this CPU or OS cannot run AMX-BF16 tiles (") +
+                             tile::amx_status() + ")");
         return Which::amx;
     }
     if (name == "avx512") return Which::avx512;
     throw InputError("backend must be 'scalar', 'amx' or 'avx512', got '" + name + "'");
 }
+
+// Buffer sizes: exact (so the sanitizers see any read past an operand), never 0.
+size_t slots(idx n) { return n > 0 ? static_cast<size_t>(n) : 1; }
 
 tile::TileBackend tile_backend(Which w) { return w == Which::amx ? tile::TileBackend::amx : tile::TileBackend::scalar; }
 
@@ -69,7 +73,7 @@ F32 forward(const std::string& backend, F32 X, F32 W, std::optional<F32> b, cons
     {
         py::gil_scoped_release release;
         const idx I2 = (I + 1) / 2, npan = avx512::panel_count(O);
-        std::vector<std::uint32_t> Xb(static_cast<size_t>(B * I2) + 1), P(static_cast<size_t>(npan * I2 * avx512::kPanel) + 1);
+        std::vector<std::uint32_t> Xb(slots(B * I2)), P(slots(npan * I2 * avx512::kPanel));
         for (idx r = 0; r < B; ++r) avx512::row_to_bf16(Xb.data() + r * I2, x + r * I, I);
         for (idx p = 0; p < npan; ++p) avx512::pack_panel_bf16(P.data(), wt, O, I, p);
         if (w == Which::avx512)
@@ -96,7 +100,7 @@ F32 backward_dx(const std::string& backend, F32 dY, F32 W, std::optional<F32> y_
     {
         py::gil_scoped_release release;
         const idx O2 = (O + 1) / 2;
-        std::vector<std::uint32_t> dYb(static_cast<size_t>(B * O2) + 1), Wp(static_cast<size_t>(O2 * I) + 1);
+        std::vector<std::uint32_t> dYb(slots(B * O2)), Wp(slots(O2 * I));
         for (idx r = 0; r < B; ++r) avx512::row_to_bf16(dYb.data() + r * O2, d + r * O, O);
         for (idx p = 0; p < avx512::panel_count(O); ++p) avx512::pack_row_pairs_bf16(Wp.data(), wt, O, I, p);
         if (w == Which::avx512)
@@ -122,7 +126,7 @@ py::tuple backward_dw(const std::string& backend, F32 dY, F32 X, bool with_db) {
     {
         py::gil_scoped_release release;
         const idx B2 = (B + 1) / 2;
-        std::vector<std::uint32_t> Xp(static_cast<size_t>(B2 * I) + 1), Dy(static_cast<size_t>(B2 * O) + 1);
+        std::vector<std::uint32_t> Xp(slots(B2 * I)), Dy(slots(B2 * O));
         for (idx q = 0; q < B2; ++q)
             avx512::rows_to_bf16_pairs(Xp.data() + q * I, x + 2 * q * I, 2 * q + 1 < B ? x + (2 * q + 1) * I : nullptr, I);
         const idx npan = avx512::panel_count(I);
@@ -154,6 +158,7 @@ py::tuple backward_dw(const std::string& backend, F32 dY, F32 X, bool with_db) {
 void bind_tile_kernels(py::module_& m) {
     m.def("amx_usable", &tile::amx_usable,
           "The CPU has AMX-TILE and AMX-BF16, the OS enables them, and Linux granted this process tile data.");
+    m.def("amx_status", &tile::amx_status, "'usable', or why amx_usable() is false.");
     m.def("_tile_forward", &forward, py::arg("backend"), py::arg("X"), py::arg("W"), py::arg("b") = py::none(),
           py::arg("act") = "identity", py::arg("alpha") = 0.0f);
     m.def("_tile_dx", &backward_dx, py::arg("backend"), py::arg("dY"), py::arg("W"), py::arg("y_prev") = py::none(),

@@ -7,6 +7,8 @@
 #if defined(__x86_64__) && defined(__linux__) && defined(__AMX_TILE__) && defined(__AMX_BF16__)
 #include <immintrin.h>
 #include <sys/syscall.h>
+
+#include <cerrno>
 #include <unistd.h>
 
 namespace pynn {
@@ -74,10 +76,10 @@ struct AmxTiles {
 
 bool amx_built() { return true; }
 
-bool amx_request_permission() {
+int amx_request_permission() {
     // Linux hands out the 8 KB XTILEDATA state on request only; without the grant the first
     // tile instruction is a SIGILL. 0x1023 = ARCH_REQ_XCOMP_PERM, 18 = XFEATURE_XTILEDATA.
-    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0 ? 0 : errno;
 }
 
 void amx_block(const Block& s, float* acc) {
@@ -102,7 +104,7 @@ namespace pynn {
 namespace tile {
 namespace detail {
 bool amx_built() { return false; }
-bool amx_request_permission() { return false; }
+int amx_request_permission() { return -1; }
 void amx_block(const Block&, float*) { throw std::logic_error("AMX tile kernels not built"); }
 void amx_release() {}
 }  // namespace detail

@@ -228,25 +228,56 @@ inline std::uint32_t to_bf16(float x) {
 
 using namespace detail;
 
-bool amx_usable() {
+namespace {
+struct AmxProbe {
+    bool usable = false;
+    std::string why;
+};
+
+AmxProbe probe_amx() {
+    AmxProbe r;
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
-    // A function-local static: checked, and the permission asked, once per process (thread-safe).
-    static const bool usable = [] {
-        if (!amx_built()) return false;
-        unsigned a, b, c, d;
-        if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-        if (!(d & (1u << 24)) || !(d & (1u << 22))) return false;  // AMX-TILE, AMX-BF16
-        if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;  // OSXSAVE: xgetbv works
-        unsigned lo, hi;
-        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-        if ((lo & (3u << 17)) != (3u << 17)) return false;  // XTILECFG, XTILEDATA enabled by the OS
-        return amx_request_permission();
-    }();
-    return usable;
+    if (!amx_built()) {
+        r.why = "the AMX kernels are not built (compiler without -mamx-tile -mamx-bf16)";
+        return r;
+    }
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 22))) {
+        r.why = "CPUID: no AMX-TILE/AMX-BF16";
+        return r;
+    }
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) {  // OSXSAVE: xgetbv works
+        r.why = "CPUID: no OSXSAVE";
+        return r;
+    }
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) {
+        r.why = "XCR0: the OS does not enable the tile state (XTILECFG, XTILEDATA)";
+        return r;
+    }
+    if (const int err = amx_request_permission()) {
+        r.why = "arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) failed: " + std::string(std::strerror(err));
+        return r;
+    }
+    r.usable = true;
+    r.why = "usable";
 #else
-    return false;
+    r.why = "not an x86-64 Linux build";
 #endif
+    return r;
 }
+
+// Checked, and the permission asked, once per process (a function-local static: thread-safe).
+const AmxProbe& amx_probe() {
+    static const AmxProbe probe = probe_amx();
+    return probe;
+}
+}  // namespace
+
+bool amx_usable() { return amx_probe().usable; }
+
+const char* amx_status() { return amx_probe().why.c_str(); }
 
 void release_tiles(TileBackend backend) {
     if (backend == TileBackend::amx) amx_release();

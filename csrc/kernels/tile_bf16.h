@@ -27,6 +27,8 @@ constexpr idx kPanel = 32;     // columns of one output tile (two AMX tiles of 1
 // granted this process XTILEDATA (arch_prctl ARCH_REQ_XCOMP_PERM, asked once). False on
 // builds without AMX support (non-x86, non-Linux, old compilers).
 bool amx_usable();
+// Why: "usable", or the first of those checks that failed (for test skip reasons and logs).
+const char* amx_status();
 
 // Ends this thread's use of the tiles (AMX: TILERELEASE, so the OS need not save 8 KB of
 // tile state at each context switch). dense_forward / dense_backward_dx call it on every

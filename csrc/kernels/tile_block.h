@@ -107,7 +107,7 @@ void tile_block(Tiles& t, const Block& s, float* acc) {
 
 // The AMX backend's block and release (tile_amx.cpp); only called when amx_usable().
 bool amx_built();
-bool amx_request_permission();
+int amx_request_permission();  // 0 when granted, else errno
 void amx_block(const Block& s, float* acc);
 void amx_release();
 
