@@ -5,10 +5,12 @@ is checked against a float64 NumPy emulation of bf16 operands (round to nearest 
 ragged shapes -- rows of 1, 7, 33, 257 (partial 16-row tiles), outputs likewise (partial
 16- and 32-column tiles) and summed dimensions of 1, 31, 32, 33, 701 (odd: a padded pair;
 K tails of 1..15 pairs) -- within the error bound of float32 accumulation, and is shown to
-be further off from emulations that skip the rounding of one operand. On small shapes it
-is compared bit for bit with a sequential NumPy emulation of TDPBF16PS. Where the CPU has
-AMX-BF16 the amx backend must give the scalar backend's bits exactly; the existing
-avx512 (vdpbf16ps) kernels must agree with it within float32 rounding.
+be further off from emulations that skip the rounding of one operand. On operands whose
+sums NumPy gets exactly it is compared bit for bit with an emulation of TDPBF16PS as the
+Intel SDM describes it (even and odd products summed apart per instruction). Where the
+CPU has AMX-BF16 the amx backend must give the scalar backend's bits exactly (and a
+failure says which description the silicon follows); the existing avx512 (vdpbf16ps)
+kernels must agree with it within float32 rounding.
 """
 import itertools
 import re
@@ -180,41 +182,73 @@ def test_dw_flags_inf_and_nan():
 
 
 # ---------------------------------------------------------------- TDPBF16PS itself
-def _tdpbf16ps_emulation(A, Bm):
-    """C = A (M, K) B (K, N) as TDPBF16PS accumulates (SDM pseudo-code): per element, for
-    each pair k in order, c += a[2k] b[2k], then c += a[2k+1] b[2k+1], each add rounded to
-    float32. A and Bm are bf16 values (float64) with exponents in -6..6: every c and a b is a
-    multiple of 2^-26 below 2^22, so c + a b is exact in float64 and its rounding to float32
-    is the FMA's single rounding."""
-    M, K = A.shape
-    C = np.zeros((M, Bm.shape[1]), dtype=np.float32)
-    for k in range(K):
-        C = (C.astype(np.float64) + np.outer(A[:, k], Bm[k])).astype(np.float32)
-    return C
+def _tdpbf16ps_emulation(A, Bm, sequential=False):
+    """C = A (M, K) Bm (K, N) as tiles of 16 k pairs accumulate it, in float32, K padded to
+    pairs and split into instructions of 16 pairs from k = 0 (as the kernels block it).
+
+    The Intel SDM's TDPBF16PS: per instruction and element, the even and the odd products
+    are summed apart (FMA chains from 0), then c += even + odd. sequential=True: the older
+    text (Intrinsics Guide): one chain through c, per pair k the even then the odd product.
+    A and Bm hold bf16 values with exponents in -6..6: every sum is a multiple of 2^-26
+    below 2^22, exact in float64, so each float64 add rounded to float32 is one rounded
+    FP32 add or FMA."""
+    A, Bm = np.asarray(A, np.float64), np.asarray(Bm, np.float64)
+    if A.shape[1] % 2:
+        A, Bm = np.pad(A, ((0, 0), (0, 1))), np.pad(Bm, ((0, 1), (0, 0)))
+    f32 = lambda a: a.astype(np.float32).astype(np.float64)  # noqa: E731
+    pairs = A.shape[1] // 2
+    C = np.zeros((A.shape[0], Bm.shape[1]))
+    for k0 in range(0, pairs, 16):
+        ks = range(k0, min(k0 + 16, pairs))
+        if sequential:
+            for k in ks:
+                for h in (0, 1):
+                    C = f32(C + np.outer(A[:, 2 * k + h], Bm[2 * k + h]))
+        else:
+            even, odd = np.zeros_like(C), np.zeros_like(C)
+            for k in ks:
+                even = f32(even + np.outer(A[:, 2 * k], Bm[2 * k]))
+                odd = f32(odd + np.outer(A[:, 2 * k + 1], Bm[2 * k + 1]))
+            C = f32(C + f32(even + odd))
+    return C.astype(np.float32)
 
 
-@pytest.mark.parametrize("B,I,O", [(1, 1, 1), (7, 33, 7), (16, 32, 32), (17, 35, 33), (5, 66, 40)])
-def test_scalar_backend_is_tdpbf16ps_bit_for_bit(B, I, O):
+EXACT_SHAPES = [(1, 1, 1), (7, 33, 7), (16, 32, 32), (17, 35, 33), (5, 66, 40), (33, 101, 19)]
+
+
+def _exact_operands(B, I, O):
     rng = np.random.default_rng(B * 1000 + I)
 
     def operand(*shape):  # bf16 values: 8-bit significands, exponents -6..6, either sign
         m = rng.integers(128, 256, shape) / 128.0 * 2.0 ** rng.integers(-6, 7, shape)
         return (m * rng.choice([-1.0, 1.0], shape)).astype(np.float32)
 
-    X, W, dY = operand(B, I), operand(O, I), operand(B, O)
-    np.testing.assert_array_equal(_core._tile_forward("scalar", X, W), _tdpbf16ps_emulation(f64(X), f64(W).T))
-    np.testing.assert_array_equal(_core._tile_dx("scalar", dY, W), _tdpbf16ps_emulation(f64(dY), f64(W)))
-    dW, _, _ = _core._tile_dw("scalar", dY, X)
-    np.testing.assert_array_equal(dW, _tdpbf16ps_emulation(f64(dY).T, f64(X)))
+    return operand(B, I), operand(O, I), operand(B, O)
+
+
+def _exact_checks(backend, B, I, O):
+    """(name, kernel output, X/W/dY emulation inputs) of the three products."""
+    X, W, dY = _exact_operands(B, I, O)
+    dW, _, _ = _core._tile_dw(backend, dY, X)
+    return [("forward", _core._tile_forward(backend, X, W), (f64(X), f64(W).T)),
+            ("dX", _core._tile_dx(backend, dY, W), (f64(dY), f64(W))),
+            ("dW", dW, (f64(dY).T, f64(X)))]
+
+
+@pytest.mark.parametrize("B,I,O", EXACT_SHAPES)
+def test_scalar_backend_is_tdpbf16ps_bit_for_bit(B, I, O):
+    for name, got, (a, b) in _exact_checks("scalar", B, I, O):
+        np.testing.assert_array_equal(got, _tdpbf16ps_emulation(a, b), err_msg=name)
+        if a.shape[1] > 2:  # the two orders differ, or this test could not tell them apart
+            assert not np.array_equal(got, _tdpbf16ps_emulation(a, b, sequential=True)), name
 
 
 def test_scalar_backend_flushes_denormal_results():
-    # (1e-20)^2 = 1e-40 is a float32 denormal: TDPBF16PS flushes it to a zero of its sign
-    # (two products, so no padded +0 product is added to the -0).
+    # (1e-20)^2 = 1e-40 is a float32 denormal: TDPBF16PS flushes each product's sum to zero
+    # (unflushed, dX would be -2e-40 and 2e-40, float32 denormals).
     dY = np.array([[1e-20, 1e-20]], dtype=np.float32)
     W = np.array([[-1e-20, 1e-20], [-1e-20, 1e-20]], dtype=np.float32)
-    dX = _core._tile_dx("scalar", dY, W)
-    assert dX[0, 0] == 0 and np.signbit(dX[0, 0]) and dX[0, 1] == 0 and not np.signbit(dX[0, 1])
+    np.testing.assert_array_equal(_core._tile_dx("scalar", dY, W), [[0.0, 0.0]])
     # and a denormal never enters as an operand: the packers round it to zero
     X = np.array([[3e-39, 1.0]], dtype=np.float32)
     np.testing.assert_array_equal(_core._tile_forward("scalar", X, np.array([[1.0, 0.0]], np.float32)), [[0.0]])
@@ -265,6 +299,16 @@ def test_amx_is_bit_identical_to_scalar(B, I, O):
     assert f1 is f2
     for a, r in zip(amx, ref):
         np.testing.assert_array_equal(a.view(np.uint32), r.view(np.uint32))
+
+
+@needs_amx
+@pytest.mark.parametrize("B,I,O", EXACT_SHAPES)
+def test_amx_follows_the_sdm_pseudo_code(B, I, O):
+    for name, got, (a, b) in _exact_checks("amx", B, I, O):
+        if not np.array_equal(got, _tdpbf16ps_emulation(a, b)):
+            other = np.array_equal(got, _tdpbf16ps_emulation(a, b, sequential=True))
+            pytest.fail(f"{name}: AMX differs from the SDM's TDPBF16PS; it "
+                        + ("matches the older sequential text" if other else "matches neither emulation"))
 
 
 @needs_amx

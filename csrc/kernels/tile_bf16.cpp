@@ -40,7 +40,7 @@ inline float bf16_daz(std::uint32_t h) {
 }
 
 // c + a * b rounded once to float32 (nearest even), a denormal c read as zero and a denormal
-// result flushed to a zero of its sign: one step of TDPBF16PS ("FP32 FMA with DAZ, FTZ, RNE").
+// result flushed to a zero of its sign: TDPBF16PS's "FP32 FMA with DAZ=FTZ=1, RNE rounding".
 // a * b of two bf16 is exact in float32 unless it over- or underflows; then fmaf.
 inline float fma_daz_ftz(float a, float b, float c) {
     if (!(as_bits(c) & 0x7F800000u)) c = as_float(as_bits(c) & 0x80000000u);
@@ -52,6 +52,30 @@ inline float fma_daz_ftz(float a, float b, float c) {
         r = std::fmaf(a, b, c);
     if (!(as_bits(r) & 0x7F800000u)) r = as_float(as_bits(r) & 0x80000000u);
     return r;
+}
+
+// a + b rounded to float32 (nearest even), with DAZ and FTZ.
+inline float add_daz_ftz(float a, float b) {
+    if (!(as_bits(a) & 0x7F800000u)) a = as_float(as_bits(a) & 0x80000000u);
+    if (!(as_bits(b) & 0x7F800000u)) b = as_float(as_bits(b) & 0x80000000u);
+    float r = a + b;
+    if (!(as_bits(r) & 0x7F800000u)) r = as_float(as_bits(r) & 0x80000000u);
+    return r;
+}
+
+// One element of TDPBF16PS as the current Intel SDM pseudo-code has it: over the k pairs of
+// one instruction, the even and the odd products are summed apart (two FP32 FMA chains from
+// 0), then c + (even + odd). (Older texts, the Intrinsics Guide's among them, show one chain
+// through c, even then odd product per k: a different rounding.) a, b: K pairs each, b's
+// pairs stride b_rs apart.
+inline float tdpbf16ps_element(float c, const std::uint32_t* a, const std::uint32_t* b, idx b_rs, int K) {
+    float even = 0.0f, odd = 0.0f;
+    for (int k = 0; k < K; ++k) {
+        const std::uint32_t x = a[k], y = b[k * b_rs];
+        even = fma_daz_ftz(bf16_daz(x & 0xFFFFu), bf16_daz(y & 0xFFFFu), even);
+        odd = fma_daz_ftz(bf16_daz(x >> 16), bf16_daz(y >> 16), odd);
+    }
+    return add_daz_ftz(c, add_daz_ftz(even, odd));
 }
 
 // Eight tile registers of 16 rows x 64 bytes and their configuration, updated as the Intel
@@ -97,8 +121,8 @@ struct ScalarTiles {
         auto* dst = reinterpret_cast<unsigned char*>(base);
         for (int r = 0; r < cfg.rows[T]; ++r) std::memcpy(dst + r * stride, reg[T][r], cfg.colsb[T]);
     }
-    // C (M x N floats) += A (M x K pairs) B (K pair rows x N pairs): for each row m, pair k
-    // in order and column n, c += a[2k] b[2k] then c += a[2k + 1] b[2k + 1], each rounded.
+    // C (M x N floats) += A (M x K pairs) B (K pair rows x N pairs), element by element as
+    // tdpbf16ps_element.
     template <int C, int A, int B>
     void dp() {
         check_valid(C);
@@ -108,15 +132,8 @@ struct ScalarTiles {
             throw std::logic_error("TDPBF16PS: tile shapes do not match");
         const int M = cfg.rows[C], N = cfg.colsb[C] / 4, K = cfg.colsb[A] / 4;
         for (int m = 0; m < M; ++m)
-            for (int n = 0; n < N; ++n) {
-                float c = as_float(reg[C][m][n]);
-                for (int k = 0; k < K; ++k) {
-                    const std::uint32_t a = reg[A][m][k], b = reg[B][k][n];
-                    c = fma_daz_ftz(bf16_daz(a & 0xFFFFu), bf16_daz(b & 0xFFFFu), c);
-                    c = fma_daz_ftz(bf16_daz(a >> 16), bf16_daz(b >> 16), c);
-                }
-                reg[C][m][n] = as_bits(c);
-            }
+            for (int n = 0; n < N; ++n)
+                reg[C][m][n] = as_bits(tdpbf16ps_element(as_float(reg[C][m][n]), reg[A][m], &reg[B][0][n], 16, K));
     }
 };
 

@@ -5,7 +5,7 @@
 // every block shape. It checks what only the AMX file does -- tile numbers, operand order,
 // byte strides, the thread-local config cache and its check against STTILECFG, release --
 // not the silicon. Built and run by tests/test_tile_amx_emulated.py; exit status 0 = pass.
-#include "kernels/tile_bf16.cpp"  // the scalar backend, run_block and fma_daz_ftz
+#include "kernels/tile_bf16.cpp"  // the scalar backend, run_block, fma_daz_ftz, add_daz_ftz
 
 #include <immintrin.h>
 
@@ -74,14 +74,15 @@ void dp(int c, int a, int b) {
     valid(c), valid(a), valid(b);
     need(c != a && c != b && a != b, "distinct tiles");
     need(cfg.colsb[a] / 4 == cfg.rows[b] && cfg.rows[c] == cfg.rows[a] && cfg.colsb[c] == cfg.colsb[b], "shapes (#UD)");
+    // The SDM's per-instruction even and odd FP32 chains, then c + (even + odd).
     for (int m = 0; m < cfg.rows[c]; ++m)
         for (int n = 0; n < cfg.colsb[c] / 4; ++n) {
-            float acc = as_float(reg[c][m][n]);
+            float even = 0.0f, odd = 0.0f;
             for (int k = 0; k < cfg.colsb[a] / 4; ++k) {
-                acc = fma_daz_ftz(bf16_daz(reg[a][m][k] & 0xFFFFu), bf16_daz(reg[b][k][n] & 0xFFFFu), acc);
-                acc = fma_daz_ftz(bf16_daz(reg[a][m][k] >> 16), bf16_daz(reg[b][k][n] >> 16), acc);
+                even = fma_daz_ftz(bf16_daz(reg[a][m][k] & 0xFFFFu), bf16_daz(reg[b][k][n] & 0xFFFFu), even);
+                odd = fma_daz_ftz(bf16_daz(reg[a][m][k] >> 16), bf16_daz(reg[b][k][n] >> 16), odd);
             }
-            reg[c][m][n] = as_bits(acc);
+            reg[c][m][n] = as_bits(add_daz_ftz(as_float(reg[c][m][n]), add_daz_ftz(even, odd)));
         }
 }
 }  // namespace emu
