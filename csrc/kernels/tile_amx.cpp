@@ -7,9 +7,9 @@
 #if defined(__x86_64__) && defined(__linux__) && defined(__AMX_TILE__) && defined(__AMX_BF16__)
 #include <immintrin.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <unistd.h>
 
 namespace pynn {
 namespace tile {
@@ -17,8 +17,9 @@ namespace detail {
 namespace {
 
 // GCC 12's tile intrinsics tell the compiler about none of the memory they read
-// (_tile_loadd, _tile_loadconfig: only 8 of its 64 bytes) or write (_tile_storeconfig): a
-// compiler barrier before them keeps earlier stores of operands in place.
+// (_tile_loadd, _tile_loadconfig: only 8 of its 64 bytes) or write (_tile_storeconfig: 8
+// of 64): a compiler barrier before each read keeps earlier stores of operands in place,
+// one after each write makes the compiler read what was written.
 inline void memory_barrier() { __asm__ __volatile__("" ::: "memory"); }
 
 // The configuration this thread's tiles hold, as far as this file knows. Other code in the

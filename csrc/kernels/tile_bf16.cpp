@@ -63,11 +63,11 @@ inline float add_daz_ftz(float a, float b) {
     return r;
 }
 
-// One element of TDPBF16PS as the current Intel SDM pseudo-code has it: over the k pairs of
-// one instruction, the even and the odd products are summed apart (two FP32 FMA chains from
-// 0), then c + (even + odd). (Older texts, the Intrinsics Guide's among them, show one chain
-// through c, even then odd product per k: a different rounding.) a, b: K pairs each, b's
-// pairs stride b_rs apart.
+// One element of TDPBF16PS as the Intel SDM pseudo-code has it: over the k pairs of one
+// instruction, the even and the odd products are summed apart (two FP32 FMA chains from 0),
+// then c + (even + odd). (The Intrinsics Guide shows one chain through c, even then odd
+// product per k: a different rounding; tests/test_tile_bf16.py tells them apart.)
+// a, b: K pairs each, b's pairs b_rs apart.
 inline float tdpbf16ps_element(float c, const std::uint32_t* a, const std::uint32_t* b, idx b_rs, int K) {
     float even = 0.0f, odd = 0.0f;
     for (int k = 0; k < K; ++k) {
