@@ -40,6 +40,7 @@ needs_amx = pytest.mark.skipif(not _core.amx_usable(),
 U = 2.0 ** -24  # unit roundoff of float32
 SIZES = [1, 7, 33, 257]
 SUMMED = [1, 31, 32, 33, 701]  # K tails: 1, 16 (no tail), 16, 17, 351 pairs
+WIDE = SIZES + [50]  # output columns: + a last panel of 18 (two tiles, the second ragged)
 ACTS = [("identity", 0.0), ("relu", 0.0), ("leaky_relu", 0.1)]
 
 
@@ -90,7 +91,7 @@ def _check_rounding_matters(got, S, exact, *skipped):
 
 
 # ---------------------------------------------------------------- forward
-FORWARD_SHAPES = list(itertools.product(SIZES, sorted(set(SUMMED + [7, 257])), SIZES))
+FORWARD_SHAPES = list(itertools.product(SIZES, sorted(set(SUMMED + [7, 257])), WIDE))
 
 
 @pytest.mark.parametrize("B,I,O", FORWARD_SHAPES)
@@ -111,7 +112,7 @@ def test_forward_scalar_matches_bf16_emulation(B, I, O):
 
 
 # ---------------------------------------------------------------- dX
-DX_SHAPES = list(itertools.product(SIZES, SIZES, SUMMED))  # B, I (columns), O (summed)
+DX_SHAPES = list(itertools.product(SIZES, WIDE, SUMMED))  # B, I (columns), O (summed)
 
 
 @pytest.mark.parametrize("B,I,O", DX_SHAPES)
@@ -292,7 +293,7 @@ def test_scalar_agrees_with_avx512_vdpbf16ps(B, I, O):
 
 
 @needs_amx
-@pytest.mark.parametrize("B,I,O", list(itertools.product(SIZES, SUMMED, SIZES)))
+@pytest.mark.parametrize("B,I,O", list(itertools.product(SIZES, SUMMED, WIDE)))
 def test_amx_is_bit_identical_to_scalar(B, I, O):
     amx, f1 = _all_ops("amx", B, I, O, seed=B * I + O)
     ref, f2 = _all_ops("scalar", B, I, O, seed=B * I + O)
