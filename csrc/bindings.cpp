@@ -23,6 +23,7 @@
 
 namespace py = pybind11;
 using namespace pynn;
+namespace pynn { void bind_tile_kernels(py::module_& m); }  // csrc/bindings/tile_kernels.cpp (test-only)
 
 extern "C" {
 char* scipy_openblas_get_config(void);
@@ -409,6 +410,7 @@ PYBIND11_MODULE(_core, m) {
 
     bind_network<float>(m, "NetworkF32");
     bind_network<double>(m, "NetworkF64");
+    bind_tile_kernels(m);
 
     m.def("activation", &apply_activation<float>, py::arg("x").noconvert(), py::arg("name"), py::arg("alpha") = 0.0);
     m.def("activation", &apply_activation<double>, py::arg("x"), py::arg("name"), py::arg("alpha") = 0.0);
