@@ -15,6 +15,7 @@
 #include "activations.h"
 #include "dispatch/cpu.h"
 #include "dispatch/plan.h"
+#include "kernels/tile_bf16.h"
 #include "kernels.h"
 #include "kernels_avx512.h"
 #include "network.h"
@@ -454,7 +455,7 @@ PYBIND11_MODULE(_core, m) {
         d["family"] = c.family;
         d["model"] = c.model;
         d["class"] = cpu_class(c);
-        d["amx_usable"] = amx_usable();
+        d["amx_usable"] = tile::amx_usable();
         return d;
     }, "What the CPU is (vendor, brand, family, model, the class the kernel table is keyed by).");
     m.def("set_bf16_kernel", &set_bf16_kernel, py::arg("name"));

@@ -250,7 +250,8 @@ void Network<T>::size_bf16_operands(size_t l, bool training) {
     size(o.x_rows, capacity_ * I2);
     if (!training) return;
     size(o.x_pairs, pairs * s.n_in);
-    size(o.dz_pairs, pairs * s.n_out);
+    // dW's dZ operand: row pairs for vdpbf16ps, pairs along the batch (K of an A tile) for tiles.
+    size(is_tile(bf16_kernel_) ? o.dz_cols : o.dz_pairs, pairs * s.n_out);
     if (l > 0) {  // the first layer computes no dX
         size(o.w_pairs, O2 * s.n_in);
         size(o.dz_rows, capacity_ * O2);

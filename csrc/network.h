@@ -198,7 +198,8 @@ private:
         Buffer<std::uint32_t> x_rows;    // the input's rows, for the forward (capacity_, (n_in + 1) / 2)
         Buffer<std::uint32_t> x_pairs;   // the input's row pairs, for dW ((capacity_ + 1) / 2, n_in)
         Buffer<std::uint32_t> dz_rows;   // dZ's rows, for dX (capacity_, (n_out + 1) / 2; not layer 0)
-        Buffer<std::uint32_t> dz_pairs;  // dZ's row pairs, for dW ((capacity_ + 1) / 2, n_out)
+        Buffer<std::uint32_t> dz_pairs;  // dZ's row pairs, for dW ((capacity_ + 1) / 2, n_out; avx512-bf16)
+        Buffer<std::uint32_t> dz_cols;   // dZ^T as pairs along the batch, for dW (n_out, (B + 1) / 2; tiles)
     };
     bool bf16_epoch_ = false;
     Matmul bf16_kernel_ = Matmul::avx512_bf16;  // the epoch's bf16 kernel (plan.h)
@@ -223,6 +224,7 @@ private:
     void bf16_dx_rows(size_t l, T* dX, const T* y_prev, FusedAct act, float alpha, idx r0, idx nr);
     void bf16_dz_operand(size_t l, idx r0, idx r1, idx B);
     bool bf16_dw_tile(size_t l, T* dW, T* db, idx B, idx o0, int rows, idx p);
+    void bf16_thread_done();  // a thread's last bf16 product of a step (AMX: release the tiles)
     // Gathers row rows[r] of the targets (and of X, with_x) into row r of the batch workspace.
     void gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r, bool with_x = true);
     // Starts the optimizer state anew when opt is of another kind than the state's.

@@ -139,6 +139,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         const bool bf16 = bf16_epoch_;
         auto on16 = [this, bf16](size_t l) { return bf16 && bf16_layer(layers_[l]); };
         const bool bf16_first = on16(0) && first_by_panels;  // the first layer's panel path
+        const bool tiles = bf16 && is_tile(bf16_kernel_);    // dW's dZ operand by rows (dz_cols)
         const idx pairs = (B + 1) / 2;
         double part_loss[64] = {};
         idx part_correct[64] = {};
@@ -280,9 +281,9 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                         d = dx;
                     }
                 }
-                // A bf16 first layer without panels: its dW's dZ0 pairs (the owned-panel
-                // path makes them in 3, by columns).
-                if (on16(0) && !first_by_panels) bf16_dz_operand(0, r0, r1, B);
+                // A bf16 first layer without panels, or on tiles: its dW's dZ0 operand (the
+                // owned-panel path of vdpbf16ps makes it in 3, by columns).
+                if (on16(0) && (!first_by_panels || tiles)) bf16_dz_operand(0, r0, r1, B);
             }
 #pragma omp barrier
             // 3. Weight and bias gradients of the owned panels; each tile reads all B rows.
@@ -317,7 +318,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                 const idx o_lo = q0 * avx512::kPanel, o_rows = std::min(q1 * avx512::kPanel, s.n_out) - o_lo;
                 const idx i0 = 0, i1 = o_rows > 0 ? avx512::row_block_count(o_rows) : 0;
                 const bool bf16_dw = on16(l);
-                if (bf16_dw && l == 0)  // dZ0 as row pairs, the owned outputs' columns only (others: in 2)
+                if (bf16_dw && l == 0 && !tiles)  // dZ0 as row pairs, the owned outputs' columns only (others: in 2)
                     for (idx p = 0; p < pairs; ++p) {
                         const float* d = grad_out_[0].data() + o_lo;
                         avx512::rows_to_bf16_pairs(bf16_[0].dz_pairs.data() + p * s.n_out + o_lo, d + 2 * p * s.n_out,
@@ -336,6 +337,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                 }
             }
             if (!finite) bad_grad.store(true, std::memory_order_relaxed);
+            if (tiles) bf16_thread_done();  // this step's last product on this thread
 #pragma omp barrier
             // 4. The update: a large W's owned panels; the small layers' panels and the rest
             // of the parameters by cost share.

@@ -1,9 +1,9 @@
 """set_float32_matmul_precision("medium"): fit's products on bfloat16 operands.
 
-Under "medium", on a CPU with AVX512_BF16, the fused training step rounds the operands of
-every Dense layer with at least 128 x 128 weights -- its input, W and output gradient dZ
--- to bfloat16 (round to nearest even) and accumulates the products in float32
-(vdpbf16ps). The checks below emulate exactly that in NumPy (bf16 rounding, then float64
+Under "medium", with any bf16 kernel of the plan (vdpbf16ps, AMX tiles, or the tiles'
+scalar backend), the fused training step rounds the operands of every Dense layer with at
+least 128 x 128 weights -- its input, W and output gradient dZ -- to bfloat16 (round to
+nearest even) and accumulates the products in float32. The checks below emulate exactly that in NumPy (bf16 rounding, then float64
 products) on ragged shapes -- 701 inputs (odd: the last pair is padded), 100 or 131
 outputs (partial panels), batches of 33 rows (odd: the last row pair is padded) -- and
 show that emulations without a part of the rounding are further off, so the bf16 kernels
@@ -15,8 +15,38 @@ import pytest
 import pynn
 from pynn import _core
 
-needs_bf16 = pytest.mark.skipif(not _core.bf16_supported(),
-                                reason="this CPU has no AVX512_BF16: 'medium' precision runs float32 here")
+# Every bf16 kernel this CPU can run (dispatch/plan.h), pinned in turn: the emulations
+# below are the contract of all of them. "amx-emulated" (the AMX kernels' blocking on the
+# scalar tile backend) runs wherever the AVX-512 kernels do, so the tile path is tested on
+# every machine of this kind; the real AMX backend only on a CPU with AMX-BF16.
+_FEATURES = _core.cpu_features()
+_REAL_BF16_KERNELS = [
+    pytest.param("avx512-bf16", marks=pytest.mark.skipif(
+        not _FEATURES.get("avx512bf16"), reason="this CPU has no AVX512_BF16 (vdpbf16ps)")),
+    pytest.param("amx", marks=pytest.mark.skipif(
+        not _core.cpu_info()["amx_usable"],
+        reason=f"this CPU has no AMX-BF16 ({_core.cpu_info()['brand'] or 'unknown CPU'}): the tile kernels' "
+               "scalar backend (amx-emulated) is tested instead")),
+]
+_EMULATED = pytest.param("amx-emulated", marks=pytest.mark.skipif(
+    not _core.avx512_supported(), reason="this CPU has no AVX-512: 'medium' runs float32 here"))
+
+
+@pytest.fixture(params=_REAL_BF16_KERNELS + [_EMULATED])
+def bf16_kernel(request):
+    pynn.set_bf16_kernel(request.param)
+    yield request.param
+    pynn.set_bf16_kernel("auto")
+
+
+@pytest.fixture(params=_REAL_BF16_KERNELS)
+def fast_bf16_kernel(request):  # for the tests that train for seconds (the scalar backend would take minutes)
+    pynn.set_bf16_kernel(request.param)
+    yield request.param
+    pynn.set_bf16_kernel("auto")
+
+
+needs_bf16 = pytest.mark.usefixtures("bf16_kernel")
 
 
 @pytest.fixture(autouse=True)
@@ -270,7 +300,7 @@ def test_medium_changes_nothing_where_it_does_not_apply(case):
     _assert_same_parameters(*results)
 
 
-@needs_bf16
+@pytest.mark.usefixtures("fast_bf16_kernel")
 def test_medium_learns_as_well_as_highest():
     """Held-out loss after three epochs on an MNIST-shaped problem: within 10%."""
     X, y = pynn.datasets.make_mnist_like(6000, seed=1)

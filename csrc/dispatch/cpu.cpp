@@ -6,10 +6,6 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
-#if defined(__linux__)
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 namespace pynn {
 namespace {
@@ -74,19 +70,6 @@ CpuInfo read_cpu() {
 const CpuInfo& cpu_info() {
     static const CpuInfo info = read_cpu();
     return info;
-}
-
-bool amx_usable() {
-    static const bool usable = [] {
-        if (!cpu_info().amx_bf16) return false;
-#if defined(__linux__) && (defined(__x86_64__) || defined(__i386__))
-        constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-        return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
-#else
-        return false;
-#endif
-    }();
-    return usable;
 }
 
 std::string cpu_class(const CpuInfo& cpu) {

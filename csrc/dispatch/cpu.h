@@ -14,16 +14,12 @@ struct CpuInfo {
     bool avx512 = false;        // F/BW/VL/DQ and FMA, with the OS saving the zmm state
     bool avx512_bf16 = false;   // vdpbf16ps (and avx512)
     // AMX-TILE and AMX-BF16 in CPUID and the tile state enabled by the OS (XCR0 bits 17-18).
-    // Linux still wants a per-process permission request first: amx_usable().
+    // Whether the tile kernels may run in this process (Linux's permission, asked once) is
+    // kernels/tile_bf16.h's amx_usable().
     bool amx_bf16 = false;
 };
 
 const CpuInfo& cpu_info();
-
-// AMX can run in this process: amx_bf16, and Linux granted the tile data state
-// (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), asked once per process; without
-// it the first tile instruction dies of SIGILL).
-bool amx_usable();
 
 // The CPU's class, the key of the kernel table (plan.cpp): "amd-zen4", "amd-zen5",
 // "amd-avx512" (a later AMD core with AVX-512), "intel-amx", "intel-avx512", or "other".

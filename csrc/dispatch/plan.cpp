@@ -4,6 +4,7 @@
 
 #include "dispatch/cpu.h"
 #include "kernels.h"
+#include "kernels/tile_bf16.h"
 
 namespace pynn {
 namespace {
@@ -49,7 +50,7 @@ std::string cannot_run(Matmul k) {
             return cpu.avx512_bf16 ? "" : "a CPU with AVX512_BF16";
         case Matmul::amx:
             if (!cpu.amx_bf16) return "a CPU with AMX-BF16 (and an OS that enables its tile state)";
-            return amx_usable() ? "" : "the Linux permission for AMX tile data (arch_prctl refused it)";
+            return tile::amx_usable() ? "" : std::string("the AMX tile kernels to run here (") + tile::amx_status() + ")";
         default:
             return "a bf16 kernel name";
     }
@@ -65,7 +66,7 @@ Matmul bf16_kernel(std::string* why) {
         if (why) *why = "pinned (set_bf16_kernel or PYNN_BF16_KERNEL)";
         return static_cast<Matmul>(pin);
     }
-    return table_choice(cpu_info(), amx_usable(), why);
+    return table_choice(cpu_info(), tile::amx_usable(), why);
 }
 
 void set_bf16_kernel(const std::string& name) {

@@ -3,21 +3,33 @@
 // kernel family runs, so the fused step and predict stay the same for all of them.
 //   forward:  Y (B, O) = act(Xb (B, I) Wp^T + b)   Xb: x_rows, Wp: w_panels
 //   dX:       dX (B, I) = (dZb (B, O) W) * act'    dZb: dz_rows, W: w_pairs
-//   dW:       dW (O, I) = dZ^T X                   dz_pairs and x_pairs (row pairs)
+//   dW:       dW (O, I) = dZ^T X                   dZ^T: dz_pairs (avx512-bf16, row pairs) or
+//                                                  dz_cols (tiles: pairs along the batch);
+//                                                  X: x_pairs (row pairs)
+// "avx512-bf16" runs the vdpbf16ps kernels (kernels_avx512.h); "amx" and "amx-emulated" the
+// tile kernels (kernels/tile_bf16.h) on the AMX or the scalar tile backend.
 #include <type_traits>
 
+#include "kernels/tile_bf16.h"
 #include "kernels_avx512.h"
 #include "network.h"
 
 namespace pynn {
+namespace {
+tile::TileBackend backend_of(Matmul k) { return k == Matmul::amx ? tile::TileBackend::amx : tile::TileBackend::scalar; }
+}  // namespace
 
 template <typename T>
 void Network<T>::bf16_forward_tile(size_t l, T* Y, const T* bias, FusedAct act, float alpha, idx r0, int rows,
                                    idx q) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
-        avx512::dense_forward_tile_bf16(Y, bf16_[l].x_rows.data(), bf16_[l].w_panels.data(), bias, s.n_in, s.n_out,
-                                        act, alpha, r0, rows, q);
+        if (is_tile(bf16_kernel_))
+            tile::dense_forward_tile(backend_of(bf16_kernel_), Y, bf16_[l].x_rows.data(), bf16_[l].w_panels.data(), bias,
+                                     s.n_in, s.n_out, act, alpha, r0, rows, q);
+        else
+            avx512::dense_forward_tile_bf16(Y, bf16_[l].x_rows.data(), bf16_[l].w_panels.data(), bias, s.n_in, s.n_out,
+                                            act, alpha, r0, rows, q);
     }
 }
 
@@ -26,7 +38,11 @@ void Network<T>::bf16_forward_rows(size_t l, T* Y, const T* bias, FusedAct act, 
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
         const std::uint32_t* xb = bf16_[l].x_rows.data() + r0 * ((s.n_in + 1) / 2);
-        avx512::dense_forward_bf16(Y, xb, bf16_[l].w_panels.data(), bias, nr, s.n_in, s.n_out, act, alpha);
+        if (is_tile(bf16_kernel_))
+            tile::dense_forward(backend_of(bf16_kernel_), Y, xb, bf16_[l].w_panels.data(), bias, nr, s.n_in, s.n_out, act,
+                                alpha);
+        else
+            avx512::dense_forward_bf16(Y, xb, bf16_[l].w_panels.data(), bias, nr, s.n_in, s.n_out, act, alpha);
     }
 }
 
@@ -35,7 +51,11 @@ void Network<T>::bf16_dx_rows(size_t l, T* dX, const T* y_prev, FusedAct act, fl
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
         const std::uint32_t* dzb = bf16_[l].dz_rows.data() + r0 * ((s.n_out + 1) / 2);
-        avx512::dense_backward_dx_bf16(dX, dzb, bf16_[l].w_pairs.data(), nr, s.n_in, s.n_out, y_prev, act, alpha);
+        if (is_tile(bf16_kernel_))
+            tile::dense_backward_dx(backend_of(bf16_kernel_), dX, dzb, bf16_[l].w_pairs.data(), nr, s.n_in, s.n_out,
+                                    y_prev, act, alpha);
+        else
+            avx512::dense_backward_dx_bf16(dX, dzb, bf16_[l].w_pairs.data(), nr, s.n_in, s.n_out, y_prev, act, alpha);
     }
 }
 
@@ -44,6 +64,10 @@ void Network<T>::bf16_dz_operand(size_t l, idx r0, idx r1, idx B) {
     if constexpr (std::is_same_v<T, float>) {
         const idx O = layers_[l].n_out;
         const float* dz = grad_out_[l].data();
+        if (is_tile(bf16_kernel_)) {
+            tile::cols_to_bf16_pairs(bf16_[l].dz_cols.data(), dz, B, O, r0 / 2, (r1 + 1) / 2);
+            return;
+        }
         std::uint32_t* pairs = bf16_[l].dz_pairs.data();
         for (idx p = r0 / 2; p < (r1 + 1) / 2; ++p)
             avx512::rows_to_bf16_pairs(pairs + p * O, dz + 2 * p * O, 2 * p + 1 < B ? dz + (2 * p + 1) * O : nullptr, O);
@@ -54,10 +78,18 @@ template <typename T>
 bool Network<T>::bf16_dw_tile(size_t l, T* dW, T* db, idx B, idx o0, int rows, idx p) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
+        if (is_tile(bf16_kernel_))
+            return tile::dw_tile(backend_of(bf16_kernel_), dW, db, grad_out_[l].data(), bf16_[l].dz_cols.data(),
+                                 bf16_[l].x_pairs.data(), B, s.n_in, s.n_out, o0, rows, p);
         return avx512::dw_tile_bf16(dW, db, grad_out_[l].data(), bf16_[l].dz_pairs.data(), bf16_[l].x_pairs.data(), B,
                                     s.n_in, s.n_out, o0, rows, p);
     }
     return true;
+}
+
+template <typename T>
+void Network<T>::bf16_thread_done() {
+    if (is_tile(bf16_kernel_)) tile::release_tiles(backend_of(bf16_kernel_));
 }
 
 #define PYNN_BF16_PRODUCTS(T)                                                                              \
@@ -65,7 +97,8 @@ bool Network<T>::bf16_dw_tile(size_t l, T* dW, T* db, idx B, idx o0, int rows, i
     template void Network<T>::bf16_forward_rows(size_t, T*, const T*, FusedAct, float, idx, idx);           \
     template void Network<T>::bf16_dx_rows(size_t, T*, const T*, FusedAct, float, idx, idx);               \
     template void Network<T>::bf16_dz_operand(size_t, idx, idx, idx);                                      \
-    template bool Network<T>::bf16_dw_tile(size_t, T*, T*, idx, idx, int, idx);
+    template bool Network<T>::bf16_dw_tile(size_t, T*, T*, idx, idx, int, idx);                             \
+    template void Network<T>::bf16_thread_done();
 PYNN_BF16_PRODUCTS(float)
 PYNN_BF16_PRODUCTS(double)
 
