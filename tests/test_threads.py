@@ -239,16 +239,20 @@ def test_bit_identical_across_processes():
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_thread_counts(dtype):
-    """What holds across thread counts, measured on this build (scipy-openblas32 0.3.34
-    through pynn's OpenMP callback): 2, 3 and 4 threads give bit-identical parameters;
-    1 thread does not, it agrees to rounding only (float32: ~1e-5 after 3 epochs). The
-    forward pass and every elementwise kernel are bit-identical for any count; what
-    differs is the weight gradient dW = dY^T X when the batch (its inner dimension) is
-    long (~1000 rows here): OpenBLAS's single-threaded driver blocks that sum differently
-    from its threaded one. Small batches (64) are bit-identical for 1 thread too."""
+    """What holds across thread counts. float32 runs pynn's own kernels (every output
+    element computed by one thread in a fixed order): 2, 3 and 4 threads give bit-identical
+    parameters. float64 runs OpenBLAS's GEMMs on pynn's OpenMP threads: how OpenBLAS splits
+    a long inner sum (dW = dY^T X over ~1000 batch rows) between threads depends on the
+    count and on the CPU (2-4 threads agreed to the bit on AMD Zen 4, not on Zen 5), so
+    there thread counts agree to rounding only. 1 thread agrees to rounding in both
+    (float32: ~1e-5 after 3 epochs; OpenBLAS's single-threaded driver blocks the sum
+    differently from its threaded one)."""
     two = _fit_params(2, dtype)
-    for n in (3, 4):
-        assert np.array_equal(_fit_params(n, dtype), two), f"{n} threads differ from 2"
-    one = _fit_params(1, dtype)
     tol = 1e-4 if dtype == "float32" else 1e-12
+    for n in (3, 4):
+        if dtype == "float32":
+            assert np.array_equal(_fit_params(n, dtype), two), f"{n} threads differ from 2"
+        else:
+            np.testing.assert_allclose(_fit_params(n, dtype), two, rtol=tol, atol=tol)
+    one = _fit_params(1, dtype)
     np.testing.assert_allclose(one, two, rtol=tol, atol=tol)
