@@ -165,7 +165,7 @@ bool column_sums(float* db, const float* dY, idx B, idx O, idx o0, int rows) {
 // 14 + 14 + 4, so no block runs a thin, latency-bound tile).
 struct RowBlocks {
     idx n, size;
-    RowBlocks(idx M) : n((M + kMR - 1) / kMR), size(n ? (M + n - 1) / n : 0) {}
+    explicit RowBlocks(idx M, int max_rows = kMR) : n((M + max_rows - 1) / max_rows), size(n ? (M + n - 1) / n : 0) {}
     idx start(idx i) const { return i * size; }
     int rows(idx i, idx M) const { return static_cast<int>(imin(size, M - i * size)); }
 };
@@ -275,10 +275,10 @@ void adam_panel_rows(float* W, const float* G, float* M, float* V, idx O, idx I,
     }
 }
 
-idx row_block_count(idx B) { return RowBlocks(B).n; }
+idx row_block_count(idx B, int max_rows) { return RowBlocks(B, max_rows).n; }
 
-void row_block(idx B, idx i, idx* r0, int* rows) {
-    const RowBlocks rb(B);
+void row_block(idx B, idx i, idx* r0, int* rows, int max_rows) {
+    const RowBlocks rb(B, max_rows);
     *r0 = rb.start(i);
     *rows = rb.rows(i, B);
 }
@@ -565,8 +565,8 @@ void dense_backward_dx(float*, const float*, const float*, idx, idx, idx, const 
 void dense_backward_dw(float*, float*, const float*, const float*, idx, idx, idx) {
     throw std::logic_error("AVX-512 kernels not built");
 }
-idx row_block_count(idx) { return 0; }
-void row_block(idx, idx, idx*, int*) { throw std::logic_error("AVX-512 kernels not built"); }
+idx row_block_count(idx, int) { return 0; }
+void row_block(idx, idx, idx*, int*, int) { throw std::logic_error("AVX-512 kernels not built"); }
 void dense_forward_tile(float*, const float*, const float*, const float*, idx, idx, FusedAct, float, idx, int, idx) {
     throw std::logic_error("AVX-512 kernels not built");
 }

@@ -42,9 +42,10 @@ void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, id
 constexpr int kTileRows = 14;
 constexpr idx kPanel = 32;
 inline idx panel_count(idx n) { return (n + kPanel - 1) / kPanel; }  // 32-wide panels covering n
-// The near-equal blocks of at most kTileRows rows that B rows are split into.
-idx row_block_count(idx B);
-void row_block(idx B, idx i, idx* r0, int* rows);
+// The near-equal blocks of at most max_rows rows that B rows are split into (kTileRows for
+// these kernels; the AMX tile kernels take 16).
+idx row_block_count(idx B, int max_rows = kTileRows);
+void row_block(idx B, idx i, idx* r0, int* rows, int max_rows = kTileRows);
 // Rows [r0, r0 + rows) x output panel p of dense_forward.
 void dense_forward_tile(float* Y, const float* X, const float* P, const float* b, idx I, idx O, FusedAct act,
                         float alpha, idx r0, int rows, idx p);

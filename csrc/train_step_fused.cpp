@@ -42,6 +42,7 @@
 
 #include "activations.h"
 #include "kernels.h"
+#include "kernels/tile_bf16.h"
 #include "kernels_avx512.h"
 #include "network.h"
 
@@ -140,6 +141,8 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         auto on16 = [this, bf16](size_t l) { return bf16 && bf16_layer(layers_[l]); };
         const bool bf16_first = on16(0) && first_by_panels;  // the first layer's panel path
         const bool tiles = bf16 && is_tile(bf16_kernel_);    // dW's dZ operand by rows (dz_cols)
+        // Rows of one product tile: 14 for the zmm kernels (28 accumulators), 16 for AMX tiles.
+        const int tile_rows = tiles ? tile::kTileRows : avx512::kTileRows;
         const idx pairs = (B + 1) / 2;
         double part_loss[64] = {};
         idx part_correct[64] = {};
@@ -190,12 +193,12 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                 const auto& s = layers_[0];
                 idx q0, q1;
                 owned(avx512::panel_count(s.n_out), &q0, &q1);
-                const idx nb = avx512::row_block_count(B);
+                const idx nb = avx512::row_block_count(B, bf16_first ? tile_rows : avx512::kTileRows);
                 for (idx q = q0; q < q1; ++q)
                     for (idx i = 0; i < nb; ++i) {
                         idx b0;
                         int mr;
-                        avx512::row_block(B, i, &b0, &mr);
+                        avx512::row_block(B, i, &b0, &mr, bf16_first ? tile_rows : avx512::kTileRows);
                         const float alpha = fused[0] ? static_cast<float>(layers_[1].alpha) : 0.0f;
                         if (bf16_first)
                             bf16_forward_tile(0, const_cast<float*>(outs_[0]), s.use_bias ? P + s.b_off : nullptr,
@@ -316,7 +319,8 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                 idx q0, q1;
                 owned(avx512::panel_count(s.n_out), &q0, &q1);
                 const idx o_lo = q0 * avx512::kPanel, o_rows = std::min(q1 * avx512::kPanel, s.n_out) - o_lo;
-                const idx i0 = 0, i1 = o_rows > 0 ? avx512::row_block_count(o_rows) : 0;
+                const int dw_rows = on16(l) ? tile_rows : avx512::kTileRows;
+                const idx i0 = 0, i1 = o_rows > 0 ? avx512::row_block_count(o_rows, dw_rows) : 0;
                 const bool bf16_dw = on16(l);
                 if (bf16_dw && l == 0 && !tiles)  // dZ0 as row pairs, the owned outputs' columns only (others: in 2)
                     for (idx p = 0; p < pairs; ++p) {
@@ -327,7 +331,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                 for (idx i = i0; i < i1; ++i) {
                     idx o0;
                     int mr;
-                    avx512::row_block(o_rows, i, &o0, &mr);
+                    avx512::row_block(o_rows, i, &o0, &mr, dw_rows);
                     for (idx p = 0; p < npan_in; ++p)
                         finite &= bf16_dw ? bf16_dw_tile(l, G + s.w_off, s.use_bias ? G + s.b_off : nullptr, B,
                                                          o_lo + o0, mr, p)
