@@ -6,9 +6,10 @@
   the exponent range of float32) and accumulate in float32. Where the CPU has a bfloat16
   kernel faster than float32 the core then runs the products of ``fit`` (forward, weight
   gradient, input gradient) of every Dense layer with at least 128 x 128 weights --
-  nearly all of an MLP's arithmetic -- on it, as ``torch.autocast`` would. The
-  parameters, the optimizer state, the smaller layers (a 10-class output layer), the
-  loss, ``predict`` and ``train_step`` stay float32. Networks with Dropout or PReLU layers
+  nearly all of an MLP's arithmetic -- on it, as ``torch.autocast`` would, and
+  ``predict`` (``predict_proba``, ``evaluate``, validation) runs those layers' forward on
+  it too. The parameters, the optimizer state, the smaller layers (a 10-class output
+  layer), the loss and ``train_step`` stay float32. Networks with Dropout or PReLU layers
   (which take the layer-by-layer step), float64 models and CPUs without a faster bf16
   kernel are unaffected: there "medium" changes nothing, so it never slows a run down.
 
