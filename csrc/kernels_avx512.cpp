@@ -17,6 +17,8 @@
 // pairs along k, dW with X and dY as interleaved row pairs (pairs along the batch).
 #include "kernels_avx512.h"
 
+#include "kernels/blocking.h"
+
 #include <immintrin.h>
 #include <omp.h>
 
@@ -161,24 +163,6 @@ bool column_sums(float* db, const float* dY, idx B, idx O, idx o0, int rows) {
     return finite;
 }
 
-// Rows split into near-equal blocks of at most kMR (32 rows -> 11 + 11 + 10, not
-// 14 + 14 + 4, so no block runs a thin, latency-bound tile).
-struct RowBlocks {
-    idx n, size;
-    explicit RowBlocks(idx M, int max_rows = kMR) : n((M + max_rows - 1) / max_rows), size(n ? (M + n - 1) / n : 0) {}
-    idx start(idx i) const { return i * size; }
-    int rows(idx i, idx M) const { return static_cast<int>(imin(size, M - i * size)); }
-};
-
-// Threads for a GEMM of m*n*k multiply-adds: below ~64k the fork costs more than it saves.
-// (The fused training step sets ThreadScope(1) in its region: its kernels run on the caller.)
-int threads_for(idx mnk, idx tasks) {
-    int nt = current_threads();
-    if (mnk < (idx(1) << 16)) nt = 1;
-    if (tasks < nt) nt = static_cast<int>(tasks);
-    return nt > 0 ? nt : 1;
-}
-
 }  // namespace
 
 idx packed_size(idx O, idx I) { return (O + kNR - 1) / kNR * kNR * I; }
@@ -243,7 +227,7 @@ void pack_panel(float* P, const float* W, idx O, idx I, idx p) {
 
 void pack_weights(float* P, const float* W, idx O, idx I) {
     const idx npan = (O + kNR - 1) / kNR;
-#pragma omp parallel for schedule(static) num_threads(threads_for(O * I, npan))
+#pragma omp parallel for schedule(static) num_threads(gemm_threads(O * I, npan))
     for (idx p = 0; p < npan; ++p) pack_panel(P, W, O, I, p);
 }
 
@@ -331,12 +315,12 @@ namespace {
 void forward_rows(float* Y, const float* A, idx a_rs, idx K, const float* P, const float* b, idx B, idx I, idx O,
                   FusedAct act, float alpha, bool bf16) {
     if (B == 0) return;
-    const RowBlocks rb(B);
+    const RowBlocks rb(B, kMR);
     const idx npan = (O + kNR - 1) / kNR, tasks = rb.n * npan;
     // Small batches: each thread takes whole weight panels (they stay in its L2 across
     // the row blocks). Large batches (inference): each thread takes whole row blocks.
     const bool panel_major = B <= 256;
-#pragma omp parallel for schedule(static) num_threads(threads_for(B * I * O, tasks))
+#pragma omp parallel for schedule(static) num_threads(gemm_threads(B * I * O, tasks))
     for (idx t = 0; t < tasks; ++t) {
         const idx p = panel_major ? t / rb.n : t % npan;
         const idx i = panel_major ? t % rb.n : t / npan;
@@ -350,9 +334,9 @@ void forward_rows(float* Y, const float* A, idx a_rs, idx K, const float* P, con
 void dx_rows(float* dX, const float* A, idx a_rs, idx K, const float* Bm, idx B, idx I, idx O, const float* y_prev,
              FusedAct act, float alpha, bool bf16) {
     if (B == 0) return;
-    const RowBlocks rb(B);
+    const RowBlocks rb(B, kMR);
     const idx npan = (I + kNR - 1) / kNR, tasks = rb.n * npan;
-#pragma omp parallel for schedule(static) num_threads(threads_for(B * I * O, tasks))
+#pragma omp parallel for schedule(static) num_threads(gemm_threads(B * I * O, tasks))
     for (idx t = 0; t < tasks; ++t) {
         const idx p = t / rb.n, i = t % rb.n;
         const idx r0 = rb.start(i), c0 = p * kNR;
@@ -459,9 +443,9 @@ void dense_backward_dx_bf16(float* dX, const std::uint32_t* dYb, const std::uint
 }
 
 void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O) {
-    const RowBlocks ob(O);
+    const RowBlocks ob(O, kMR);
     const idx npan = (I + kNR - 1) / kNR, tasks = ob.n * npan;
-#pragma omp parallel for schedule(static) num_threads(threads_for(B * I * O, tasks))
+#pragma omp parallel for schedule(static) num_threads(gemm_threads(B * I * O, tasks))
     for (idx t = 0; t < tasks; ++t) dw_tile(dW, db, dY, X, B, I, O, ob.start(t / npan), ob.rows(t / npan, O), t % npan);
 }
 

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/blocking.h"
 #include "kernels/tile_block.h"
 
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
@@ -206,23 +207,6 @@ bool store_block(const float* acc, int M, int N, float* C, idx ldc, const Epilog
     return store_rows<Epi::store, FusedAct::identity>(acc, M, N, C, ldc, e);
 }
 
-// Rows split into near-equal blocks of at most 16 (as the avx512 kernels split theirs by 14).
-struct RowBlocks {
-    idx n, size;
-    explicit RowBlocks(idx M) : n((M + kTileRows - 1) / kTileRows), size(n ? (M + n - 1) / n : 0) {}
-    idx start(idx i) const { return i * size; }
-    int rows(idx i, idx M) const { return static_cast<int>(size < M - i * size ? size : M - i * size); }
-};
-
-// Threads for a GEMM of m*n*k multiply-adds: below ~64k the fork costs more than it saves
-// (the avx512 kernels' rule; a caller's ThreadScope(1) keeps everything on its thread).
-int threads_for(idx mnk, idx tasks) {
-    int nt = current_threads();
-    if (mnk < (idx(1) << 16)) nt = 1;
-    if (tasks < nt) nt = static_cast<int>(tasks);
-    return nt > 0 ? nt : 1;
-}
-
 // Caller errors, checked before any tile is touched (the loops check before their parallel
 // region: an exception cannot leave one).
 void require(TileBackend backend, int rows = 1) {
@@ -320,12 +304,12 @@ void dense_forward(TileBackend backend, float* Y, const std::uint32_t* Xb, const
                    idx B, idx I, idx O, FusedAct act, float alpha) {
     require(backend);
     if (B <= 0 || O <= 0) return;
-    const RowBlocks rb(B);
+    const RowBlocks rb(B, kTileRows);
     const idx npan = (O + kPanel - 1) / kPanel, tasks = rb.n * npan;
     // Small batches: each thread takes whole weight panels (they stay in its L2 across
     // the row blocks). Large batches (inference): each thread takes whole row blocks.
     const bool panel_major = B <= 256;
-#pragma omp parallel num_threads(threads_for(B * I * O, tasks))
+#pragma omp parallel num_threads(gemm_threads(B * I * O, tasks))
     {
 #pragma omp for schedule(static)
         for (idx t = 0; t < tasks; ++t) {
@@ -341,9 +325,9 @@ void dense_backward_dx(TileBackend backend, float* dX, const std::uint32_t* dYb,
                        idx I, idx O, const float* y_prev, FusedAct act, float alpha) {
     require(backend);
     if (B <= 0 || I <= 0) return;
-    const RowBlocks rb(B);
+    const RowBlocks rb(B, kTileRows);
     const idx O2 = (O + 1) / 2, npan = (I + kPanel - 1) / kPanel, tasks = rb.n * npan;
-#pragma omp parallel num_threads(threads_for(B * I * O, tasks))
+#pragma omp parallel num_threads(gemm_threads(B * I * O, tasks))
     {
         alignas(64) float acc[kTileRows * 32];
 #pragma omp for schedule(static)
