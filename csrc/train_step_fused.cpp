@@ -29,10 +29,12 @@
 // 128 x 128 weights (bf16_layer) take bfloat16 operands in their forward, dW and dX. A
 // large first layer: each thread converts its rows of the batch straight from X (rows and
 // row pairs, no float32 copy; before the first barrier) and its own panels' columns of dZ0
-// (in 3). The others: the rows are split on even boundaries, and each thread converts its own
+// (in 3; on the tile kernels dZ0 is converted by rows in 2, transposed, as every tile
+// layer's is). The others: the rows are split on even boundaries, and each thread converts its own
 // rows of the layer's input (rows for the forward, row pairs for dW) and of its dZ (rows for
 // dX, row pairs for dW) in 2. The update re-packs such a W as bf16 panels and row pairs
-// instead of float32 panels (tests/test_bf16.py).
+// instead of float32 panels (tests/test_bf16.py). Which bf16 kernel runs those products
+// (vdpbf16ps or AMX tiles) is the plan's choice, made in network/bf16_products.cpp.
 #include <omp.h>
 
 #include <atomic>
