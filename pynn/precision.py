@@ -28,7 +28,7 @@ anything else                      float32          no bf16 instructions
 ``set_bf16_kernel`` (or the environment variable ``PYNN_BF16_KERNEL``, read at import)
 pins the choice -- to compare kernels, or to reproduce a run of another machine:
 ``"amx-emulated"`` runs the AMX kernels' exact arithmetic over a portable tile backend on
-any AVX-512 CPU (slowly). ``Sequential.kernel_plan(batch_size)`` and ``pynn info --plan``
+any CPU with AVX512_BF16 (slowly). ``Sequential.kernel_plan(batch_size)`` and ``pynn info --plan``
 show what each layer runs on.
 
 The settings are process-wide and read at the start of each epoch.

@@ -81,8 +81,9 @@ def test_pins_round_trip_and_bad_ones_are_refused():
             pynn.set_bf16_kernel("amx")
         assert pynn.get_bf16_kernel()["setting"] == "auto"  # a refused pin changes nothing
     if not _core.cpu_features().get("avx512bf16"):
-        with pytest.raises(ValueError, match="needs a CPU with AVX512_BF16"):
-            pynn.set_bf16_kernel("avx512-bf16")
+        for name in ("avx512-bf16", "amx-emulated"):
+            with pytest.raises(ValueError, match="needs a CPU with AVX512_BF16"):
+                pynn.set_bf16_kernel(name)
 
 
 @needs_avx512

@@ -44,9 +44,9 @@ std::string cannot_run(Matmul k) {
     const CpuInfo& cpu = cpu_info();
     switch (k) {
         case Matmul::avx512:
-        case Matmul::amx_emulated:
             return cpu.avx512 ? "" : "a CPU with AVX-512 F/BW/VL/DQ";
         case Matmul::avx512_bf16:
+        case Matmul::amx_emulated:  // its operands are converted by vcvtne2ps2bf16 too
             return cpu.avx512_bf16 ? "" : "a CPU with AVX512_BF16";
         case Matmul::amx:
             if (!cpu.amx_bf16) return "a CPU with AMX-BF16 (and an OS that enables its tile state)";
