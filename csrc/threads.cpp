@@ -68,7 +68,8 @@ ThreadSettings thread_settings() {
 }
 
 void restore_thread_settings(const ThreadSettings& s) {
-    if (s.requested < 0 || s.openmp < 1 || s.openblas < 1) throw InputError("invalid thread settings");
+    if (s.requested < 0) throw InputError("requested must be >= 0 (0: no pynn setting)");
+    if (s.openmp < 1 || s.openblas < 1) throw InputError("openmp and openblas must be >= 1");
     g_num_threads.store(s.requested);
     omp_set_num_threads(s.openmp);
     scipy_openblas_set_num_threads(s.openblas);
