@@ -446,6 +446,13 @@ PYBIND11_MODULE(_core, m) {
     m.def("all_finite", &array_all_finite<double>, py::arg("x").noconvert());
     m.def("set_num_threads", &set_num_threads, py::arg("n"));
     m.def("get_num_threads", &get_num_threads);
+    m.def("_thread_settings", []() {
+        const ThreadSettings s = thread_settings();
+        return py::make_tuple(s.requested, s.openmp, s.openblas);
+    }, "(pynn's setting or 0, this thread's OpenMP limit, OpenBLAS's count): what set_num_threads changes.");
+    m.def("_restore_thread_settings", [](int requested, int openmp, int openblas) {
+        restore_thread_settings({requested, openmp, openblas});
+    }, py::arg("requested"), py::arg("openmp"), py::arg("openblas"));
     m.def("cpu_features", &cpu_features);
     m.def("cpu_info", []() {
         const CpuInfo& c = cpu_info();

@@ -15,6 +15,7 @@ typedef void (*openblas_threads_callback)(int sync, openblas_dojob_callback dojo
                                           size_t jobdata_elsize, void* jobdata, int dojob_data);
 void scipy_openblas_set_threads_callback_function(openblas_threads_callback callback);
 void scipy_openblas_set_num_threads(int num_threads);
+int scipy_openblas_get_num_threads(void);
 }
 
 namespace pynn {
@@ -60,6 +61,18 @@ void set_num_threads(int n) {
     g_num_threads.store(n);
     omp_set_num_threads(n);
     scipy_openblas_set_num_threads(n);
+}
+
+ThreadSettings thread_settings() {
+    return {g_num_threads.load(), omp_get_max_threads(), scipy_openblas_get_num_threads()};
+}
+
+void restore_thread_settings(const ThreadSettings& s) {
+    if (s.requested < 0) throw InputError("requested must be >= 0 (0: no pynn setting)");
+    if (s.openmp < 1 || s.openblas < 1) throw InputError("openmp and openblas must be >= 1");
+    g_num_threads.store(s.requested);
+    omp_set_num_threads(s.openmp);
+    scipy_openblas_set_num_threads(s.openblas);
 }
 
 // threadpoolctl limits OpenMP with omp_set_num_threads in the calling thread; honour it.

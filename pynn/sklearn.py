@@ -70,7 +70,7 @@ from .datasets import train_test_split_indices
 from .layers import ELU, GELU, Dense, Dropout, Identity, LeakyReLU, PReLU, ReLU, Sigmoid, SiLU, Softplus, Tanh
 from .optimizers import SGD, Adam
 from .sequential import Sequential
-from .threads import get_num_threads, set_num_threads
+from .threads import _threads_for_this_call
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -178,16 +178,13 @@ class _BaseMLP(BaseEstimator):
 
     @contextlib.contextmanager
     def _threads(self):
-        """Run with n_threads core threads (the process-wide setting is restored after)."""
+        """Run with n_threads core threads if given: an explicit n_threads wins over
+        pynn.set_num_threads, a threadpoolctl limit and OMP_NUM_THREADS, for this call only."""
         if self.n_threads is None:
             yield
             return
-        before = get_num_threads()
-        set_num_threads(self.n_threads)
-        try:
+        with _threads_for_this_call(self.n_threads):
             yield
-        finally:
-            set_num_threads(before)
 
     # ------------------------------------------------------------------ the network
     def _build_model(self, n_features: int, n_outputs: int, loss: str, seed: int) -> Sequential:

@@ -1,6 +1,6 @@
 """Every examples/*.py runs as a learner would run it (a fresh interpreter, --out DIR)
 and writes its PNGs. The examples plot with matplotlib, the optional extra
-`pip install .[plot]`."""
+`pip install .[plot]`; those that need other extras say so in REQUIRES."""
 import os
 import subprocess
 import sys
@@ -15,6 +15,14 @@ EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("[0
 EXPECTED = {
     "03_perceptron_xor.py": ["03_perceptron_xor.png", "03_two_layer_xor.png"],
     "06_computation_graph.py": ["06_computation_graph.png", "06_computation_graph.dot"],
+    "09_dask_search.py": ["09_dask_search.csv"],
+}
+
+# What an example imports beyond pynn: {module: why}, matplotlib unless listed here.
+PLOTTING = {"matplotlib": "the examples plot with matplotlib (pip install .[plot])"}
+REQUIRES = {
+    "09_dask_search.py": {"distributed": "09_dask_search.py runs on a Dask cluster (pip install .[dask])",
+                          "sklearn": "09_dask_search.py searches with scikit-learn (pip install .[dask])"},
 }
 
 
@@ -27,7 +35,8 @@ def test_there_is_an_example_per_lecture_section():
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs_and_writes_its_pngs(script, tmp_path):
-    pytest.importorskip("matplotlib", reason="the examples plot with matplotlib (pip install .[plot])")
+    for module, reason in REQUIRES.get(script.name, PLOTTING).items():
+        pytest.importorskip(module, reason=reason)
     out = tmp_path / "figures"  # does not exist yet: the script must create it
     env = dict(os.environ, MPLBACKEND="Agg")
     result = subprocess.run([sys.executable, str(script), "--out", str(out)], capture_output=True, text=True,

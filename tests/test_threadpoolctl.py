@@ -52,3 +52,50 @@ def test_threadpool_limits_one_is_honoured():
     assert pynn.get_num_threads() == 2
     blas, _ = _pynn_pools()
     assert all(d["num_threads"] == 2 for d in blas)
+
+
+def _threads_seen_by_fit(est, monkeypatch, X, y):
+    """The thread count pynn uses during est.fit: read at every epoch end, in the fit."""
+    from pynn.sklearn import _SklearnStopping
+    seen, on_epoch_end = [], _SklearnStopping.on_epoch_end
+
+    def recording(self, epoch, logs=None):
+        seen.append(pynn.get_num_threads())
+        return on_epoch_end(self, epoch, logs)
+
+    monkeypatch.setattr(_SklearnStopping, "on_epoch_end", recording)
+    est.fit(X, y)
+    return seen
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_estimator_n_threads_wins_for_its_fit_and_leaves_the_limit_as_it_was(monkeypatch):
+    pytest.importorskip("sklearn", reason="pynn.MLPClassifier needs scikit-learn")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 10)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    pynn.set_num_threads(2)
+    with threadpoolctl.threadpool_limits(1):
+        est = pynn.MLPClassifier((8,), max_iter=2, n_threads=2, random_state=0)
+        assert _threads_seen_by_fit(est, monkeypatch, X, y) == [2, 2]
+        assert pynn.get_num_threads() == 1  # the limit holds again after the fit
+        blas, omp = _pynn_pools()
+        assert all(d["num_threads"] == 1 for d in blas + omp)
+    assert pynn.get_num_threads() == 2  # and pynn's own setting after the limit
+    blas, _ = _pynn_pools()
+    assert all(d["num_threads"] == 2 for d in blas)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_estimator_without_n_threads_runs_under_the_limit(monkeypatch):
+    pytest.importorskip("sklearn", reason="pynn.MLPClassifier needs scikit-learn")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(64, 10)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    pynn.set_num_threads(2)
+    with threadpoolctl.threadpool_limits(1):
+        est = pynn.MLPClassifier((8,), max_iter=2, random_state=0)
+        assert _threads_seen_by_fit(est, monkeypatch, X, y) == [1, 1]
+    est = pynn.MLPClassifier((8,), max_iter=2, n_threads=1, random_state=0)
+    assert _threads_seen_by_fit(est, monkeypatch, X, y) == [1, 1]
+    assert pynn.get_num_threads() == 2
