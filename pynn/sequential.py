@@ -478,7 +478,8 @@ class Sequential:
         try:
             for X, targets, perm in data(self.epochs_done):
                 if isinstance(self.loss, str):
-                    part = train_rows(self._net, self.dtype, X, targets, perm, batch_size, config)
+                    part = train_rows(lambda *data: self._net.train_epoch(*data, batch_size, config), self.dtype,
+                                      X, targets, perm, batch_size)
                 else:
                     part = self._custom_epoch(X, targets, perm, batch_size, config)
                 loss_sum, rows, correct = loss_sum + part[0], rows + part[1], correct + part[2]

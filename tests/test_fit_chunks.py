@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import pynn
+from pynn._epoch import Shuffler
+from pynn.training.chunks import chunk_row_order
 
 
 def _data(n=600, d=10, seed=0):
@@ -129,3 +131,13 @@ def test_bad_chunks_are_refused_and_leave_the_model_as_it_was(call, error, messa
         call(model, chunks)
     for p, q in zip(before, _params(model)):
         np.testing.assert_array_equal(p, q)
+
+
+def test_chunk_row_orders():
+    first = chunk_row_order(np.empty(50, np.int64), seed=9, epoch=2, k=0, shuffle=True)
+    np.testing.assert_array_equal(first, Shuffler(50, 9, True).order(2))  # the array's order
+    later = [chunk_row_order(np.empty(50, np.int64), 9, 2, k, True) for k in (1, 2)]
+    for order in later:
+        assert sorted(order) == list(range(50))
+    assert not np.array_equal(later[0], later[1]) and not np.array_equal(later[0], first)
+    np.testing.assert_array_equal(chunk_row_order(np.empty(7, np.int64), 9, 2, 3, False), np.arange(7))

@@ -6,8 +6,8 @@ An epoch is one pass over the chunks. Which chunks an epoch visits, and in what 
   with shuffle=False), every epoch;
 * a function (no arguments) is called at the start of every epoch and its iterable is
   visited in the order it yields: a generator function re-reads a file, a database, ...;
-* any other iterable (a generator, a pandas read_csv(chunksize=...) reader) can be
-  iterated only once, so it serves one epoch only.
+* any other iterable (a generator, say over a file reader) can be iterated only once, so
+  it serves one epoch only.
 
 Within a chunk, shuffle=True shuffles the rows: the k-th chunk of epoch e (counted in the
 order visited) in the order csrc/shuffle.h draws from (seed_k, e), where seed_0 is the

@@ -87,28 +87,30 @@ def predict_rows(predict, X: np.ndarray, dtype: str, rows: np.ndarray | None = N
         return predict(X)
     n = X.shape[0] if rows is None else len(rows)
     step = _block_rows(X, dtype, PREDICT_ROWS)
-    parts = []
+    out = None
     for s in range(0, n, step):
         block = slice(s, min(s + step, n)) if rows is None else rows[s:s + step]
-        parts.append(predict(_gather(X, block, dtype)))
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        part = predict(_gather(X, block, dtype))
+        if out is None:
+            out = np.empty((n, part.shape[1]), dtype=part.dtype)
+        out[s:s + len(part)] = part
+    return out
 
 
-def train_rows(net, dtype: str, X: np.ndarray, targets: tuple, perm: np.ndarray, batch_size: int, config) -> tuple:
-    """(loss_sum, rows, correct): the core's train_epoch over the rows perm lists (indices
-    into X and targets). X readable in place goes to the core whole with perm; otherwise
+def train_rows(train_epoch, dtype: str, X: np.ndarray, targets: tuple, perm: np.ndarray, batch_size: int) -> tuple:
+    """(loss_sum, rows, correct) of training on the rows perm lists (indices into X and
+    targets), in that order. train_epoch(X, targets, perm) is the core's epoch over a
+    C-contiguous X of dtype. X readable in place goes to it whole with perm; otherwise
     perm is cut into blocks of whole batches, each gathered and converted, so the batches
-    and the updates are the same as on a converted copy of X."""
+    and the updates are those of a converted copy of X."""
     if in_place(X, dtype):
-        loss_sum, rows, correct, _ = net.train_epoch(X, targets, perm, batch_size, config)
+        loss_sum, rows, correct, _ = train_epoch(X, targets, perm)
         return loss_sum, rows, correct
     step = _block_rows(X, dtype, batch_size)
     loss_sum, rows, correct = 0.0, 0, 0
     for s in range(0, len(perm), step):
         idx = perm[s:s + step]
         block_targets = tuple(None if a is None else np.ascontiguousarray(a[idx]) for a in targets)
-        part = net.train_epoch(_gather(X, idx, dtype), block_targets, np.arange(len(idx), dtype=np.int64),
-                               batch_size, config)
+        part = train_epoch(_gather(X, idx, dtype), block_targets, np.arange(len(idx), dtype=np.int64))
         loss_sum, rows, correct = loss_sum + part[0], rows + part[1], correct + part[2]
     return loss_sum, rows, correct
-
