@@ -90,15 +90,17 @@ def test_predicting_rows_in_blocks_gives_the_bits_of_one_call():
                                                     "float32"), whole)
 
 
-@pytest.mark.parametrize("bad", [np.nan, 1e39])  # 1e39 overflows float32
-def test_a_memmap_with_bad_values_is_refused_block_by_block(tmp_path, small_blocks, bad):
+@pytest.mark.parametrize("file_dtype, bad, named", [(np.float64, np.nan, "NaN"),
+                                                    (np.float64, 1e39, "inf"),  # 1e39 overflows float32
+                                                    (np.float32, np.inf, "inf")])  # read in place
+def test_a_memmap_with_bad_values_is_refused_block_by_block(tmp_path, small_blocks, file_dtype, bad, named):
     X, y = _data(n=500)
-    X = X.astype(np.float64)
+    X = X.astype(file_dtype)
     X[437, 5] = bad
     mapped = _memmap(tmp_path, X)
     model = _model()
     before = _params(model)
-    with pytest.raises(ValueError, match=r"X contains NaN or inf \(or a value too large for float32\)"):
+    with pytest.raises(ValueError, match=rf"X contains {named} \(or a value too large for float32\)"):
         model.fit(mapped, y, verbose=0)
     for p, q in zip(before, _params(model)):
         np.testing.assert_array_equal(p, q)

@@ -70,14 +70,22 @@ def feature_rows(X, name: str, dtype: str, n_features: int | None = None) -> np.
     if not in_place(arr, dtype) and not is_mapped(arr):
         with np.errstate(over="ignore"):
             arr = np.ascontiguousarray(arr, dtype=dtype)
-    if in_place(arr, dtype):
-        finite = _checks.all_finite(arr)
-    else:
-        step = _block_rows(arr, dtype, 1)
-        finite = all(_checks.all_finite(_gather(arr, slice(s, s + step), dtype)) for s in range(0, arr.shape[0], step))
-    if not finite:
-        raise ValueError(f"{name} contains NaN or inf (or a value too large for {dtype}); clean or impute it first")
+    if not (in_place(arr, dtype) and _checks.all_finite(arr)):
+        bad = _first_bad_value(arr, dtype)
+        if bad is not None:
+            raise ValueError(f"{name} contains {bad} (or a value too large for {dtype}); clean or impute it first")
     return arr
+
+
+def _first_bad_value(X: np.ndarray, dtype: str) -> str | None:
+    """'NaN' or 'inf' for the first block of X (in dtype) that is not all finite, None if
+    all are: a block at a time, so a memory-mapped X needs no X-sized temporary."""
+    step = _block_rows(X, dtype, 1)
+    for s in range(0, X.shape[0], step):
+        block = _gather(X, slice(s, s + step), dtype)
+        if not _checks.all_finite(block):
+            return "NaN" if np.isnan(block).any() else "inf"
+    return None
 
 
 def predict_rows(predict, X: np.ndarray, dtype: str, rows: np.ndarray | None = None) -> np.ndarray:
