@@ -151,17 +151,26 @@ class CsvChunks:
             raise DataError(f"{path}: no feature columns besides the label")
         self.names = [all_names[j] for j in self.feature_cols]
         self._all_names, self.n_cols = all_names, n_cols
-        raw, n = [], 0
+        # The labels are kept a block at a time as NumPy strings: a few bytes per row, where
+        # a list of Python strings of every row of a large file would take ~60.
+        raw, blocks, n = [], [], 0
         for n, row in enumerate(rows, start=1):
             if len(row) != n_cols:
                 raise DataError(f"{path}: row {n + self.has_header} has {len(row)} columns, expected {n_cols}")
             if self.col is not None:
                 raw.append(row[self.col].strip())
+                if len(raw) == chunk_rows:
+                    blocks.append(np.array(raw))
+                    raw = []
         if n == 0:
             raise DataError(f"{path}: no data rows")
         self.n_rows = n
-        self.labels = None if self.col is None else (
-            np.array([float(v) for v in raw]) if _looks_numeric(raw) else np.array(raw))
+        self.labels = None
+        if self.col is not None:
+            blocks.append(np.array(raw, dtype=str))
+            if all(_looks_numeric(b.tolist()) for b in blocks):  # as read_csv: numbers only if every label is one
+                blocks = [np.array([float(v) for v in b.tolist()]) for b in blocks]
+            self.labels = np.concatenate(blocks)
 
     def _rows(self):
         try:

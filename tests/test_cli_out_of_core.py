@@ -41,6 +41,15 @@ def test_csv_chunks_concatenate_to_the_whole_file(tmp_path, chunk_rows):
     assert len(list(chunks())) == len(parts)  # a fresh pass per call
 
 
+@pytest.mark.parametrize("labels", [["0", "2.0", "1"] * 10, ["0", "1", "2"] * 9 + ["x", "1", "0"]])
+def test_csv_chunk_labels_are_numbers_only_when_all_are(tmp_path, labels):
+    (tmp_path / "d.csv").write_text("a,label\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels)))
+    whole = read_csv(str(tmp_path / "d.csv"), label="label")[1]
+    chunked = CsvChunks(str(tmp_path / "d.csv"), label="label", chunk_rows=4).labels
+    assert chunked.dtype == whole.dtype and (chunked.dtype.kind == "f") == (labels[-3] != "x")
+    np.testing.assert_array_equal(chunked, whole)
+
+
 def test_train_reads_a_large_csv_in_chunks_as_fit_on_those_chunks(tmp_path, capsys):
     _csv(tmp_path / "d.csv")
     config = _config(tmp_path, 'path = "d.csv"\nlabel = "kind"\nchunk_rows = 50')
