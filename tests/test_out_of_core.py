@@ -6,7 +6,13 @@ can drop at will; a copy of X is anonymous memory. So each case runs in its own 
 and reports how far RssAnon (/proc/self/status) rose above where it stood just before the
 call: sampled every millisecond by a thread while the call runs (the core releases the
 GIL), and once after it. A control case copies X and must show the copy, so the
-measurement is shown to see what it is meant to catch."""
+measurement is shown to see what it is meant to catch.
+
+Before measuring, each process sizes the model's workspace (a few batches and one
+4096-row inference chunk of activations: a constant per model, the same for an X of 8192
+rows as for one of a billion rows) and imports what it needs. docs/distributed.md lists
+what the remaining growth is made of; fit(validation_split=0.25) comes closest to the
+limit (about 17 of the 19.2 MiB allowed here)."""
 import json
 import os
 import shutil
@@ -98,7 +104,7 @@ def _grown(files, case):
     result = subprocess.run([sys.executable, "-c", SCRIPT, *files, case], capture_output=True, text=True,
                             timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
-    sys.stderr.write(result.stderr)
+    sys.stderr.write(result.stderr)  # each case's growth, for pytest -s
     report = json.loads(result.stdout.strip().splitlines()[-1])
     return report["grown"], report["nbytes"]
 
