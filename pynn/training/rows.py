@@ -5,8 +5,8 @@ including a read-only np.memmap: training gathers each batch by index, inference
 chunks of rows. A memory-mapped X in another dtype or layout (a float64 file under a
 float32 model, uint8 images, a Fortran-ordered file) is converted block by block, every
 epoch, so the extra memory is one block (BLOCK_BYTES) whatever the size of the file. An
-X already in memory is converted once, whole, as _checks.features does: re-converting it every epoch
-would cost time to save memory its owner has already spent.
+X already in memory is converted once, whole, as _checks.features does: re-converting it
+every epoch would cost time to save memory its owner has already spent.
 """
 from __future__ import annotations
 
@@ -59,14 +59,7 @@ def feature_rows(X, name: str, dtype: str, n_features: int | None = None) -> np.
     converted to a C-contiguous array of dtype once. Finiteness is checked in the core
     in one pass, or block by block after conversion, so a value that overflows dtype
     is caught as in _checks.features."""
-    arr = _checks.numeric_array(X, name)
-    if arr.ndim != 2:
-        hint = " (use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample)" if arr.ndim == 1 else ""
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got a {arr.ndim}-D array of shape {arr.shape}{hint}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
+    arr = _checks.feature_matrix(X, name, n_features)
     if not in_place(arr, dtype) and not is_mapped(arr):
         with np.errstate(over="ignore"):
             arr = np.ascontiguousarray(arr, dtype=dtype)
