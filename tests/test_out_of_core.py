@@ -97,7 +97,8 @@ def memmapped_files(tmp_path_factory):
     X.flush()
     del X
     np.save(y_path, rng.integers(0, 2, N_ROWS))
-    return str(x_path), str(y_path)
+    yield str(x_path), str(y_path)
+    x_path.unlink()  # pytest keeps the last runs' tmp folders: not 384 MiB each
 
 
 def _grown(files, case):
