@@ -289,14 +289,17 @@ void bind_network(py::module_& m, const char* name) {
             check_matrix(X, n.n_inputs(), "X");
             const idx N = X.shape(0);
             Targets<T> t = y.view(N, n.n_outputs(), true);
-            if (perm.ndim() != 1 || perm.shape(0) != N) throw InputError("perm must have shape (n_samples,)");
+            // perm lists the rows of the epoch in order: a permutation of all rows, or of a
+            // subset (validation_split trains on some rows of X without copying them out).
+            if (perm.ndim() != 1) throw InputError("perm must be a 1-D array of row indices");
+            const idx rows = perm.shape(0);
             const std::int64_t* p = perm.data();
-            for (idx i = 0; i < N; ++i)
+            for (idx i = 0; i < rows; ++i)
                 if (p[i] < 0 || p[i] >= N) throw InputError("perm holds an index out of range");
             if (batch_size < 1) throw InputError("batch_size must be >= 1");
             auto check = check_interrupts ? make_interrupt_check() : std::function<bool()>();
             EpochStats s;
-            in_core(n, [&] { s = n.train_epoch(X.data(), t, N, p, batch_size, opt, check); });
+            in_core(n, [&] { s = n.train_epoch(X.data(), t, rows, p, batch_size, opt, check); });
             return py::make_tuple(s.loss_sum, s.rows, s.correct, s.batches);
         }, py::arg("X"), py::arg("y"), py::arg("perm"), py::arg("batch_size"), py::arg("optimizer"),
            py::arg("check_interrupts") = true);

@@ -98,8 +98,8 @@ public:
     // Forward, loss, backward and one optimizer update. Throws DivergenceError (before
     // touching the parameters) when the loss or a gradient is not finite.
     double train_step(const T* X, const Targets<T>& y, idx B, const OptimizerConfig& opt, idx* correct);
-    // One epoch over the rows of X (N, n_in) in the order perm (N), batch by batch, no
-    // allocation and no Python per batch. should_stop is polled between batches.
+    // One epoch over the N rows of X (any number, n_in) that perm (N) lists, in its order,
+    // batch by batch, no allocation and no Python per batch. should_stop is polled between batches.
     EpochStats train_epoch(const T* X, const Targets<T>& y, idx N, const std::int64_t* perm,
                            idx batch_size, const OptimizerConfig& opt,
                            const std::function<bool()>& should_stop);

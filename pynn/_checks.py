@@ -80,10 +80,8 @@ def all_finite(arr: np.ndarray) -> bool:
     return bool(np.isfinite(arr).all())
 
 
-def features(X, name: str, dtype: str, n_features: int | None = None) -> np.ndarray:
-    """A (n_samples, n_features) C-contiguous array of `dtype`, finite, non-empty.
-
-    Copies only when needed (non-contiguous memory or another dtype)."""
+def feature_matrix(X, name: str, n_features: int | None = None) -> np.ndarray:
+    """X as a non-empty (n_samples, n_features) numeric array, not converted or copied."""
     arr = numeric_array(X, name)
     if arr.ndim != 2:
         hint = " (use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample)" if arr.ndim == 1 else ""
@@ -92,6 +90,14 @@ def features(X, name: str, dtype: str, n_features: int | None = None) -> np.ndar
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
+    return arr
+
+
+def features(X, name: str, dtype: str, n_features: int | None = None) -> np.ndarray:
+    """A (n_samples, n_features) C-contiguous array of `dtype`, finite, non-empty.
+
+    Copies only when needed (non-contiguous memory or another dtype)."""
+    arr = feature_matrix(X, name, n_features)
     with np.errstate(over="ignore"):  # a float64 too large for float32 becomes inf, reported below
         out = np.ascontiguousarray(arr, dtype=dtype)
     if not all_finite(out):

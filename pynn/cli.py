@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from .config import ConfigError, TrainConfig, parse_config
-from .data_sources import DataError
+from .data_sources import CsvChunks, DataError
 
 EXIT_BAD_INPUT = 2
 
@@ -50,6 +50,8 @@ def _train(args) -> int:
         if problem:
             cfg.fail(key, problem)
     X, y, classes, what = cfg.load_data()
+    if isinstance(X, CsvChunks):
+        return _train_on_chunks(cfg, X, y, classes, what)
     model = cfg.build_model(X.shape[1])
     optimizer = cfg.build_optimizer()
     train, test = np.arange(len(X)), np.arange(0)
@@ -62,13 +64,41 @@ def _train(args) -> int:
     held_out = (X[test], y[test]) if len(test) else None
     print(f"pynn {pynn.__version__}: training on {what} ({len(train)} train / {len(test)} held-out rows)")
     model.summary()
+    # Without held-out rows X goes to fit as it is: a memory-mapped .npy is then read in place.
+    X_train, y_train = (X[train], y[train]) if len(test) else (X, y)
+    _fit(cfg, model, X_train, y_train, optimizer=optimizer, shuffle=cfg.shuffle, validation_data=held_out)
+    return _finish(cfg, model, held_out, classes)
+
+
+def _train_on_chunks(cfg, chunks, y, classes, what) -> int:
+    """A CSV of more than data.chunk_rows rows: fit reads it chunk by chunk every epoch
+    (rows shuffled within each chunk), so it need not fit in memory."""
+    import pynn
+
+    if cfg.validation_split > 0:
+        cfg.fail("train.validation_split", f"{what} has {chunks.n_rows} rows, more than data.chunk_rows = "
+                                           f"{chunks.chunk_rows}, so it is read in chunks, which hold no rows out; "
+                                           f"set train.validation_split = 0 (or raise data.chunk_rows)")
+    model = cfg.build_model(len(chunks.feature_cols))
+    print(f"pynn {pynn.__version__}: training on {what} ({chunks.n_rows} rows, read {chunks.chunk_rows} at a time)")
+    model.summary()
+    _fit(cfg, model, chunks.pairs(y), optimizer=cfg.build_optimizer(), shuffle=cfg.shuffle)
+    return _finish(cfg, model, None, classes)
+
+
+def _fit(cfg, model, X, y=None, **kwargs) -> None:
+    import pynn
+
     try:
-        model.fit(X[train], y[train], epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=optimizer,
-                  shuffle=cfg.shuffle, validation_data=held_out, verbose=2)
+        model.fit(X, y, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=2, **kwargs)
     except (ValueError, TypeError) as exc:
         if isinstance(exc, pynn.DivergenceError):
             raise
         cfg.fail("data", str(exc))  # labels that do not fit the loss or the output layer
+
+
+def _finish(cfg, model, held_out, classes) -> int:
+    """Report on the held-out rows, save the model and the history."""
     if held_out is not None:
         result = model.evaluate(*held_out)
         if "accuracy" in result:

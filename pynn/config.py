@@ -9,6 +9,8 @@
     path = "train.csv"                # csv / npz
     label = "species"                 # csv: label column name or index (default "label")
     # delimiter = ","  header = "auto"  x = "X.npy"  y = "y.npy"  x_key = "X"  y_key = "y"  n_samples = 10000
+    # chunk_rows = 100000             # csv: a file with more rows is read this many at a time
+    #                                 # (needs train.validation_split = 0); x / y .npy are memory-mapped
 
     [model]
     loss = "softmax_cross_entropy"    # binary_cross_entropy | mse
@@ -186,8 +188,10 @@ class TrainConfig:
 
     def load_data(self):
         """(X, y, classes or None, description). classes: the original labels when they
-        had to be mapped to 0..k-1 (strings, or numbers outside that range)."""
-        from .data_sources import DataError, load_bundled, read_csv, read_npy, read_npz
+        had to be mapped to 0..k-1 (strings, or numbers outside that range). X is
+        memory-mapped for .npy, and a CsvChunks (read chunk_rows rows at a time) for a CSV
+        of more than data.chunk_rows rows, y then holding the labels of all its rows."""
+        from .data_sources import CsvChunks, DataError, load_bundled, read_csv, read_npy, read_npz
 
         d, source = self.data, self.data["source"]
 
@@ -206,9 +210,15 @@ class TrainConfig:
             X, y = attempt("data.source", load_bundled, source, d.get("n_samples"), self.seed)
             what = "the 8x8 digits" if source == "digits" else "the synthetic MNIST-like set"
         elif source == "csv":
-            X, y, _ = attempt("data.path", read_csv, self.data_path("path"), label=d.get("label", "label"),
-                              delimiter=d.get("delimiter", ","), header=d.get("header", "auto"))
+            csv_args = dict(label=d.get("label", "label"), delimiter=d.get("delimiter", ","),
+                            header=d.get("header", "auto"))
             what = d["path"]
+            chunks = attempt("data.path", CsvChunks, self.data_path("path"), chunk_rows=d.get("chunk_rows", CHUNK_ROWS),
+                             **csv_args)
+            if chunks.n_rows > chunks.chunk_rows:
+                y, classes = self._labels(chunks.labels, chunks.n_rows, what)
+                return chunks, y, classes, what
+            X, y, _ = attempt("data.path", read_csv, self.data_path("path"), **csv_args)
         elif source == "npz":
             X, y = attempt("data.path", read_npz, self.data_path("path"), d.get("x_key", "X"), d.get("y_key", "y"))
             what = d["path"]
@@ -222,8 +232,13 @@ class TrainConfig:
         if X.dtype.kind not in "biuf" or X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
             self.fail("data", f"{what}: features must be a non-empty 2-D numeric array, got shape {X.shape} "
                               f"and dtype {X.dtype}")
-        if y is None or y.shape[0] != X.shape[0]:
-            self.fail("data", f"{what}: {X.shape[0]} rows of features but "
+        y, classes = self._labels(y, X.shape[0], what)
+        return X, y, classes, what
+
+    def _labels(self, y, n_rows: int, what):
+        """(y as the loss takes it, classes or None) for n_rows rows of features."""
+        if y is None or y.shape[0] != n_rows:
+            self.fail("data", f"{what}: {n_rows} rows of features but "
                               f"{'no labels' if y is None else f'{y.shape[0]} labels'}")
         classes = None
         units = [spec["units"] for spec in self.layers if spec["class"] == "Dense"][-1]  # the output width
@@ -238,7 +253,7 @@ class TrainConfig:
             y = y.astype(np.int64)
         elif y.dtype.kind not in "biuf":
             self.fail("data", f"{what}: labels must be numbers for loss {self.loss!r}, got {y.dtype}")
-        return X, y, classes, what
+        return y, classes
 
     # -------------------------------------------------------------- model
     def build_model(self, n_features: int):
@@ -275,7 +290,9 @@ class TrainConfig:
 
 
 _TOP = ("seed", "output", "history", "data", "model", "optimizer", "train")
-_DATA = ("source", "path", "label", "delimiter", "header", "x", "y", "x_key", "y_key", "n_samples")
+_DATA = ("source", "path", "label", "delimiter", "header", "x", "y", "x_key", "y_key", "n_samples", "chunk_rows")
+# A CSV of more rows is read this many at a time (100,000 rows of 100 float64 features: 80 MB).
+CHUNK_ROWS = 100_000
 _SOURCES = ("digits", "mnist_like", "csv", "npy", "npz")
 _OPTIMIZER = {"sgd": ("lr", "momentum", "nesterov", "weight_decay"),
               "adam": ("lr", "betas", "eps", "weight_decay"), "adamw": ("lr", "betas", "eps", "weight_decay")}
@@ -340,7 +357,7 @@ def _parse_data(c: _Checker, d, cfg: TrainConfig) -> dict:
     for key in needs:
         if key not in out:
             c.fail("data", f"source {source!r} needs data.{key}")
-    allowed = {"digits": (), "mnist_like": ("n_samples",), "csv": ("path", "label", "delimiter", "header"),
+    allowed = {"digits": (), "mnist_like": ("n_samples",), "csv": ("path", "label", "delimiter", "header", "chunk_rows"),
                "npz": ("path", "x_key", "y_key"), "npy": ("x", "y")}[source]
     for key in d:
         if key != "source" and key not in allowed:
@@ -356,6 +373,8 @@ def _parse_data(c: _Checker, d, cfg: TrainConfig) -> dict:
         out["header"] = d["header"]
     if "delimiter" in out and len(out["delimiter"]) != 1:
         c.fail("data.delimiter", f"must be one character, got {out['delimiter']!r}")
+    if "chunk_rows" in d:
+        out["chunk_rows"] = c.int_(d["chunk_rows"], "data.chunk_rows", minimum=1, maximum=2**31 - 1)
     if "n_samples" in d:
         out["n_samples"] = c.int_(d["n_samples"], "data.n_samples", minimum=10)
     for key in ("path", "x", "y"):

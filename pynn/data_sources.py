@@ -3,7 +3,11 @@
 which the CLI prints as one line.
 
 Loading never executes anything from a file: NumPy files are read with
-allow_pickle=False, CSV cells are parsed as numbers (or kept as label strings)."""
+allow_pickle=False, CSV cells are parsed as numbers (or kept as label strings).
+
+Data larger than memory: .npy features are memory-mapped (np.load(mmap_mode="r"): the
+rows stay in the file until read), and CsvChunks reads a CSV a block of rows at a time,
+once per epoch, for Sequential.fit's chunks."""
 from __future__ import annotations
 
 import csv
@@ -13,8 +17,8 @@ import numpy as np
 
 from . import _checks
 
-__all__ = ["DataError", "BUNDLED", "load_bundled", "csv_columns", "read_csv", "read_npy", "read_npz", "read_features",
-           "write_table"]
+__all__ = ["DataError", "BUNDLED", "load_bundled", "csv_columns", "read_csv", "CsvChunks", "read_npy", "read_npz",
+           "read_features", "write_table"]
 
 BUNDLED = ("digits", "mnist_like")
 
@@ -123,10 +127,103 @@ def read_csv(path: str, label=None, delimiter: str = ",", header="auto"):
     return X, labels, [names[j] for j in feature_cols]
 
 
-def _load_npy(path: str) -> np.ndarray:
+class CsvChunks:
+    """A CSV read a block of `chunk_rows` rows at a time. The constructor reads the file
+    once, keeping only the labels (the classes must be known before training) and
+    checking every row's width; each call then re-reads it and yields (X_chunk float64,
+    labels_chunk or None), parsed as read_csv parses the whole file, so the chunks of a
+    file concatenate to read_csv's arrays. Problems raise DataError as read_csv's do."""
+
+    def __init__(self, path: str, label=None, delimiter: str = ",", header="auto", chunk_rows: int = 100_000):
+        self.path, self.delimiter, self.chunk_rows = path, delimiter, chunk_rows
+        names, n_cols = csv_columns(path, delimiter)
+        self.has_header = names is not None if header == "auto" else bool(header)
+        rows = self._rows()
+        first = next(rows)
+        if self.has_header:
+            names = [c.strip() for c in first]
+        else:
+            rows = _chain_one(first, rows)
+        all_names = names or [str(i) for i in range(n_cols)]
+        self.col = None if label is None else _column_index(label, names if self.has_header else None, n_cols, path)
+        self.feature_cols = [j for j in range(n_cols) if j != self.col]
+        if not self.feature_cols:
+            raise DataError(f"{path}: no feature columns besides the label")
+        self.names = [all_names[j] for j in self.feature_cols]
+        self._all_names, self.n_cols = all_names, n_cols
+        # The labels are kept a block at a time as NumPy strings: a few bytes per row, where
+        # a list of Python strings of every row of a large file would take ~60.
+        raw, blocks, n = [], [], 0
+        for n, row in enumerate(rows, start=1):
+            if len(row) != n_cols:
+                raise DataError(f"{path}: row {n + self.has_header} has {len(row)} columns, expected {n_cols}")
+            if self.col is not None:
+                raw.append(row[self.col].strip())
+                if len(raw) == chunk_rows:
+                    blocks.append(np.array(raw))
+                    raw = []
+        if n == 0:
+            raise DataError(f"{path}: no data rows")
+        self.n_rows = n
+        self.labels = None
+        if self.col is not None:
+            blocks.append(np.array(raw, dtype=str))
+            if all(_looks_numeric(b.tolist()) for b in blocks):  # as read_csv: numbers only if every label is one
+                blocks = [np.array([float(v) for v in b.tolist()]) for b in blocks]
+            self.labels = np.concatenate(blocks)
+
+    def _rows(self):
+        try:
+            with open(self.path, newline="", encoding="utf-8-sig") as f:
+                for r in csv.reader(f, delimiter=self.delimiter):
+                    if r and any(c.strip() for c in r):
+                        yield r
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise DataError(f"{self.path}: cannot read as CSV: {exc}") from None
+
+    def __call__(self):
+        rows = self._rows()
+        if self.has_header:
+            next(rows)
+        start = 0
+        while start < self.n_rows:
+            block = [row for _, row in zip(range(self.chunk_rows), rows)]
+            yield self._parse(block, start), (None if self.labels is None else self.labels[start:start + len(block)])
+            start += len(block)
+
+    def pairs(self, y: np.ndarray):
+        """A function returning a fresh iterator of (X_chunk, y_chunk) per call: the chunks
+        with y (one entry per row of the file, e.g. the labels encoded) cut to match."""
+        def chunks():
+            start = 0
+            for X, _ in self():
+                yield X, y[start:start + len(X)]
+                start += len(X)
+        return chunks
+
+    def _parse(self, block: list, start: int) -> np.ndarray:
+        X = np.empty((len(block), len(self.feature_cols)), dtype=np.float64)
+        for i, row in enumerate(block):
+            try:
+                X[i] = [float(row[j]) for j in self.feature_cols]
+            except ValueError:
+                bad = next(j for j in self.feature_cols if not _looks_numeric([row[j]]))
+                raise DataError(f"{self.path}: column {self._all_names[bad]!r} is not numeric (row "
+                                f"{start + i + 1 + self.has_header}: {row[bad].strip()[:40]!r})") from None
+        if not _checks.all_finite(X):
+            raise DataError(f"{self.path}: the features contain NaN or inf; clean or impute them first")
+        return X
+
+
+def _chain_one(first, rest):
+    yield first
+    yield from rest
+
+
+def _load_npy(path: str, mmap: bool = False) -> np.ndarray:
     _exists(path)
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable .npy file without pickled objects ({exc})") from None
     if not isinstance(arr, np.ndarray):
@@ -135,7 +232,8 @@ def _load_npy(path: str) -> np.ndarray:
 
 
 def read_npy(x_path: str, y_path: str | None):
-    X = _load_npy(x_path)
+    """(X memory-mapped read-only, y in memory or None)."""
+    X = _load_npy(x_path, mmap=True)
     y = _load_npy(y_path) if y_path is not None else None
     return X, y
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks, _core
-from ._epoch import Shuffler, Snapshot, optimizer_buffer_ids
+from ._epoch import Snapshot, optimizer_buffer_ids
 from .callbacks import Callback, History, TerminateOnNaN
 from .datasets import train_test_split_indices
 from .initializers import initialize
 from .layers import Dense, Dropout, Layer, PReLU
 from .optimizers import Optimizer, as_optimizer
 from .progress import ProgressLogger
+from .training.chunks import ChunkSource
+from .training.epochs import ArrayEpochs, ChunkEpochs
+from .training.rows import feature_rows, predict_rows, train_rows
 
 __all__ = ["Sequential", "LOSSES", "DivergenceError"]
 
@@ -239,7 +242,12 @@ class Sequential:
         training=True applies dropout (and advances its step counter)."""
         if not isinstance(training, (bool, np.bool_)):  # bool("False") would be True
             raise TypeError(f"training must be True or False, got {_checks.describe(training)}")
-        return self._net.predict(self._X(X), bool(training))
+        if training:
+            return self._net.predict(self._X(X), True)
+        return self._predict_rows(feature_rows(X, "X", self.dtype, self.n_inputs))
+
+    def _predict_rows(self, X, rows=None) -> np.ndarray:
+        return predict_rows(lambda block: self._net.predict(block, False), X, self.dtype, rows)
 
     def loss_and_gradients(self, X, y, sample_weight=None) -> float:
         """Forward (training mode), loss and backward; fills gradients(); returns the loss."""
@@ -323,7 +331,7 @@ class Sequential:
         net.train_forwards = core["train_forwards"]
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, epochs: int = 1, batch_size: int = 32, optimizer=None, shuffle: bool = True,
+    def fit(self, X, y=None, epochs: int = 1, batch_size: int = 32, optimizer=None, shuffle: bool = True,
             validation_data=None, verbose: int = 1, sample_weight=None, callbacks=None,
             validation_split: float = 0.0, terminate_on_nan: bool = True) -> History:
         """Train for `epochs` passes over (X, y) in mini-batches of `batch_size`.
@@ -341,10 +349,24 @@ class Sequential:
         tqdm), 2 one line per epoch. callbacks: pynn.Callback objects (EarlyStopping,
         ModelCheckpoint, LearningRateScheduler, ...). terminate_on_nan: add a
         TerminateOnNaN, so a diverging run stops with a RuntimeWarning and keeps the
-        parameters of its last good epoch; False makes fit raise DivergenceError."""
-        X = self._X(X)
-        n = X.shape[0]
-        targets = self._targets(y, n, sample_weight)
+        parameters of its last good epoch; False makes fit raise DivergenceError.
+
+        X may be a memory map (np.load(path, mmap_mode="r")): its rows are read in place,
+        not copied (see docs/distributed.md, "Data larger than memory"). With y=None, X
+        is the data in chunks: a list of (X_chunk, y_chunk) pairs (or triples with sample
+        weights), a function returning a fresh iterator of them per epoch, or an iterator
+        (one epoch only); see pynn/training/chunks.py for the epoch and shuffle rules."""
+        if y is None:
+            epochs = _checks.positive_int(epochs, "epochs")
+            if _checks.real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True) > 0:
+                raise ValueError("validation_split needs X and y as arrays; with chunks, hold out a chunk and pass "
+                                 "it as validation_data=(X_val, y_val)")
+            if sample_weight is not None:
+                raise ValueError("with chunks, sample weights go into the chunks: (X_chunk, y_chunk, sample_weight_chunk)")
+            data = ChunkEpochs(ChunkSource(X, epochs, bool(shuffle), self.seed), self._chunk, self.seed, bool(shuffle))
+        else:
+            X = feature_rows(X, "X", self.dtype, self.n_inputs)
+            targets = self._targets(y, X.shape[0], sample_weight)
         epochs = _checks.positive_int(epochs, "epochs")
         batch_size = _checks.positive_int(batch_size, "batch_size")
         for name, flag in (("shuffle", shuffle), ("terminate_on_nan", terminate_on_nan)):
@@ -358,12 +380,14 @@ class Sequential:
                 raise ValueError("pass validation_data or validation_split, not both")
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise TypeError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)")
-            Xv = self._X(validation_data[0], "validation_data X")
+            Xv = feature_rows(validation_data[0], "validation_data X", self.dtype, self.n_inputs)
             vw = validation_data[2] if len(validation_data) == 3 else None
             validation = (Xv, self._targets(validation_data[1], Xv.shape[0], vw, "validation_data y"))
-        elif validation_split > 0:
-            X, targets, validation = self._split_validation(X, targets, validation_split)
-            n = X.shape[0]
+        if y is not None:
+            train_rows_ = None
+            if validation_split > 0:
+                train_rows_, validation = self._split_validation(X, targets, validation_split)
+            data = ArrayEpochs(X, targets, train_rows_, self.seed, bool(shuffle))
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):
@@ -375,7 +399,7 @@ class Sequential:
         history = History()
         metrics = ["loss"] + (["accuracy"] if self.is_classifier else [])
         metrics += [f"val_{m}" for m in metrics] if validation is not None else []
-        history.params = {"epochs": epochs, "batch_size": batch_size, "samples": n, "metrics": metrics}
+        history.params = {"epochs": epochs, "batch_size": batch_size, "samples": data.n_rows, "metrics": metrics}
         progress = ProgressLogger(verbose) if verbose else None
         callbacks = [history] + ([progress] if progress else []) + callbacks
         for cb in callbacks:
@@ -383,7 +407,6 @@ class Sequential:
             cb.set_params(history.params)
         self.stop_training = False
         # Allocated once for all epochs (see pynn/_epoch.py).
-        shuffler = Shuffler(n, self.seed, bool(shuffle))
         snapshot = Snapshot(self._net, optimizer_buffer_ids(self.optimizer))
         try:
             for cb in callbacks:
@@ -393,7 +416,7 @@ class Sequential:
                     cb.on_epoch_begin(epoch)
                 config.lr = self.optimizer.lr  # a callback may have changed it
                 try:
-                    logs = self._run_epoch(X, targets, batch_size, config, shuffler, snapshot)
+                    logs = self._run_epoch(data, batch_size, config, snapshot)
                 except DivergenceError as exc:  # the epoch is undone; a TerminateOnNaN turns it into a stop
                     guard = next((cb for cb in callbacks if isinstance(cb, TerminateOnNaN)), None)
                     if guard is None:
@@ -416,8 +439,9 @@ class Sequential:
         return history
 
     def _split_validation(self, X, targets, fraction: float):
-        """(X_train, targets_train, (X_val, targets_val)): a shuffled split seeded by the
-        model's seed, stratified on class labels (softmax labels, or one 0/1 output)."""
+        """(training rows, (X, targets_val, validation rows)): a shuffled split seeded by
+        the model's seed, stratified on class labels (softmax labels, or one 0/1 output).
+        X is not copied: training and validation read their rows of X by index."""
         labels, dense, weights = targets
         strata = labels
         if strata is None and self.loss == "binary_cross_entropy" and dense.shape[1] == 1:
@@ -430,7 +454,13 @@ class Sequential:
         def part(idx):
             return tuple(None if a is None else np.ascontiguousarray(a[idx]) for a in targets)
 
-        return np.ascontiguousarray(X[train]), part(train), (np.ascontiguousarray(X[val]), part(val))
+        return train, (X, part(val), val)
+
+    def _chunk(self, entry, k: int) -> tuple:
+        """(X, targets) of the k-th chunk of an epoch, validated as fit's arrays are."""
+        X = feature_rows(entry[0], f"chunk {k} X", self.dtype, self.n_inputs)
+        weights = entry[2] if len(entry) == 3 else None
+        return X, self._targets(entry[1], X.shape[0], weights, f"chunk {k} y")
 
     def plot_history(self, path, title: str | None = None) -> str:
         """Loss (and accuracy) curves of the last fit, train and validation, as an image
@@ -440,16 +470,19 @@ class Sequential:
         from .plotting import plot_history
         return plot_history(self.history, path, title=title)
 
-    def _run_epoch(self, X, targets, batch_size, config, shuffler: Shuffler, snapshot: Snapshot) -> dict:
+    def _run_epoch(self, data, batch_size, config, snapshot: Snapshot) -> dict:
         # The shuffle of epoch e depends only on (seed, e): a run resumed from a saved
         # model shuffles exactly as an uninterrupted one.
-        perm = shuffler.order(self.epochs_done)
         snapshot.take()
+        loss_sum, rows, correct = 0.0, 0, 0
         try:
-            if isinstance(self.loss, str):
-                loss_sum, rows, correct, _ = self._net.train_epoch(X, targets, perm, batch_size, config)
-            else:
-                loss_sum, rows, correct = self._custom_epoch(X, targets, perm, batch_size, config)
+            for X, targets, perm in data(self.epochs_done):
+                if isinstance(self.loss, str):
+                    part = train_rows(lambda *data: self._net.train_epoch(*data, batch_size, config), self.dtype,
+                                      X, targets, perm, batch_size)
+                else:
+                    part = self._custom_epoch(X, targets, perm, batch_size, config)
+                loss_sum, rows, correct = loss_sum + part[0], rows + part[1], correct + part[2]
             self._check_finite_params(snapshot.params)
         except Exception:
             # A DivergenceError, or a custom loss that fails on a later batch: either way
@@ -473,22 +506,23 @@ class Sequential:
         return loss_sum, len(perm), 0
 
     # ------------------------------------------------------------------ inference
-    def _evaluate(self, X, targets) -> dict:
-        out = self._net.predict(X, False)
+    def _evaluate(self, X, targets, rows=None) -> dict:
+        """Metrics of the rows of X that `rows` lists (all when None); targets: of those rows."""
+        out = self._predict_rows(X, rows)
         if not isinstance(self.loss, str):
             from .autodiff import custom_loss_gradient
             return {"loss": custom_loss_gradient(self.loss, out.astype(np.float64), targets[1])[0]}
         loss, correct = _core_loss(self.loss, out, targets)
         result = {"loss": loss}
         if self.loss == "softmax_cross_entropy":
-            result["accuracy"] = correct / X.shape[0]
+            result["accuracy"] = correct / out.shape[0]
         elif self.loss == "binary_cross_entropy":
             result["accuracy"] = correct / out.size
         return result
 
     def evaluate(self, X, y, sample_weight=None) -> dict:
         """{"loss": ..., "accuracy": ...} (accuracy for classification losses), inference mode."""
-        X = self._X(X)
+        X = feature_rows(X, "X", self.dtype, self.n_inputs)
         return self._evaluate(X, self._targets(y, X.shape[0], sample_weight))
 
     def predict_proba(self, X) -> np.ndarray:

@@ -1,0 +1,2 @@
+"""The data side of fit's epoch loop: rows read in place (arrays, memory maps), chunk
+iterables, and what each epoch trains on."""
