@@ -161,6 +161,30 @@ def test_bad_save_arguments(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def test_file_from_pynn_0_1_0_loads_bit_for_bit():
+    """tests/data/model_format1.safetensors was written by pynn 0.1.0's own writer (format
+    version 1): Dense(4, 8), ReLU, Dropout(0.25), Dense(8, 3), trained 3 epochs with Adam
+    and validation data. The .npz beside it holds what that model held when it saved: its
+    inputs' predict_proba, its parameters and its Adam moments. Every file users already
+    have must keep loading to exactly that model."""
+    model = pynn.load(os.path.join(DATA, "model_format1.safetensors"))
+    with np.load(os.path.join(DATA, "model_format1_expected.npz")) as expected:
+        for name, param in model.named_parameters():
+            assert param.dtype == np.float32 and np.array_equal(param, expected[f"param.{name}"]), name
+        for which in (0, 1):
+            assert np.array_equal(model._net.optimizer_buffer(which), expected[f"optimizer.{which}"])
+        proba = model.predict_proba(expected["X"])
+        assert proba.dtype == expected["proba"].dtype and np.array_equal(proba, expected["proba"])
+    assert type(model.optimizer) is pynn.Adam and model.optimizer.get_config()["lr"] == 0.01
+    assert model._net.opt_step == 9 and model._net.train_forwards == 9 and model.epochs_done == 3
+    assert model.history.history["loss"] == [1.9249457301572335, 1.6949441756260988, 1.5184114827467703]
+    assert sorted(model.history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert model.metadata == {"classes": '["a", "b", "c"]'}
+
+
 # ---------------------------------------------------------------------------- atomic writes
 def _good_file(tmp_path):
     path = tmp_path / "m.safetensors"
