@@ -366,6 +366,36 @@ def test_overlapping_tensors(tmp_path):
         pynn.load(path)
 
 
+def test_dtype_pynn_never_writes_is_a_value_error(tmp_path):
+    """A bfloat16 tensor is valid safetensors (the package's numpy loader has no dtype
+    for it): pynn names the tensor and the dtype it needs."""
+    path, _ = _good_file(tmp_path)
+    header, data = _parts(path)
+    header["layers.0.W"]["dtype"] = "BF16"
+    header["layers.0.W"]["shape"] = [16, 12]  # the same 384 bytes
+    _raw_file(path, header, data)
+    with pytest.raises(ValueError, match="'layers.0.W' has dtype BF16, the model's dtype float32 needs F32"):
+        pynn.load(path)
+
+
+def test_bytes_after_the_tensors(tmp_path):
+    path, raw = _good_file(tmp_path)
+    path.write_bytes(raw + bytes(8))
+    with pytest.raises(ValueError, match=r"m\.safetensors: the tensors do not cover exactly .*bytes appended"):
+        pynn.load(path)
+
+
+def test_write_safetensors_takes_any_memory_layout(tmp_path):
+    """Transposed and strided arrays are written as their values, not as their memory."""
+    base = np.arange(24, dtype=np.float64).reshape(4, 6)
+    tensors = {"t": base.T, "s": base[:, ::2], "f": base.astype(np.float32)[1:3, ::-1]}
+    pio.write_safetensors(tmp_path / "x.safetensors", tensors, {"k": "v"})
+    read, meta = pio.read_safetensors(tmp_path / "x.safetensors")
+    assert meta == {"k": "v"} and set(read) == set(tensors)
+    for key, arr in tensors.items():
+        assert read[key].dtype == arr.dtype and np.array_equal(read[key], arr), key
+
+
 def test_every_single_bit_flip_is_a_value_error(tmp_path):
     """No flipped bit anywhere in a file (length, header, metadata, data) loads silently
     or raises anything but ValueError: structure checks or the checksum catch it."""
