@@ -16,6 +16,9 @@ training exactly where it stopped.
 
 Writes are atomic: a temporary file in the target's directory, fsync, then os.replace,
 so a crash mid-save leaves either the old file or the new one, never a broken one.
+Two saves of one model hold the same tensors and metadata, but the package writes the
+metadata entries in an order of its own that changes from process to process, so the
+files' bytes (and a hash of them) may differ.
 """
 from __future__ import annotations
 
