@@ -1,26 +1,24 @@
 """Model files: `model.save(path)` / `pynn.load(path)` in the safetensors format.
 
-A safetensors file is data only (no pickle, nothing executable), so any tool can open
-it (`safetensors.numpy.load_file`) and loading an untrusted file cannot run code:
+A safetensors file is data only (no pickle, nothing executable): an 8-byte header
+length, a JSON header (each tensor's dtype, shape and byte offsets, plus string
+metadata), then the tensors' raw bytes. pynn reads and writes it with the `safetensors`
+package, the format's reference implementation, so any tool opens pynn's files
+(`safetensors.numpy.load_file`) and loading an untrusted file cannot run code.
 
-    bytes 0..8      N, the header length (unsigned 64-bit little-endian)
-    bytes 8..8+N    a JSON object, padded with spaces to a multiple of 8 bytes:
-                      {"<tensor name>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
-                       ...,
-                       "__metadata__": {"<str>": "<str>", ...}}
-    bytes 8+N..     the tensors' raw little-endian bytes; offsets count from here
-
-pynn writes the file itself (pure Python/NumPy), so the `safetensors` package is not
-needed at run time. Tensors: one per parameter ("layers.<i>.W", "layers.<i>.b",
-"layers.<i>.slope") and, with the optimizer, its flat state ("optimizer.momentum" for
-SGD, "optimizer.m" and "optimizer.v" for Adam/AdamW). Metadata (all strings): the
-architecture as JSON layer configs, loss, dtype, seed, versions, epochs done, the
-optimizer config and step count, the dropout step counter, the training history,
-and a SHA-256 over metadata and tensors. With these a loaded model predicts bit for bit as
-the saved one and resumes training exactly where it stopped.
+Tensors: one per parameter ("layers.<i>.W", "layers.<i>.b", "layers.<i>.slope") and,
+with the optimizer, its flat state ("optimizer.momentum" for SGD, "optimizer.m" and
+"optimizer.v" for Adam/AdamW). Metadata (all strings): the architecture as JSON layer
+configs, loss, dtype, seed, versions, epochs done, the optimizer config and step count,
+the dropout step counter, the training history, and a SHA-256 over metadata and
+tensors. With these a loaded model predicts bit for bit as the saved one and resumes
+training exactly where it stopped.
 
 Writes are atomic: a temporary file in the target's directory, fsync, then os.replace,
 so a crash mid-save leaves either the old file or the new one, never a broken one.
+Two saves of one model hold the same tensors and metadata, but the package writes the
+metadata entries in an order of its own that changes from process to process, so the
+files' bytes (and a hash of them) may differ.
 """
 from __future__ import annotations
 
@@ -32,16 +30,17 @@ import secrets
 import struct
 
 import numpy as np
+import safetensors
+import safetensors.numpy
 
-__all__ = ["save", "load", "load_bytes", "read_safetensors", "parse_safetensors", "write_safetensors", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["save", "load", "load_bytes", "read_safetensors", "write_safetensors", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "pynn"
 FORMAT_VERSION = 1
-_MAX_HEADER = 100 * 1024 * 1024  # the safetensors limit; a larger "header" is corruption
-_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "F16": np.dtype("<f2"), "I64": np.dtype("<i8"),
-           "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"), "U8": np.dtype("u1"),
-           "BOOL": np.dtype("?")}
+# The only dtypes pynn writes; the codes are those of the safetensors header.
 _CODES = {np.dtype("float32"): "F32", np.dtype("float64"): "F64"}
+_NUMPY = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
+_CODE_OF = {dtype.str: code for code, dtype in _NUMPY.items()}
 _OPT_TENSORS = {"SGD": ("optimizer.momentum",), "Adam": ("optimizer.m", "optimizer.v"),
                 "AdamW": ("optimizer.m", "optimizer.v")}
 
@@ -51,23 +50,19 @@ def write_safetensors(path, tensors: dict, metadata: dict) -> None:
     """Write `tensors` (name -> float32/float64 array) and `metadata` (str -> str)
     atomically to `path`. An OSError (full disk, missing directory, ...) propagates and
     leaves any existing file at `path` untouched."""
-    header, chunks, offset = {}, [], 0
+    arrays = {}
     for name, arr in tensors.items():
         arr = np.asarray(arr)
         if arr.dtype not in _CODES:
             raise TypeError(f"tensor {name!r} must be float32 or float64, got {arr.dtype}")
-        data = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": _CODES[arr.dtype], "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
+        # The package copies from the array's memory as it lies: it must be contiguous.
+        arrays[name] = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
     for key, value in metadata.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(f"metadata must map str to str, got {key!r}: {type(value).__name__}")
-    header["__metadata__"] = dict(metadata)
-    text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
-    text += b" " * (-len(text) % 8)  # the data then starts 8-byte aligned, as safetensors writes it
-    _atomic_write(os.fspath(path), [struct.pack("<Q", len(text)), text, *chunks])
+    # Serialized in memory, then written by _atomic_write: the package's save_file
+    # writes the target in place, which a crash mid-save would leave broken.
+    _atomic_write(os.fspath(path), [safetensors.numpy.save(arrays, metadata=dict(metadata))])
 
 
 def _atomic_write(path: str, parts: list[bytes]) -> None:
@@ -108,63 +103,66 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def read_safetensors(path) -> tuple[dict, dict, bytes]:
-    """(tensor entries, metadata, data bytes) of a safetensors file, every offset checked.
+def read_safetensors(path) -> tuple[dict, dict]:
+    """(tensors, metadata) of a safetensors file: tensors maps each name to a read-only
+    NumPy array for F32/F64 tensors and to its header code (a str, e.g. "BF16") for any
+    other dtype, which pynn never writes; metadata maps str to str.
 
     Raises ValueError naming the problem for a truncated, corrupted or foreign file."""
     name = os.fspath(path)
     with open(name, "rb") as f:
-        return parse_safetensors(f.read(), name)
+        return _parse(f.read(), name)
 
 
-def parse_safetensors(raw: bytes, name: str = "<bytes>") -> tuple[dict, dict, bytes]:
-    """read_safetensors on the bytes of a file; `name` is used in error messages."""
-    if len(raw) < 8:
-        raise ValueError(f"{name}: not a model file: {len(raw)} bytes, shorter than the 8-byte header length (truncated?)")
-    (n,) = struct.unpack("<Q", raw[:8])
-    if n > _MAX_HEADER or 8 + n > len(raw):
-        raise ValueError(f"{name}: header length {n} goes beyond the file size {len(raw)} "
-                         f"(truncated file, or not a safetensors file)")
+def _parse(raw: bytes, name: str) -> tuple[dict, dict]:
+    # The whole file is in memory: a file truncated or rewritten while it loads cannot
+    # fault a memory map (safe_open maps the file).
     try:
-        header = json.loads(raw[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: [[[[...]]]] bombs
+        entries = safetensors.deserialize(raw)  # checks every length, offset, dtype and shape
+    except safetensors.SafetensorError as exc:
+        raise ValueError(_explain(raw, name, exc)) from None
+    tensors = {}
+    for key, entry in entries:
+        dtype = _NUMPY.get(entry["dtype"])
+        # np.frombuffer reads the little-endian bytes on any host; other dtypes (the
+        # package's own numpy.load has no bfloat16 or float8) stay codes for load's message.
+        tensors[key] = entry["dtype"] if dtype is None else np.frombuffer(entry["data"], dtype).reshape(entry["shape"])
+    # The package's bytes API returns the tensors only; the metadata is the header's
+    # "__metadata__" entry, which deserialize has just checked to be JSON mapping str to str.
+    (n,) = struct.unpack("<Q", raw[:8])
+    try:
+        metadata = json.loads(raw[8:8 + n].decode("utf-8")).get("__metadata__") or {}
+    except (ValueError, RecursionError, AttributeError) as exc:  # should Python's json refuse what the package took
         raise ValueError(f"{name}: the header is not valid JSON ({exc}); corrupted or not a safetensors file") from None
-    if not isinstance(header, dict):
-        raise ValueError(f"{name}: the header must be a JSON object, got {type(header).__name__}")
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                 for k, v in metadata.items()):
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise ValueError(f"{name}: __metadata__ must map strings to strings")
-    data = raw[8 + n:]
-    spans = []
-    for key, entry in header.items():
-        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-            raise ValueError(f"{name}: tensor {key!r} must have exactly dtype, shape and data_offsets, got {entry!r}")
-        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in _DTYPES:
-            raise ValueError(f"{name}: tensor {key!r} has unknown dtype {dtype!r}")
-        if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
-            raise ValueError(f"{name}: tensor {key!r} has a bad shape {shape!r}")
-        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets)
-                or not 0 <= offsets[0] <= offsets[1] <= len(data)):
-            raise ValueError(f"{name}: tensor {key!r} has data_offsets {offsets!r} out of bounds of the "
-                             f"{len(data)} data bytes (truncated or corrupted file)")
-        if offsets[1] - offsets[0] != math.prod(shape) * _DTYPES[dtype].itemsize:
-            raise ValueError(f"{name}: tensor {key!r} has {offsets[1] - offsets[0]} bytes but shape {shape} "
-                             f"of {dtype} needs {math.prod(shape) * _DTYPES[dtype].itemsize}")
-        spans.append((offsets[0], offsets[1], key))
-    spans.sort()
-    for (b0, e0, k0), (b1, e1, k1) in zip(spans, spans[1:]):
-        if b1 < e0:
-            raise ValueError(f"{name}: tensors {k0!r} and {k1!r} overlap (data_offsets {[b0, e0]} and {[b1, e1]})")
-    return header, metadata, data
+    return tensors, metadata
 
 
-def _tensor(header: dict, data: bytes, key: str) -> np.ndarray:
-    entry = header[key]
-    begin, end = entry["data_offsets"]
-    return np.frombuffer(data, dtype=_DTYPES[entry["dtype"]], count=(end - begin) // _DTYPES[entry["dtype"]].itemsize,
-                         offset=begin).reshape(entry["shape"])
+def _explain(raw: bytes, name: str, exc: Exception) -> str:
+    """pynn's message for a file the safetensors package refused: what is wrong in the
+    user's words, then the package's own diagnosis. Its wording differs between
+    versions (0.4 prints variant names such as HeaderTooLarge), so both are matched."""
+    detail = f"(safetensors: {exc})"
+    if len(raw) < 8:
+        return f"{name}: not a model file: {len(raw)} bytes, shorter than the 8-byte header length (truncated?)"
+    (n,) = struct.unpack("<Q", raw[:8])
+    if 8 + n > len(raw):
+        return (f"{name}: header length {n} goes beyond the file size {len(raw)} "
+                f"(truncated file, or not a safetensors file)")
+    text = str(exc).lower().replace(" ", "")
+    if any(word in text for word in ("json", "utf-8", "utf8", "headerdeserialization", "invalidheader")):
+        return (f"{name}: the header is not valid JSON, or not the JSON object of tensor entries that "
+                f"safetensors needs; corrupted or not a safetensors file {detail}")
+    if "headertoolarge" in text:
+        return f"{name}: header length {n} is larger than safetensors allows (corrupted file) {detail}"
+    if "notfullycovered" in text or "incompletebuffer" in text or "metadataincomplete" in text:
+        return (f"{name}: the tensors do not cover exactly the {len(raw) - 8 - n} bytes after the header "
+                f"(truncated file, or bytes appended) {detail}")
+    if "offset" in text or "tensorinvalidinfo" in text or "shape" in text:
+        return (f"{name}: a tensor's data_offsets are out of bounds, overlap another's, or do not match "
+                f"its shape and dtype (corrupted file) {detail}")
+    return f"{name}: not a valid safetensors file (corrupted?) {detail}"
 
 
 # ---------------------------------------------------------------------------- models
@@ -296,7 +294,7 @@ def load_bytes(raw: bytes, name: str = "<bytes>"):
     from .optimizers import optimizer_from_config
     from .sequential import LOSSES, Sequential
 
-    header, metadata, data = parse_safetensors(raw, name)
+    tensors, metadata = _parse(raw, name)
     if metadata.get("format") != FORMAT_NAME:
         raise ValueError(f"{name}: not a pynn model file (a safetensors file without pynn's metadata; "
                          f"its metadata keys are {sorted(metadata)[:8]})")
@@ -334,23 +332,24 @@ def load_bytes(raw: bytes, name: str = "<bytes>"):
         opt_step = _int_meta(metadata, "optimizer_step", name)
     code = _CODES[np.dtype(dtype)]
     for key, shape in expected.items():
-        if key not in header:
+        if key not in tensors:
             raise ValueError(f"{name}: tensor {key!r} is missing (the architecture needs it with shape {list(shape)})")
-        entry = header[key]
-        if tuple(entry["shape"]) != shape:
-            raise ValueError(f"{name}: tensor {key!r} has shape {entry['shape']}, the architecture needs {list(shape)}")
-        if entry["dtype"] != code:
-            raise ValueError(f"{name}: tensor {key!r} has dtype {entry['dtype']}, the model's dtype {dtype} needs {code}")
-    extra = sorted(set(header) - set(expected))
+        tensor = tensors[key]
+        tensor_code = tensor if isinstance(tensor, str) else _CODE_OF[tensor.dtype.str]
+        if tensor_code != code:
+            raise ValueError(f"{name}: tensor {key!r} has dtype {tensor_code}, the model's dtype {dtype} needs {code}")
+        if tensor.shape != shape:
+            raise ValueError(f"{name}: tensor {key!r} has shape {list(tensor.shape)}, the architecture needs {list(shape)}")
+    extra = sorted(set(tensors) - set(expected))
     if extra:
         raise ValueError(f"{name}: unexpected tensors {extra} that the architecture does not use")
     # pynn writes pynn_version and sha256 together; files from other writers may have neither.
     if "pynn_version" in metadata and "sha256" not in metadata:
         raise ValueError(f"{name}: the SHA-256 checksum pynn writes is missing (corrupted metadata)")
-    if "sha256" in metadata and _checksum(metadata, [_tensor(header, data, k) for k in expected]) != metadata["sha256"]:
+    if "sha256" in metadata and _checksum(metadata, [tensors[k] for k in expected]) != metadata["sha256"]:
         raise ValueError(f"{name}: the metadata or tensor data do not match the file's SHA-256 checksum (corrupted file)")
     for key in expected:
-        if not np.isfinite(_tensor(header, data, key)).all():
+        if not np.isfinite(tensors[key]).all():
             raise ValueError(f"{name}: tensor {key!r} holds NaN or inf")
     history = _json_meta(metadata, "history", name) if "history" in metadata else None
 
@@ -360,13 +359,12 @@ def load_bytes(raw: bytes, name: str = "<bytes>"):
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name}: the architecture does not build: {exc}") from None
     for key, param in model.named_parameters():
-        param[...] = _tensor(header, data, key)
+        param[...] = tensors[key]
     net = model._net
     model.epochs_done = epochs_done
     net.train_forwards = train_forwards
     if optimizer is not None:
-        _restore_optimizer(model, optimizer, [_tensor(header, data, k) for k in _OPT_TENSORS[type(optimizer).__name__]],
-                           opt_step)
+        _restore_optimizer(model, optimizer, [tensors[k] for k in _OPT_TENSORS[type(optimizer).__name__]], opt_step)
     if isinstance(history, dict):
         model.history = History()
         model.history.history = {k: list(v) for k, v in history.items() if isinstance(v, list)}

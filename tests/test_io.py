@@ -1,6 +1,6 @@
-"""Model files: safetensors written by pynn, read by pynn and by the safetensors package;
-bit-identical predictions, exact resumption of training, atomic writes, and a clear
-ValueError for every kind of broken file."""
+"""Model files: safetensors saved and loaded by pynn (through the safetensors package) and
+opened by other tools; bit-identical predictions, exact resumption of training, files of
+earlier pynn versions, atomic writes, and a clear ValueError for every kind of broken file."""
 import json
 import os
 import struct
@@ -127,8 +127,8 @@ def test_without_optimizer_state(tmp_path):
     model = _model()
     model.fit(X, y, epochs=1, verbose=0)
     model.save(tmp_path / "m.safetensors", include_optimizer=False)
-    header, meta, _ = pio.read_safetensors(tmp_path / "m.safetensors")
-    assert "optimizer" not in meta and not any(k.startswith("optimizer.") for k in header)
+    tensors, meta = pio.read_safetensors(tmp_path / "m.safetensors")
+    assert "optimizer" not in meta and set(tensors) == {"layers.0.W", "layers.0.b", "layers.3.W", "layers.3.b"}
     loaded = pynn.load(tmp_path / "m.safetensors")
     assert loaded.optimizer is None and np.array_equal(loaded.predict(X), model.predict(X))
 
@@ -159,6 +159,30 @@ def test_bad_save_arguments(tmp_path):
     with pytest.raises(TypeError, match="Sequential"):
         pio.save("not a model", tmp_path / "x.safetensors")
     assert not any(tmp_path.iterdir())
+
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def test_file_from_pynn_0_1_0_loads_bit_for_bit():
+    """tests/data/model_format1.safetensors was written by pynn 0.1.0's own writer (format
+    version 1): Dense(4, 8), ReLU, Dropout(0.25), Dense(8, 3), trained 3 epochs with Adam
+    and validation data. The .npz beside it holds what that model held when it saved: its
+    inputs' predict_proba, its parameters and its Adam moments. Every file users already
+    have must keep loading to exactly that model."""
+    model = pynn.load(os.path.join(DATA, "model_format1.safetensors"))
+    with np.load(os.path.join(DATA, "model_format1_expected.npz")) as expected:
+        for name, param in model.named_parameters():
+            assert param.dtype == np.float32 and np.array_equal(param, expected[f"param.{name}"]), name
+        for which in (0, 1):
+            assert np.array_equal(model._net.optimizer_buffer(which), expected[f"optimizer.{which}"])
+        proba = model.predict_proba(expected["X"])
+        assert proba.dtype == expected["proba"].dtype and np.array_equal(proba, expected["proba"])
+    assert type(model.optimizer) is pynn.Adam and model.optimizer.get_config()["lr"] == 0.01
+    assert model._net.opt_step == 9 and model._net.train_forwards == 9 and model.epochs_done == 3
+    assert model.history.history["loss"] == [1.9249457301572335, 1.6949441756260988, 1.5184114827467703]
+    assert sorted(model.history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert model.metadata == {"classes": '["a", "b", "c"]'}
 
 
 # ---------------------------------------------------------------------------- atomic writes
@@ -286,9 +310,9 @@ def test_deeply_nested_json_is_a_value_error():
 
 def test_missing_tensor(tmp_path):
     path, _ = _good_file(tmp_path)
-    header, data = _parts(path)
-    del header["layers.3.b"]
-    _raw_file(path, header, data)
+    tensors, meta = pio.read_safetensors(path)
+    del tensors["layers.3.b"]
+    pio.write_safetensors(path, tensors, meta)
     with pytest.raises(ValueError, match="tensor 'layers.3.b' is missing"):
         pynn.load(path)
 
@@ -306,8 +330,7 @@ def test_wrong_shape_and_dtype_against_the_architecture(tmp_path):
     model = _model()
     path = tmp_path / "m.safetensors"
     model.save(path)
-    header, meta, data = pio.read_safetensors(path)
-    tensors = {k: pio._tensor(header, data, k) for k in header}
+    tensors, meta = pio.read_safetensors(path)
     bad_shape = dict(tensors, **{"layers.0.W": tensors["layers.0.W"].reshape(6, 16)})
     pio.write_safetensors(path, bad_shape, meta)
     with pytest.raises(ValueError, match=r"'layers.0.W' has shape \[6, 16\], the architecture needs \[16, 6\]"):
@@ -322,9 +345,9 @@ def test_wrong_shape_and_dtype_against_the_architecture(tmp_path):
         pynn.load(path)
 
 
-@pytest.mark.parametrize("offsets,match", [([0, 10**9], "out of bounds"), ([-4, 60], "out of bounds"),
-                                           ([4, 2], "out of bounds"), ("x", "out of bounds"),
-                                           ([0, 8], "needs 384")])
+@pytest.mark.parametrize("offsets,match", [([0, 10**9], "out of bounds"), ([-4, 60], "tensor entries"),
+                                           ([4, 2], "out of bounds"), ("x", "tensor entries"),
+                                           ([0, 8], "do not match its shape and dtype")])
 def test_bad_offsets(tmp_path, offsets, match):
     path, _ = _good_file(tmp_path)
     header, data = _parts(path)
@@ -341,6 +364,36 @@ def test_overlapping_tensors(tmp_path):
     _raw_file(path, header, data)
     with pytest.raises(ValueError, match="overlap"):
         pynn.load(path)
+
+
+def test_dtype_pynn_never_writes_is_a_value_error(tmp_path):
+    """A bfloat16 tensor is valid safetensors (the package's numpy loader has no dtype
+    for it): pynn names the tensor and the dtype it needs."""
+    path, _ = _good_file(tmp_path)
+    header, data = _parts(path)
+    header["layers.0.W"]["dtype"] = "BF16"
+    header["layers.0.W"]["shape"] = [16, 12]  # the same 384 bytes
+    _raw_file(path, header, data)
+    with pytest.raises(ValueError, match="'layers.0.W' has dtype BF16, the model's dtype float32 needs F32"):
+        pynn.load(path)
+
+
+def test_bytes_after_the_tensors(tmp_path):
+    path, raw = _good_file(tmp_path)
+    path.write_bytes(raw + bytes(8))
+    with pytest.raises(ValueError, match=r"m\.safetensors: the tensors do not cover exactly .*bytes appended"):
+        pynn.load(path)
+
+
+def test_write_safetensors_takes_any_memory_layout(tmp_path):
+    """Transposed and strided arrays are written as their values, not as their memory."""
+    base = np.arange(24, dtype=np.float64).reshape(4, 6)
+    tensors = {"t": base.T, "s": base[:, ::2], "f": base.astype(np.float32)[1:3, ::-1]}
+    pio.write_safetensors(tmp_path / "x.safetensors", tensors, {"k": "v"})
+    read, meta = pio.read_safetensors(tmp_path / "x.safetensors")
+    assert meta == {"k": "v"} and set(read) == set(tensors)
+    for key, arr in tensors.items():
+        assert read[key].dtype == arr.dtype and np.array_equal(read[key], arr), key
 
 
 def test_every_single_bit_flip_is_a_value_error(tmp_path):
@@ -387,14 +440,12 @@ def test_flipped_data_byte_fails_the_checksum(tmp_path):
 ])
 def test_bad_metadata(tmp_path, key, value, match):
     path, _ = _good_file(tmp_path)
-    header, meta, data = pio.read_safetensors(path)
-    tensors = {k: pio._tensor(header, data, k) for k in header}
+    tensors, meta = pio.read_safetensors(path)
     if key == "optimizer_step":
         model = _model()
         model.fit(*_data(), epochs=1, verbose=0)
         model.save(path)
-        header, meta, data = pio.read_safetensors(path)
-        tensors = {k: pio._tensor(header, data, k) for k in header}
+        tensors, meta = pio.read_safetensors(path)
         del meta[key]
     else:
         meta[key] = value
@@ -405,11 +456,11 @@ def test_bad_metadata(tmp_path, key, value, match):
 
 def test_non_finite_tensor(tmp_path):
     path, _ = _good_file(tmp_path)
-    header, meta, data = pio.read_safetensors(path)
-    tensors = {k: pio._tensor(header, data, k).copy() for k in header}
+    tensors, meta = pio.read_safetensors(path)
+    tensors = {k: v.copy() for k, v in tensors.items()}
     tensors["layers.0.b"][3] = np.nan
-    tensors_bytes = [np.ascontiguousarray(a) for a in tensors.values()]
-    meta["sha256"] = pio._checksum(meta, tensors_bytes)  # a well-formed file that holds a NaN
+    in_model_order = [tensors[k] for k in ("layers.0.W", "layers.0.b", "layers.3.W", "layers.3.b")]
+    meta["sha256"] = pio._checksum(meta, in_model_order)  # a well-formed file that holds a NaN
     pio.write_safetensors(path, tensors, meta)
     with pytest.raises(ValueError, match="NaN or inf"):
         pynn.load(path)
