@@ -177,7 +177,16 @@ def test_file_from_pynn_0_1_0_loads_bit_for_bit():
         for which in (0, 1):
             assert np.array_equal(model._net.optimizer_buffer(which), expected[f"optimizer.{which}"])
         proba = model.predict_proba(expected["X"])
-        assert proba.dtype == expected["proba"].dtype and np.array_equal(proba, expected["proba"])
+        # The stored probabilities came from this project's AVX-512 kernels; a CPU that runs
+        # another kernel family sums in another order, so there they agree to rounding.
+        # Bit for bit everywhere: the loaded model predicts as a model given those parameters.
+        if pynn._core.get_kernel() == "avx512":
+            assert np.array_equal(proba, expected["proba"])
+        np.testing.assert_allclose(proba, expected["proba"], rtol=1e-5, atol=1e-7)
+        rebuilt = pynn.Sequential([pynn.Dense(4, 8), pynn.ReLU(), pynn.Dropout(0.25), pynn.Dense(8, 3)])
+        for (_, dst), (_, src) in zip(rebuilt.named_parameters(), model.named_parameters()):
+            dst[...] = src
+        assert proba.dtype == np.float32 and np.array_equal(proba, rebuilt.predict_proba(expected["X"]))
     assert type(model.optimizer) is pynn.Adam and model.optimizer.get_config()["lr"] == 0.01
     assert model._net.opt_step == 9 and model._net.train_forwards == 9 and model.epochs_done == 3
     assert model.history.history["loss"] == [1.9249457301572335, 1.6949441756260988, 1.5184114827467703]
