@@ -46,6 +46,8 @@ class Sequential:
     dropout masks, shuffling) comes from it.
     """
 
+    _data_parallel = None  # the MPI run of a fit(comm=...) while it runs (pynn/distributed/mpi.py)
+
     def __init__(self, layers, loss="softmax_cross_entropy", dtype="float32", seed=0):
         if isinstance(layers, Layer):
             layers = [layers]
@@ -325,7 +327,7 @@ class Sequential:
     # ------------------------------------------------------------------ training
     def fit(self, X, y, epochs: int = 1, batch_size: int = 32, optimizer=None, shuffle: bool = True,
             validation_data=None, verbose: int = 1, sample_weight=None, callbacks=None,
-            validation_split: float = 0.0, terminate_on_nan: bool = True) -> History:
+            validation_split: float = 0.0, terminate_on_nan: bool = True, comm=None) -> History:
         """Train for `epochs` passes over (X, y) in mini-batches of `batch_size`.
 
         Returns a History: history.history["loss"] (and "accuracy" for classification,
@@ -341,7 +343,16 @@ class Sequential:
         tqdm), 2 one line per epoch. callbacks: pynn.Callback objects (EarlyStopping,
         ModelCheckpoint, LearningRateScheduler, ...). terminate_on_nan: add a
         TerminateOnNaN, so a diverging run stops with a RuntimeWarning and keeps the
-        parameters of its last good epoch; False makes fit raise DivergenceError."""
+        parameters of its last good epoch; False makes fit raise DivergenceError.
+
+        comm: an mpi4py communicator for data-parallel training (docs/distributed.md):
+        every process calls fit with its own rows; each step trains on the union of the
+        processes' batches, and History holds the global numbers on every process."""
+        if comm is not None:
+            args = {k: v for k, v in locals().items() if k not in ("self", "comm")}  # fit's arguments
+            from .distributed.mpi import fit_data_parallel
+            return fit_data_parallel(self, comm, args)
+        run = self._data_parallel
         X = self._X(X)
         n = X.shape[0]
         targets = self._targets(y, n, sample_weight)
@@ -376,6 +387,8 @@ class Sequential:
         metrics = ["loss"] + (["accuracy"] if self.is_classifier else [])
         metrics += [f"val_{m}" for m in metrics] if validation is not None else []
         history.params = {"epochs": epochs, "batch_size": batch_size, "samples": n, "metrics": metrics}
+        if run is not None:  # every process's arguments are good; rank 0's parameters everywhere
+            run.begin(self, history.params, validation, shuffle)
         progress = ProgressLogger(verbose) if verbose else None
         callbacks = [history] + ([progress] if progress else []) + callbacks
         for cb in callbacks:
@@ -393,7 +406,8 @@ class Sequential:
                     cb.on_epoch_begin(epoch)
                 config.lr = self.optimizer.lr  # a callback may have changed it
                 try:
-                    logs = self._run_epoch(X, targets, batch_size, config, shuffler, snapshot)
+                    logs = self._run_epoch(X, targets, batch_size, config, shuffler, snapshot,
+                                           reducer=run.reducer if run is not None else None)
                 except DivergenceError as exc:  # the epoch is undone; a TerminateOnNaN turns it into a stop
                     guard = next((cb for cb in callbacks if isinstance(cb, TerminateOnNaN)), None)
                     if guard is None:
@@ -402,9 +416,12 @@ class Sequential:
                     history.params["diverged_epoch"] = epoch
                     break
                 if validation is not None:
-                    logs.update({f"val_{k}": v for k, v in self._evaluate(*validation).items()})
+                    val = self._evaluate(*validation) if run is None else run.evaluate(self, *validation)
+                    logs.update({f"val_{k}": v for k, v in val.items()})
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
+                if run is not None:  # a callback on one process stops them all
+                    self.stop_training = run.any(self.stop_training)
                 if self.stop_training:
                     break
             for cb in callbacks:
@@ -440,14 +457,16 @@ class Sequential:
         from .plotting import plot_history
         return plot_history(self.history, path, title=title)
 
-    def _run_epoch(self, X, targets, batch_size, config, shuffler: Shuffler, snapshot: Snapshot) -> dict:
+    def _run_epoch(self, X, targets, batch_size, config, shuffler: Shuffler, snapshot: Snapshot,
+                   reducer=None) -> dict:
         # The shuffle of epoch e depends only on (seed, e): a run resumed from a saved
         # model shuffles exactly as an uninterrupted one.
         perm = shuffler.order(self.epochs_done)
         snapshot.take()
         try:
             if isinstance(self.loss, str):
-                loss_sum, rows, correct, _ = self._net.train_epoch(X, targets, perm, batch_size, config)
+                loss_sum, rows, correct, _ = self._net.train_epoch(X, targets, perm, batch_size, config,
+                                                                   reducer=reducer)
             else:
                 loss_sum, rows, correct = self._custom_epoch(X, targets, perm, batch_size, config)
             self._check_finite_params(snapshot.params)
