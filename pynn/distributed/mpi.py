@@ -58,8 +58,8 @@ def make_reducer(comm) -> _core.MpiReducer:
     odd = [name for name, h in handles.items() if not isinstance(h, int) or not -2**31 <= h < 2**31]
     if odd or "Open MPI" in version:
         raise ValueError(f"comm: pynn's data-parallel training supports MPIs whose handles are C ints (MPICH and "
-                         f"its ABI, e.g. `pip install mpich`); this process runs {version!r}, whose handles "
-                         f"{', '.join(odd) or 'MPI_Comm'} are not (got {handles['comm']!r} for comm)")
+                         f"its ABI, e.g. `pip install mpich`); got a communicator of {version!r} "
+                         f"(handle {handles['comm']!r})")
     return _core.MpiReducer(_loaded_libmpi(), handles["comm"], handles["MPI.FLOAT"], handles["MPI.DOUBLE"],
                             handles["MPI.INT64_T"], handles["MPI.SUM"], handles["MPI.MAX"], int(MPI.IN_PLACE))
 
@@ -103,8 +103,8 @@ class MpiRun:
     def begin(self, model, params: dict, validation, shuffle: bool) -> None:
         """Agree, then give every process rank 0's parameters and optimizer state."""
         if not isinstance(model.loss, str):
-            raise ValueError("fit(comm=...) needs a built-in loss (softmax_cross_entropy, binary_cross_entropy, "
-                             "mse); a custom loss function runs per batch in Python")
+            raise ValueError("comm needs a built-in loss (softmax_cross_entropy, binary_cross_entropy, mse), "
+                             "got a custom loss function (it runs per batch in Python)")
         opt = model.optimizer
         facts = {"epochs": params["epochs"], "dtype": model.dtype, "layers": repr(model.layers),
                  "loss": model.loss, "optimizer": repr(opt), "validation": validation is not None,

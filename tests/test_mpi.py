@@ -1,0 +1,118 @@
+"""Data-parallel training over MPI (fit(comm=...), docs/distributed.md): worker scripts in
+tests/mpi_scripts/ run under `mpiexec -n 2` / `-n 3` on loopback, each under a timeout so
+a hang fails the test, and write what they saw to one JSON file per rank."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("mpi4py", reason="MPI tests need mpi4py (pip install '.[mpi]')")
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+if MPIEXEC is None:
+    pytest.skip("MPI tests need mpiexec (pip install mpich)", allow_module_level=True)
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "mpi_scripts")
+TIMEOUT = 120  # seconds; every script finishes in a few on 2 cores
+
+
+def run_ranks(tmp_path, n: int, script: str, *args) -> list[dict]:
+    """Run SCRIPT under mpiexec -n N; the per-rank JSON results, rank order."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, os.path.join(SCRIPTS, script), str(tmp_path), *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=tmp_path)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{script} {args} on {n} ranks did not finish in {TIMEOUT} s (a hang): {exc.stderr}")
+    assert proc.returncode == 0, f"{script} {args} on {n} ranks failed:\n{proc.stdout}\n{proc.stderr}"
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(n)]
+    assert [r["rank"] for r in results] == list(range(n))
+    return results
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_ranks_equal_one_process_on_the_union_batch(tmp_path, ranks):
+    # Rank r fits X[r::W] with batch 8; one process fits X with batch 8 W: the same union
+    # of rows every step (203 rows: a short last step, shards of different lengths).
+    results = run_ranks(tmp_path, ranks, "equivalence.py", "float64")
+    cases = results[0]["cases"]
+    assert set(cases) == {"sgd_momentum", "sgd_momentum_wd", "adam", "adam_wd", "adamw", "adamw_wd"}
+    for name, case in cases.items():
+        assert case["rel_err"] < 1e-10, name
+        assert case["opt_step"][0] == case["opt_step"][1], name
+        assert case["samples"] == 203
+        for got, want in zip(case["loss"], case["ref_loss"]):
+            assert got == pytest.approx(want, rel=1e-10), name
+        assert case["accuracy"] == case["ref_accuracy"], name
+        for other in results[1:]:
+            assert other["cases"][name]["ranks_agree"] and case["ranks_agree"], name
+            assert other["cases"][name]["loss"] == case["loss"], name  # History: the global numbers everywhere
+
+
+def test_fused_float32_step_reduces_too(tmp_path):
+    results = run_ranks(tmp_path, 2, "equivalence.py", "float32")
+    for name, case in results[0]["cases"].items():
+        assert case["rel_err"] < 1e-5, name  # float32 sums in another order
+        assert case["ranks_agree"], name
+
+
+def test_shuffled_runs_repeat_and_ranks_never_disagree(tmp_path):
+    results = run_ranks(tmp_path, 2, "shuffled.py")
+    for name in ("dropout", "fused"):
+        cases = [r["cases"][name] for r in results]
+        for case in cases:
+            assert case["repeatable"] and case["params_agree"] and case["optimizer_agree"], name
+            assert case["samples"] == 301
+        assert cases[0]["history"] == cases[1]["history"], name
+        # Validation over the ranks' shards is the validation of the whole set.
+        assert cases[0]["history"]["val_loss"][-1] == pytest.approx(cases[0]["full_val"]["loss"], rel=1e-6), name
+        assert cases[0]["history"]["val_accuracy"][-1] == cases[0]["full_val"]["accuracy"], name
+
+
+@pytest.mark.parametrize("mode, ranks, error, message", [
+    ("bad_x", 2, "ValueError", "fit(comm=...): rank 1 of 2: X contains NaN"),
+    ("bad_y", 3, "ValueError", "fit(comm=...): rank 2 of 3: y holds class label 3"),
+    ("epochs", 2, "ValueError", "fit(comm=...): epochs must be the same on every process, got rank 0: 2, rank 1: 3"),
+    ("diverge", 2, "DivergenceError", "the loss is not finite (on 1 of 2 processes)"),
+    ("diverge_layered", 3, "DivergenceError", "the loss is not finite (on 1 of 3 processes)"),
+])
+def test_one_bad_rank_makes_every_rank_raise_the_same_error(tmp_path, mode, ranks, error, message):
+    results = run_ranks(tmp_path, ranks, "failures.py", mode)
+    for r in results:
+        assert r["error"] == error, r
+        assert r["message"].startswith(message), r
+        assert r["message"] == results[0]["message"]
+        assert r["params_agree"] and r["params_finite"] and r["epochs_done"] == 0, r
+
+
+def test_divergence_with_terminate_on_nan_stops_every_rank(tmp_path):
+    results = run_ranks(tmp_path, 2, "failures.py", "nan_stop")
+    for r in results:
+        assert r["error"] is None and r["diverged_epoch"] == 0, r
+        assert r["params_agree"] and r["params_finite"], r
+
+
+def test_sigint_on_one_rank_stops_all(tmp_path):
+    results = run_ranks(tmp_path, 2, "failures.py", "interrupt")
+    assert [r["error"] for r in results] == ["KeyboardInterrupt", "KeyboardInterrupt"]
+    assert results[0]["message"] == "interrupted (on 1 of 2 processes)"
+    assert all(r["params_agree"] for r in results)
+    assert results[0]["epochs_done"] == results[1]["epochs_done"] < 1000
+
+
+def test_arguments_refused_clearly(tmp_path):
+    (r,) = run_ranks(tmp_path, 1, "arguments.py")
+    assert r["not_a_comm"] == ["TypeError", "comm must be an mpi4py intracommunicator (e.g. MPI.COMM_WORLD), got str"]
+    assert r["custom_loss"][0] == "ValueError" and "comm needs a built-in loss" in r["custom_loss"][1]
+    assert r["open_mpi"][0] == "ValueError"
+    assert r["open_mpi"][1].startswith("comm: pynn's data-parallel training supports MPIs whose handles are C ints")
+    assert "Open MPI" in r["open_mpi"][1]
+    assert len(r["one_rank_loss"]) == 2
+
+
+def test_import_pynn_needs_no_mpi():
+    code = ("import sys, numpy as np, pynn; m = pynn.Sequential([pynn.Dense(2, 2)]); "
+            "m.fit(np.zeros((4, 2)), [0, 1, 0, 1], verbose=0); assert 'mpi4py' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=TIMEOUT)
