@@ -49,6 +49,9 @@ def _train(args) -> int:
             raise CliError(f"--output: {problem}")
         if problem:
             cfg.fail(key, problem)
+    comm = _communicator(cfg)
+    rank, size = (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
+    say = print if rank == 0 else (lambda *args, **kwargs: None)  # rank 0 reports and writes
     X, y, classes, what = cfg.load_data()
     model = cfg.build_model(X.shape[1])
     optimizer = cfg.build_optimizer()
@@ -60,15 +63,21 @@ def _train(args) -> int:
         if len(train) == 0:
             cfg.fail("train.validation_split", f"{cfg.validation_split} leaves no training rows of the {len(X)}")
     held_out = (X[test], y[test]) if len(test) else None
-    print(f"pynn {pynn.__version__}: training on {what} ({len(train)} train / {len(test)} held-out rows)")
-    model.summary()
+    say(f"pynn {pynn.__version__}: training on {what} ({len(train)} train / {len(test)} held-out rows)"
+        + (f", data-parallel over {size} MPI processes (batch_size {cfg.batch_size} each)" if comm is not None else ""))
+    model.summary(print_fn=say)
+    # Data-parallel: each process trains on, and validates with, its rows r::size.
+    train, test = train[rank::size], test[rank::size]
     try:
         model.fit(X[train], y[train], epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=optimizer,
-                  shuffle=cfg.shuffle, validation_data=held_out, verbose=2)
+                  shuffle=cfg.shuffle, validation_data=(X[test], y[test]) if held_out is not None else None,
+                  verbose=2 if rank == 0 else 0, comm=comm)
     except (ValueError, TypeError) as exc:
         if isinstance(exc, pynn.DivergenceError):
             raise
         cfg.fail("data", str(exc))  # labels that do not fit the loss or the output layer
+    if rank != 0:
+        return 0
     if held_out is not None:
         result = model.evaluate(*held_out)
         if "accuracy" in result:
@@ -86,6 +95,18 @@ def _train(args) -> int:
         _atomic_write(cfg.history, [json.dumps(_finite_json(model.history.history), indent=1).encode()])
         print(f"saved the history to {cfg.history}")
     return 0
+
+
+def _communicator(cfg: TrainConfig):
+    """MPI.COMM_WORLD when the config has [distributed] backend = "mpi", else None."""
+    if cfg.distributed is None:
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        cfg.fail("distributed.backend", "\"mpi\" needs mpi4py and an MPI: pip install 'pynn[mpi]', then run "
+                                        "mpiexec -n 2 pynn train CONFIG.toml")
+    return MPI.COMM_WORLD
 
 
 # ---------------------------------------------------------------------------- evaluate / predict

@@ -116,3 +116,50 @@ def test_import_pynn_needs_no_mpi():
     code = ("import sys, numpy as np, pynn; m = pynn.Sequential([pynn.Dense(2, 2)]); "
             "m.fit(np.zeros((4, 2)), [0, 1, 0, 1], verbose=0); assert 'mpi4py' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=TIMEOUT)
+
+
+CONFIG = """
+seed = 0
+output = "model.safetensors"
+history = "history.json"
+[data]
+source = "digits"
+[model]
+layers = [{type = "Dense", units = 32}, {type = "ReLU"}, {type = "Dense", units = 10}]
+[train]
+epochs = 3
+batch_size = 16
+validation_split = 0.2
+[distributed]
+backend = "mpi"
+"""
+
+
+def test_pynn_train_under_mpiexec(tmp_path):
+    (tmp_path / "c.toml").write_text(CONFIG)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "pynn", "train", "c.toml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert out.count("training on the 8x8 digits") == 1  # rank 0 alone prints
+    assert "data-parallel over 2 MPI processes" in out
+    assert out.count("Epoch 3/3") == 1
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history["loss"]) == 3 and history["loss"][-1] < history["loss"][0]
+    # Validation over the two shards of the held-out rows is the held-out evaluation of rank 0.
+    held_out = float(out.split("held-out accuracy: ")[1].split()[0])
+    assert history["val_accuracy"][-1] == pytest.approx(held_out, abs=1e-4)
+    import pynn
+    model = pynn.load(str(tmp_path / "model.safetensors"))
+    assert model.epochs_done == 3
+
+
+def test_distributed_table_is_checked(tmp_path):
+    from pynn.config import ConfigError, parse_config_text
+    assert parse_config_text('[distributed]\nbackend = "mpi"').distributed == "mpi"
+    assert parse_config_text("").distributed is None
+    with pytest.raises(ConfigError, match=r"distributed.backend: must be one of mpi; got 'dask'"):
+        parse_config_text('[distributed]\nbackend = "dask"')
+    with pytest.raises(ConfigError, match=r"distributed: needs backend"):
+        parse_config_text("[distributed]\n")
