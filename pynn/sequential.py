@@ -421,7 +421,7 @@ class Sequential:
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
                 if run is not None:  # a callback on one process stops them all
-                    self.stop_training = run.any(self.stop_training)
+                    self.stop_training = run.end_epoch(self.stop_training)
                 if self.stop_training:
                     break
             for cb in callbacks:

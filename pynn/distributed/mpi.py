@@ -118,6 +118,9 @@ class MpiRun:
             self.comm.Bcast(net.optimizer_buffer(i), root=0)
         net.opt_step, net.optimizer_kind = self.comm.bcast((net.opt_step, net.optimizer_kind), root=0)
         params["samples"] = self.comm.allreduce(params["samples"])
+        # Per epoch, this process's seconds inside the core's reductions (MPI_Allreduce
+        # calls, waiting for the slowest process included): what data parallelism costs.
+        params["reduce_seconds"] = self._reduce_seconds = []
         self.reducer.seconds, self.reducer.calls = 0.0, 0
 
     # -------------------------------------------------------------- once per epoch
@@ -137,9 +140,12 @@ class MpiRun:
             result["accuracy"] = out[1] / out[2]
         return result
 
-    def any(self, flag: bool) -> bool:
-        """True on every process when it is True on one (a callback's stop, e.g.)."""
-        return bool(self.comm.allreduce(bool(flag), op=_mpi().LOR))
+    def end_epoch(self, stop_training: bool) -> bool:
+        """After an epoch's callbacks: records the epoch's reduction time, and returns
+        True on every process when one wants to stop (a callback's decision)."""
+        self._reduce_seconds.append(self.reducer.seconds)
+        self.reducer.seconds = 0.0
+        return bool(self.comm.allreduce(bool(stop_training), op=_mpi().LOR))
 
 
 def fit_data_parallel(model, comm, fit_args: dict):
