@@ -1,6 +1,6 @@
 """Epoch time of data-parallel training (fit(comm=...)) on the MNIST-shaped benchmark of
 bench_train.py: 60,000 x 784 float32 rows, 784-256-ReLU-128-ReLU-10, softmax
-cross-entropy, Adam(lr=1e-3), one thread per process.
+cross-entropy, Adam(lr=1e-3), one thread per process (--threads).
 
     python benchmarks/bench_mpi.py --batch 128                   # 1 process
     mpiexec -n 2 python benchmarks/bench_mpi.py --batch 128      # 2 processes, 128 rows each per step
@@ -24,6 +24,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=128, help="rows per step on each process")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="threads per process")
     args = ap.parse_args()
     try:
         from mpi4py import MPI
@@ -31,7 +32,7 @@ def main():
     except ImportError:
         comm = None
     rank, size = (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
-    pynn.set_num_threads(1)
+    pynn.set_num_threads(args.threads)
     X, y = pynn.datasets.make_mnist_like(70000, seed=0)
     X, y, Xv, yv = X[:60000], y[:60000], X[60000:], y[60000:]
     Xr, yr = np.ascontiguousarray(X[rank::size]), y[rank::size]
@@ -62,7 +63,7 @@ def main():
         held_out = model.evaluate(Xv, yv)["loss"]
         assert math.isfinite(held_out) and held_out < math.log(10), held_out
     if rank == 0:
-        print(json.dumps({"processes": size, "batch_per_process": args.batch, "global_batch": args.batch * size,
+        print(json.dumps({"processes": size, "threads": args.threads, "batch_per_process": args.batch, "global_batch": args.batch * size,
                           "epoch_seconds": times, "median": float(np.median(times)),
                           "reduce_seconds": reduce_s, "reduce_median": float(np.median(reduce_s)),
                           "held_out_loss": held_out}))
