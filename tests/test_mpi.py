@@ -58,6 +58,17 @@ def test_fused_float32_step_reduces_too(tmp_path):
         assert case["ranks_agree"], name
 
 
+@pytest.mark.parametrize("precision", ["highest", "medium"])
+def test_fused_step_on_two_threads_per_process(tmp_path, precision):
+    results = run_ranks(tmp_path, 2, "threads.py", precision)
+    assert all(r["agree"] for r in results)
+    assert results[0]["threads"] == [2, 2, 2]  # the step's region really has two threads
+    if results[0]["precision"] == "highest":
+        assert results[0]["rel_err"] < 1e-5
+    else:  # bf16 operands: rounding compounds over the steps; the ranks still agree exactly
+        assert results[0]["rel_err"] < 0.05
+
+
 def test_shuffled_runs_repeat_and_ranks_never_disagree(tmp_path):
     results = run_ranks(tmp_path, 2, "shuffled.py")
     for name in ("dropout", "fused"):
