@@ -69,6 +69,15 @@ def test_fused_step_on_two_threads_per_process(tmp_path, precision):
         assert results[0]["rel_err"] < 0.05
 
 
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_resumed_run_starts_every_rank_from_rank_0s_state(tmp_path, ranks):
+    results = run_ranks(tmp_path, ranks, "resume.py")
+    assert all(r["agree"] for r in results)
+    assert [r["opt_step"] for r in results] == [6 + -(-96 // (8 * ranks))] * ranks  # 6 steps alone, then the union's
+    assert [r["epochs_done"] for r in results] == [2] * ranks
+    assert results[0]["rel_err"] < 1e-10
+
+
 def test_shuffled_runs_repeat_and_ranks_never_disagree(tmp_path):
     results = run_ranks(tmp_path, 2, "shuffled.py")
     for name in ("dropout", "fused"):

@@ -116,7 +116,8 @@ class MpiRun:
         from .._epoch import optimizer_buffer_ids
         for i in optimizer_buffer_ids(opt):
             self.comm.Bcast(net.optimizer_buffer(i), root=0)
-        net.opt_step, net.optimizer_kind = self.comm.bcast((net.opt_step, net.optimizer_kind), root=0)
+        net.opt_step, net.optimizer_kind, model.epochs_done = self.comm.bcast(
+            (net.opt_step, net.optimizer_kind, model.epochs_done), root=0)
         params["samples"] = self.comm.allreduce(params["samples"])
         # Per epoch, this process's seconds inside the core's reductions (MPI_Allreduce
         # calls, waiting for the slowest process included): what data parallelism costs.
