@@ -4,6 +4,7 @@ a hang fails the test, and write what they saw to one JSON file per rank."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -183,3 +184,28 @@ def test_distributed_table_is_checked(tmp_path):
         parse_config_text('[distributed]\nbackend = "dask"')
     with pytest.raises(ConfigError, match=r"distributed: needs backend"):
         parse_config_text("[distributed]\n")
+
+
+def test_ctrl_c_to_mpiexec_stops_every_rank_at_the_same_step(tmp_path):
+    # mpiexec forwards SIGINT to every rank; each notices it at its own time, the
+    # step's reduction makes them stop after the same step.
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, os.path.join(SCRIPTS, "failures.py"), str(tmp_path),
+                             "long"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        import time
+        deadline = time.monotonic() + TIMEOUT
+        while not all((tmp_path / f"started{r}").exists() for r in range(2)):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert [r["error"] for r in results] == ["KeyboardInterrupt"] * 2, err
+    assert all(r["params_agree"] for r in results)
+    assert results[0]["epochs_done"] == results[1]["epochs_done"] < 1000

@@ -8,7 +8,8 @@ the error each rank saw. Usage: failures.py OUT_DIR MODE
              (the fused float32 step)
   diverge_layered   the same through the layer-by-layer step (a Dropout network)
   nan_stop   as diverge, with fit's default TerminateOnNaN: every rank stops cleanly
-  interrupt  the last rank gets SIGINT during a long fit"""
+  interrupt  the last rank gets SIGINT during a long fit
+  long       a long fit (the test sends SIGINT to mpiexec, which forwards it to every rank)"""
 import json
 import os
 import signal
@@ -41,14 +42,16 @@ if mode == "nan_stop":
 layers = [pynn.Dense(5, 16), pynn.ReLU(), pynn.Dense(16, 3)]
 if mode == "diverge_layered":
     layers.insert(2, pynn.Dropout(0.1))
-if mode == "interrupt":
+if mode in ("interrupt", "long"):
     n, epochs = 20000, 1000
     X = rng.normal(size=(n, 64)).astype(np.float32)
     y = rng.integers(0, 3, size=n)
     layers = [pynn.Dense(64, 64), pynn.ReLU(), pynn.Dense(64, 3)]
-    if last:
+    if last and mode == "interrupt":
         threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
 model = pynn.Sequential(layers, seed=0)
+if mode == "long":
+    open(f"{out_dir}/started{rank}", "w").close()
 result = {"rank": rank, "error": None, "message": None}
 try:
     h = model.fit(X, y, epochs=epochs, batch_size=8, verbose=0, comm=comm, terminate_on_nan=terminate_on_nan)
