@@ -18,9 +18,9 @@
 //      all small ones shared out by cost; every tile flags inf/NaN            -- barrier
 //      data-parallel only (reducer_ set): one thread sums the gradient buffer and the
 //      flags across processes (reduce_step)                                   -- barrier
-//   4. unless a loss or gradient was not finite (on any process): the optimizer update and re-pack of a
-//      large W's owned panels; the small layers' panels and the other parameters shared
-//      out by cost
+//   4. unless a loss or gradient was not finite (on any process): the optimizer update
+//      and re-pack of a large W's owned panels; the small layers' panels and the other
+//      parameters shared out by cost
 //
 // Two barriers (four with a large first layer) and one fork/join per step. Each output
 // element is computed by the same kernels in the same order as in the layer-by-layer

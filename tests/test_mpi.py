@@ -36,10 +36,12 @@ def run_ranks(tmp_path, n: int, script: str, *args) -> list[dict]:
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_ranks_equal_one_process_on_the_union_batch(tmp_path, ranks):
     # Rank r fits X[r::W] with batch 8; one process fits X with batch 8 W: the same union
-    # of rows every step (203 rows: a short last step, shards of different lengths).
+    # of rows every step (203 rows: a short last step, shards of different lengths); also
+    # mse, and binary cross-entropy with sample weights.
     results = run_ranks(tmp_path, ranks, "equivalence.py", "float64")
     cases = results[0]["cases"]
-    assert set(cases) == {"sgd_momentum", "sgd_momentum_wd", "adam", "adam_wd", "adamw", "adamw_wd"}
+    assert set(cases) == {"sgd_momentum", "sgd_momentum_wd", "adam", "adam_wd", "adamw", "adamw_wd", "mse_adam",
+                          "binary_cross_entropy_weighted_adam"}
     for name, case in cases.items():
         assert case["rel_err"] < 1e-10, name
         assert case["opt_step"][0] == case["opt_step"][1], name

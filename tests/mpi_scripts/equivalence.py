@@ -28,29 +28,38 @@ optimizers = {
 }
 
 
-def model():
+def model(loss):
     return pynn.Sequential([pynn.Dense(6, 16), pynn.Tanh(), pynn.Dense(16, 12), pynn.ReLU(), pynn.Dense(12, 3)],
-                           dtype=dtype, seed=3)
+                           loss=loss, dtype=dtype, seed=3)
 
+
+# The other losses (their mean is over rows x outputs) and sample weights: (loss, targets, weights).
+sample_weight = rng.uniform(0.5, 2.0, size=N)
+losses = {"softmax_cross_entropy": (y, None), "mse": (rng.normal(size=(N, 3)), None),
+          "binary_cross_entropy_weighted": ((rng.uniform(size=(N, 3)) > 0.5).astype(float), sample_weight)}
+cases = [(name, make, "softmax_cross_entropy") for name, make in optimizers.items()]
+cases += [(f"{loss}_adam", optimizers["adam"], loss) for loss in losses if loss != "softmax_cross_entropy"]
 
 out = {"rank": rank, "size": W, "cases": {}}
-for name, make in optimizers.items():
-    dist = model()
-    h = dist.fit(X[rank::W], y[rank::W], epochs=3, batch_size=B, optimizer=make(), shuffle=False, verbose=0,
-                 comm=comm)
+for name, make, loss in cases:
+    t, w = losses[loss]
+    kind = loss.replace("_weighted", "")
+    dist = model(kind)
+    h = dist.fit(X[rank::W], t[rank::W], epochs=3, batch_size=B, optimizer=make(), shuffle=False, verbose=0,
+                 sample_weight=None if w is None else w[rank::W], comm=comm)
     params = np.concatenate([p.ravel() for p in dist.parameters()])
     hi, lo = np.empty_like(params), np.empty_like(params)
     comm.Allreduce(params, hi, op=MPI.MAX)
     comm.Allreduce(params, lo, op=MPI.MIN)
-    case = {"loss": h.history["loss"], "accuracy": h.history["accuracy"], "samples": h.params["samples"],
+    case = {"loss": h.history["loss"], "accuracy": h.history.get("accuracy"), "samples": h.params["samples"],
             "ranks_agree": bool(np.array_equal(hi, lo))}
     if rank == 0:
-        one = model()
-        h1 = one.fit(X, y, epochs=3, batch_size=W * B, optimizer=make(), shuffle=False, verbose=0)
+        one = model(kind)
+        h1 = one.fit(X, t, epochs=3, batch_size=W * B, optimizer=make(), shuffle=False, verbose=0, sample_weight=w)
         ref = np.concatenate([p.ravel() for p in one.parameters()])
         case["rel_err"] = float(np.max(np.abs(params - ref)) / np.max(np.abs(ref)))
         case["ref_loss"] = h1.history["loss"]
-        case["ref_accuracy"] = h1.history["accuracy"]
+        case["ref_accuracy"] = h1.history.get("accuracy")
         case["opt_step"] = [int(dist._net.opt_step), int(one._net.opt_step)]
     out["cases"][name] = case
 with open(f"{out_dir}/rank{rank}.json", "w") as f:
