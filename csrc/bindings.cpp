@@ -398,6 +398,13 @@ PYBIND11_MODULE(_core, m) {
         } catch (const AllocationError& e) {
             PyErr_SetString(PyExc_MemoryError, e.what());
         } catch (const Interrupted& e) {
+            // A Ctrl-C of this process still pending (another process's stop ended the
+            // data-parallel step first) is this same interruption: consume it here, or
+            // Python would raise a second KeyboardInterrupt in the caller's handler.
+            if (PyErr_CheckSignals() != 0) {
+                if (!PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) return;
+                PyErr_Clear();
+            }
             PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
         }
     });

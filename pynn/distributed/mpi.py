@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _core
 
-__all__ = ["fit_data_parallel", "MpiRun"]
+__all__ = ["fit_data_parallel", "make_reducer", "MpiRun", "DataParallelError"]
 
 
 def _mpi():
@@ -133,7 +133,8 @@ class MpiRun:
         if n:
             result = model._evaluate(X, targets)
             denominator = n * (model.n_outputs if model.loss == "binary_cross_entropy" else 1)
-            sums[:] = result["loss"] * n, result.get("accuracy", 0.0) * denominator, denominator
+            hits = round(result.get("accuracy", 0.0) * denominator)  # back to the integer count
+            sums[:] = result["loss"] * n, hits, denominator
         out = np.empty(4)
         self.comm.Allreduce(np.append(sums, float(n)), out)
         result = {"loss": out[0] / out[3]}
