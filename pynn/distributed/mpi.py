@@ -37,6 +37,10 @@ def _loaded_libmpi() -> str:
     except OSError:
         paths = set()
     found = sorted(p for p in paths if os.path.basename(p).startswith(("libmpi.so", "libmpich.so")))
+    if not found and any(os.path.basename(p).startswith("libmpi_abi") for p in paths):
+        raise ValueError("comm: mpi4py runs on the MPI standard ABI (libmpi_abi.so), whose handles are pointers; "
+                         "pynn's data-parallel step supports MPICH's own ABI (libmpi.so.12, mpi4py's default "
+                         "with the mpich wheel)")
     if not found:
         raise ValueError("comm: no libmpi.so is loaded in this process (looked in /proc/self/maps); "
                          "pynn's data-parallel step calls the MPI library mpi4py loaded")
