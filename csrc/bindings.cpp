@@ -25,6 +25,7 @@
 namespace py = pybind11;
 using namespace pynn;
 namespace pynn { void bind_tile_kernels(py::module_& m); }  // csrc/bindings/tile_kernels.cpp (test-only)
+namespace pynn { void bind_distributed(py::module_& m); }   // csrc/bindings/distributed.cpp
 
 extern "C" {
 char* scipy_openblas_get_config(void);
@@ -285,7 +286,8 @@ void bind_network(py::module_& m, const char* name) {
             in_core(n, [&] { n.apply_update(opt); });
         })
         .def("train_epoch", [](Net& n, Array<T> X, TargetArrays<T> y, Array<std::int64_t> perm,
-                               idx batch_size, const OptimizerConfig& opt, bool check_interrupts) {
+                               idx batch_size, const OptimizerConfig& opt, bool check_interrupts,
+                               Reducer* reducer) {
             check_matrix(X, n.n_inputs(), "X");
             const idx N = X.shape(0);
             Targets<T> t = y.view(N, n.n_outputs(), true);
@@ -299,10 +301,10 @@ void bind_network(py::module_& m, const char* name) {
             if (batch_size < 1) throw InputError("batch_size must be >= 1");
             auto check = check_interrupts ? make_interrupt_check() : std::function<bool()>();
             EpochStats s;
-            in_core(n, [&] { s = n.train_epoch(X.data(), t, rows, p, batch_size, opt, check); });
+            in_core(n, [&] { s = n.train_epoch(X.data(), t, rows, p, batch_size, opt, check, reducer); });
             return py::make_tuple(s.loss_sum, s.rows, s.correct, s.batches);
         }, py::arg("X"), py::arg("y"), py::arg("perm"), py::arg("batch_size"), py::arg("optimizer"),
-           py::arg("check_interrupts") = true);
+           py::arg("check_interrupts") = true, py::arg("reducer") = nullptr);
 }
 
 // True when every element of x is finite: one vectorized pass on the call's threads with the
@@ -399,6 +401,13 @@ PYBIND11_MODULE(_core, m) {
         } catch (const AllocationError& e) {
             PyErr_SetString(PyExc_MemoryError, e.what());
         } catch (const Interrupted& e) {
+            // A Ctrl-C of this process still pending (another process's stop ended the
+            // data-parallel step first) is this same interruption: consume it here, or
+            // Python would raise a second KeyboardInterrupt in the caller's handler.
+            if (PyErr_CheckSignals() != 0) {
+                if (!PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) return;
+                PyErr_Clear();
+            }
             PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
         }
     });
@@ -415,6 +424,7 @@ PYBIND11_MODULE(_core, m) {
     bind_network<float>(m, "NetworkF32");
     bind_network<double>(m, "NetworkF64");
     bind_tile_kernels(m);
+    bind_distributed(m);
 
     m.def("activation", &apply_activation<float>, py::arg("x").noconvert(), py::arg("name"), py::arg("alpha") = 0.0);
     m.def("activation", &apply_activation<double>, py::arg("x"), py::arg("name"), py::arg("alpha") = 0.0);

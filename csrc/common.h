@@ -29,6 +29,7 @@ struct AllocationError : std::runtime_error {
 // Raised from the batch loop when the interrupt check asks it to stop (Ctrl-C).
 struct Interrupted : std::runtime_error {
     Interrupted() : std::runtime_error("interrupted") {}
+    explicit Interrupted(const std::string& why) : std::runtime_error(why) {}
 };
 
 // Threads used by the parallel loops of the current call. Set once per entry point

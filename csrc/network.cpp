@@ -157,7 +157,7 @@ void Network<T>::finalize() {
                               std::to_string(static_cast<long long>(both / 1073741824.0)) +
                               " GiB, more than the memory available");
     assign_zeros(params_, off, "the parameter buffer");
-    assign_zeros(grads_, off, "the gradient buffer");
+    assign_zeros(grads_, off + kReduceTail, "the gradient buffer");  // the tail: reduce_step's flags
     outs_.assign(layers_.size(), nullptr);
     finalized_ = true;
 }
@@ -462,7 +462,7 @@ const T* Network<T>::forward(const T* X, idx B, bool training) {
                 break;
             case LayerKind::dropout:
                 if (training && s.p > 0.0) {
-                    dropout_forward(out, masks_[l].data(), in, B * s.n_out, s.p, seed, train_forwards, l);
+                    dropout_forward(out, masks_[l].data(), in, B * s.n_out, s.p, seed, train_forwards, l + dropout_stream_);
                 } else {
                     out = const_cast<T*>(in);  // identity: no copy
                 }
@@ -636,10 +636,10 @@ double Network<T>::train_step(const T* X, const Targets<T>& y, idx B, const Opti
 template <typename T>
 EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const std::int64_t* perm,
                                    idx batch_size, const OptimizerConfig& opt,
-                                   const std::function<bool()>& should_stop) {
+                                   const std::function<bool()>& should_stop, Reducer* reducer) {
     if (batch_size < 1) throw InputError("batch_size must be >= 1");
     const idx bs = std::min(batch_size, N);
-    reserve(bs);
+    reserve(reducer && bs < 1 ? 1 : bs);  // a data-parallel shard may be empty
     // Within the epoch only the updates change the parameters (and re-pack them).
     packed_ok_ = false;
     struct InEpoch {
@@ -661,6 +661,18 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
     if (fused && use_bf16()) {
         bf16_kernel_ = bf16_kernel();
         bf16_epoch_ = begin_bf16_epoch();
+    }
+    if (reducer) {
+        struct Reducing {
+            Network& net;
+            ~Reducing() {
+                net.reducer_ = nullptr;
+                net.dropout_stream_ = 0;
+            }
+        } reducing{*this};
+        reducer_ = reducer;
+        dropout_stream_ = static_cast<std::uint64_t>(reducer->rank()) << 32;
+        return reduced_epoch(X, y, N, perm, batch_size, opt, should_stop, fused);
     }
     for (idx start = 0; start < N; start += bs) {
         if (should_stop && should_stop()) throw Interrupted();

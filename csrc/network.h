@@ -14,6 +14,7 @@
 #include "dispatch/plan.h"
 #include "kernels_avx512.h"
 #include "losses.h"
+#include "network/reducer.h"
 #include "optimizers.h"
 
 namespace pynn {
@@ -100,9 +101,12 @@ public:
     double train_step(const T* X, const Targets<T>& y, idx B, const OptimizerConfig& opt, idx* correct);
     // One epoch over the N rows of X (any number, n_in) that perm (N) lists, in its order,
     // batch by batch, no allocation and no Python per batch. should_stop is polled between batches.
+    // With a reducer, X is this process's shard of a data-parallel run and every step
+    // applies the update of the union of all processes' batches; the stats are the
+    // global ones (network/train_epoch_reduced.cpp).
     EpochStats train_epoch(const T* X, const Targets<T>& y, idx N, const std::int64_t* perm,
                            idx batch_size, const OptimizerConfig& opt,
-                           const std::function<bool()>& should_stop);
+                           const std::function<bool()>& should_stop, Reducer* reducer = nullptr);
 
     // What each dense layer of fit's step runs on for batches of B rows under the current
     // settings (kernel, precision, threads): the choice train_epoch makes, for `pynn info
@@ -134,6 +138,31 @@ private:
     std::vector<std::int32_t> batch_labels_;
 
     void reserve(idx B);
+
+    // Data-parallel steps (network/train_epoch_reduced.cpp). The gradient buffer carries
+    // kReduceTail values after the parameters' gradients: this process's step flags (loss
+    // not finite, gradient not finite, asked to stop), summed with the gradients in the
+    // step's one reduction, so every process takes the same decision.
+    static constexpr idx kReduceTail = 3;
+    struct StepVerdict {
+        T bad_loss = 0, bad_grad = 0, stopped = 0;  // processes that flagged each
+        bool ok() const { return bad_loss == 0 && bad_grad == 0 && stopped == 0; }
+    };
+    Reducer* reducer_ = nullptr;    // set by train_epoch for its duration
+    bool step_stop_ = false;        // this process was asked to stop before this step
+    std::uint64_t dropout_stream_ = 0;  // rank << 32: each process draws its own dropout masks
+    // Sums the gradients and the flags across processes; fused_train_step calls it on one
+    // thread between its dW and update phases, reduced_train_step between backward and update.
+    StepVerdict reduce_step(bool bad_loss, bool bad_grad);
+    // Throws what a verdict other than ok() means (the same error on every process).
+    void throw_verdict(const StepVerdict& v) const;
+    EpochStats reduced_epoch(const T* X, const Targets<T>& y, idx N, const std::int64_t* perm, idx batch_size,
+                             const OptimizerConfig& opt, const std::function<bool()>& should_stop, bool fused);
+    // The layer-by-layer step under a reducer: B local rows (0: a shard that ran out) of a
+    // step of `total` rows over all processes.
+    double reduced_train_step(const T* X, const Targets<T>& y, idx B, idx total, const OptimizerConfig& opt,
+                              idx* correct);
+
     // float32 fast path: each dense layer's W in the forward kernel's panel layout
     // (kernels_avx512.h), rebuilt from params_ whenever they may have changed (an update,
     // or Python writing into a parameter view between calls).
@@ -158,8 +187,10 @@ private:
     bool fused_step_eligible() const;
     // Threads of the fused step for B rows: small steps are not worth a second thread.
     int fused_step_threads(idx B) const;
+    // norm_rows: the rows the loss's mean is over (default B; under a reducer, the step's
+    // rows over all processes).
     double fused_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
-                            const OptimizerConfig& opt, idx* correct);
+                            const OptimizerConfig& opt, idx* correct, idx norm_rows = 0);
     // What the fused step derives from the layers alone, made once by reserve_fused() (and
     // again after reserve() grows the workspace): grad_out_ sized for capacity_ rows.
     void reserve_fused();

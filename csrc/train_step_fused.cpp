@@ -16,9 +16,11 @@
 //      gradient dZ_l (B, n_out) is kept in grad_out_[l]                       -- barrier
 //   3. dW_l = dZ_l^T X_l and db_l = colsum dZ_l: a large W by owned panels; the tiles of
 //      all small ones shared out by cost; every tile flags inf/NaN            -- barrier
-//   4. unless a loss or gradient was not finite: the optimizer update and re-pack of a
-//      large W's owned panels; the small layers' panels and the other parameters shared
-//      out by cost
+//      data-parallel only (reducer_ set): one thread sums the gradient buffer and the
+//      flags across processes (reduce_step)                                   -- barrier
+//   4. unless a loss or gradient was not finite (on any process): the optimizer update
+//      and re-pack of a large W's owned panels; the small layers' panels and the other
+//      parameters shared out by cost
 //
 // Two barriers (four with a large first layer) and one fork/join per step. Each output
 // element is computed by the same kernels in the same order as in the layer-by-layer
@@ -40,6 +42,7 @@
 #include <atomic>
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <type_traits>
 
 #include "activations.h"
@@ -104,7 +107,7 @@ std::vector<typename Network<T>::LayerPlan> Network<T>::kernel_plan(idx B) const
 
 template <typename T>
 double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
-                                    const OptimizerConfig& opt, idx* correct) {
+                                    const OptimizerConfig& opt, idx* correct, idx norm_rows) {
     if constexpr (!std::is_same_v<T, float>) {
         throw std::logic_error("the fused training step is float32 only");
     } else {
@@ -149,6 +152,9 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         double part_loss[64] = {};
         idx part_correct[64] = {};
         std::atomic<bool> bad_loss{false}, bad_grad{false};
+        // Under a reducer: the verdict all processes agree on, taken between 3 and 4.
+        StepVerdict verdict;
+        std::exception_ptr reduce_error;
 
 #pragma omp parallel num_threads(nt)
         {
@@ -258,7 +264,8 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                 part_loss[t] = compute_loss(loss_, d, outs_[L - 1] + r0 * C,
                                             y.labels ? batch_labels_.data() + r0 : nullptr,
                                             y.dense ? batch_dense_.data() + r0 * C : nullptr,
-                                            y.weights ? batch_w_.data() + r0 : nullptr, nr, C, &part_correct[t], B);
+                                            y.weights ? batch_w_.data() + r0 : nullptr, nr, C, &part_correct[t],
+                                            norm_rows > 0 ? norm_rows : B);
                 if (!std::isfinite(part_loss[t])) bad_loss.store(true, std::memory_order_relaxed);
                 // Layer 0 is dense and needs no dX.
                 for (l = L - 1; l > 0; --l) {
@@ -345,9 +352,26 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
             if (!finite) bad_grad.store(true, std::memory_order_relaxed);
             if (tiles) bf16_thread_done();  // this step's last product on this thread
 #pragma omp barrier
+            // Data-parallel: sum dW (and the flags) across processes on the calling thread
+            // (the one MPI_THREAD_FUNNELED allows); the barrier holds the others until the
+            // sum is in.
+            if (reducer_) {
+#pragma omp master
+                {
+                    try {
+                        verdict = reduce_step(bad_loss.load(), bad_grad.load());
+                    } catch (...) {
+                        reduce_error = std::current_exception();
+                    }
+                }
+#pragma omp barrier
+            }
+            const bool apply = reducer_ ? verdict.ok() && !reduce_error
+                                        : !bad_loss.load(std::memory_order_relaxed) &&
+                                              !bad_grad.load(std::memory_order_relaxed);
             // 4. The update: a large W's owned panels; the small layers' panels and the rest
             // of the parameters by cost share.
-            if (!bad_loss.load(std::memory_order_relaxed) && !bad_grad.load(std::memory_order_relaxed)) {
+            if (apply) {
                 idx item = 0;
                 for (size_t l : dense_layers_) {
                     const idx npan = avx512::panel_count(layers_[l].n_out);
@@ -373,6 +397,11 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
             loss += part_loss[t];
             if (correct) *correct += part_correct[t];
         }
+        if (reducer_ && (reduce_error || !verdict.ok())) {
+            --opt_step;  // nothing was updated
+            if (reduce_error) std::rethrow_exception(reduce_error);
+            throw_verdict(verdict);
+        }
         if (bad_loss.load() || bad_grad.load()) {
             --opt_step;  // nothing was updated
             throw DivergenceError(bad_loss.load() ? "the loss is not finite" : "a gradient is not finite");
@@ -389,8 +418,8 @@ template std::vector<Network<float>::LayerPlan> Network<float>::kernel_plan(idx)
 template std::vector<Network<double>::LayerPlan> Network<double>::kernel_plan(idx) const;
 template bool Network<double>::fused_step_eligible() const;
 template double Network<float>::fused_train_step(const float*, const Targets<float>&, const std::int64_t*, idx,
-                                                 const OptimizerConfig&, idx*);
+                                                 const OptimizerConfig&, idx*, idx);
 template double Network<double>::fused_train_step(const double*, const Targets<double>&, const std::int64_t*, idx,
-                                                  const OptimizerConfig&, idx*);
+                                                  const OptimizerConfig&, idx*, idx);
 
 }  // namespace pynn

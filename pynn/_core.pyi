@@ -7,6 +7,19 @@ import numpy.typing as npt
 __version__: str
 
 class DivergenceError(FloatingPointError): ...
+class ReduceError(RuntimeError): ...  # a failed collective of a Reducer
+
+class Reducer:
+    """Sums across the processes of a data-parallel run (csrc/network/reducer.h)."""
+    rank: int
+    size: int
+    seconds: float  # wall time inside its reductions so far
+    calls: int
+
+class MpiReducer(Reducer):
+    """A Reducer on the libmpi already loaded at path `libmpi`, with MPICH int handles."""
+    def __init__(self, libmpi: str, comm: int, float32: int, float64: int, int64: int, sum: int, max: int,
+                 in_place: int) -> None: ...
 
 class OptimizerConfig:
     lr: float
@@ -42,7 +55,8 @@ class _Network:
     def backward_from(self, X: npt.ArrayLike, d_out: npt.ArrayLike) -> None: ...
     def apply_update(self, optimizer: OptimizerConfig) -> None: ...
     def train_epoch(self, X: npt.ArrayLike, y: _Targets, perm: npt.ArrayLike, batch_size: int,
-                    optimizer: OptimizerConfig, check_interrupts: bool = ...) -> Tuple[float, int, int, int]: ...
+                    optimizer: OptimizerConfig, check_interrupts: bool = ...,
+                    reducer: Optional[Reducer] = ...) -> Tuple[float, int, int, int]: ...
 
 class NetworkF32(_Network): ...
 class NetworkF64(_Network): ...

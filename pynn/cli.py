@@ -49,8 +49,15 @@ def _train(args) -> int:
             raise CliError(f"--output: {problem}")
         if problem:
             cfg.fail(key, problem)
+    comm = _communicator(cfg)
+    rank, size = (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
+    say = print if rank == 0 else (lambda *args, **kwargs: None)  # rank 0 reports and writes
     X, y, classes, what = cfg.load_data()
     if isinstance(X, CsvChunks):
+        if comm is not None:
+            cfg.fail("distributed.backend", f"{what} is read in chunks (more than data.chunk_rows = "
+                                            f"{X.chunk_rows} rows), which data-parallel training does not "
+                                            f"shard; raise data.chunk_rows or train in one process")
         return _train_on_chunks(cfg, X, y, classes, what)
     model = cfg.build_model(X.shape[1])
     optimizer = cfg.build_optimizer()
@@ -62,11 +69,21 @@ def _train(args) -> int:
         if len(train) == 0:
             cfg.fail("train.validation_split", f"{cfg.validation_split} leaves no training rows of the {len(X)}")
     held_out = (X[test], y[test]) if len(test) else None
-    print(f"pynn {pynn.__version__}: training on {what} ({len(train)} train / {len(test)} held-out rows)")
-    model.summary()
-    # Without held-out rows X goes to fit as it is: a memory-mapped .npy is then read in place.
-    X_train, y_train = (X[train], y[train]) if len(test) else (X, y)
-    _fit(cfg, model, X_train, y_train, optimizer=optimizer, shuffle=cfg.shuffle, validation_data=held_out)
+    say(f"pynn {pynn.__version__}: training on {what} ({len(train)} train / {len(test)} held-out rows)"
+        + (f", data-parallel over {size} MPI processes (batch_size {cfg.batch_size} each)" if comm is not None else ""))
+    model.summary(print_fn=say)
+    if comm is not None:
+        # Data-parallel: each process trains on, and validates with, its rows r::size.
+        train, test = train[rank::size], test[rank::size]
+        _fit(cfg, model, X[train], y[train], optimizer=optimizer, shuffle=cfg.shuffle,
+             validation_data=(X[test], y[test]) if held_out is not None else None,
+             verbose=2 if rank == 0 else 0, comm=comm)
+        if rank != 0:
+            return 0
+    else:
+        # Without held-out rows X goes to fit as it is: a memory-mapped .npy is then read in place.
+        X_train, y_train = (X[train], y[train]) if len(test) else (X, y)
+        _fit(cfg, model, X_train, y_train, optimizer=optimizer, shuffle=cfg.shuffle, validation_data=held_out)
     return _finish(cfg, model, held_out, classes)
 
 
@@ -86,11 +103,11 @@ def _train_on_chunks(cfg, chunks, y, classes, what) -> int:
     return _finish(cfg, model, None, classes)
 
 
-def _fit(cfg, model, X, y=None, **kwargs) -> None:
+def _fit(cfg, model, X, y=None, verbose=2, **kwargs) -> None:
     import pynn
 
     try:
-        model.fit(X, y, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=2, **kwargs)
+        model.fit(X, y, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=verbose, **kwargs)
     except (ValueError, TypeError) as exc:
         if isinstance(exc, pynn.DivergenceError):
             raise
@@ -116,6 +133,25 @@ def _finish(cfg, model, held_out, classes) -> int:
         _atomic_write(cfg.history, [json.dumps(_finite_json(model.history.history), indent=1).encode()])
         print(f"saved the history to {cfg.history}")
     return 0
+
+
+def _communicator(cfg: TrainConfig):
+    """MPI.COMM_WORLD when the config has [distributed] backend = "mpi", else None. Unless
+    OMP_NUM_THREADS says otherwise, the processes on one machine share its cores (each
+    process defaulting to all cores would oversubscribe them: ~10x slower epochs here)."""
+    if cfg.distributed is None:
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        cfg.fail("distributed.backend", "\"mpi\" needs mpi4py and an MPI: pip install 'pynn[mpi]', then run "
+                                        "mpiexec -n 2 pynn train CONFIG.toml")
+    if "OMP_NUM_THREADS" not in os.environ:
+        import pynn
+        local = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED)
+        pynn.set_num_threads(max(1, (os.cpu_count() or 1) // local.Get_size()))
+        local.Free()
+    return MPI.COMM_WORLD
 
 
 # ---------------------------------------------------------------------------- evaluate / predict

@@ -27,6 +27,9 @@
     shuffle = true
     validation_split = 0.2            # held-out rows (stratified for classification); 0 = none
 
+    [distributed]                     # optional: data-parallel training, run as
+    backend = "mpi"                   #   mpiexec -n 2 pynn train config.toml (docs/distributed.md)
+
 Every problem (TOML syntax, unknown key, wrong type, out-of-range value, missing file,
 absent label column) raises ConfigError with one line naming the file and the key."""
 from __future__ import annotations
@@ -178,6 +181,7 @@ class TrainConfig:
     batch_size: int = 32
     shuffle: bool = True
     validation_split: float = 0.2
+    distributed: str | None = None  # "mpi": each process trains on its rows r::size
 
     def fail(self, key, message):
         _Checker(self.source).fail(key, message)
@@ -289,7 +293,7 @@ class TrainConfig:
             self.fail("optimizer", str(exc))
 
 
-_TOP = ("seed", "output", "history", "data", "model", "optimizer", "train")
+_TOP = ("seed", "output", "history", "data", "model", "optimizer", "train", "distributed")
 _DATA = ("source", "path", "label", "delimiter", "header", "x", "y", "x_key", "y_key", "n_samples", "chunk_rows")
 # A CSV of more rows is read this many at a time (100,000 rows of 100 float64 features: 80 MB).
 CHUNK_ROWS = 100_000
@@ -334,6 +338,11 @@ def parse_config_dict(raw: dict, source: str = "<config>", base_dir: str = ".") 
     _parse_model(c, raw.get("model", {}), cfg)
     _parse_optimizer(c, raw.get("optimizer", {}), cfg)
     _parse_train(c, raw.get("train", {}), cfg)
+    if "distributed" in raw:
+        d = c.table(raw["distributed"], "distributed", ("backend",))
+        if "backend" not in d:
+            c.fail("distributed", "needs backend = \"mpi\"")
+        cfg.distributed = c.str_(d["backend"], "distributed.backend", ("mpi",))
     return cfg
 
 

@@ -16,7 +16,7 @@ from .optimizers import Optimizer, as_optimizer
 from .progress import ProgressLogger
 from .training.chunks import ChunkSource
 from .training.epochs import ArrayEpochs, ChunkEpochs
-from .training.rows import feature_rows, predict_rows, train_rows
+from .training.rows import feature_rows, in_place, predict_rows, train_rows
 
 __all__ = ["Sequential", "LOSSES", "DivergenceError"]
 
@@ -48,6 +48,8 @@ class Sequential:
     dtype: "float32" (default) or "float64". seed: every random draw (initialization,
     dropout masks, shuffling) comes from it.
     """
+
+    _data_parallel = None  # the MPI run of a fit(comm=...) while it runs (pynn/distributed/mpi.py)
 
     def __init__(self, layers, loss="softmax_cross_entropy", dtype="float32", seed=0):
         if isinstance(layers, Layer):
@@ -333,7 +335,7 @@ class Sequential:
     # ------------------------------------------------------------------ training
     def fit(self, X, y=None, epochs: int = 1, batch_size: int = 32, optimizer=None, shuffle: bool = True,
             validation_data=None, verbose: int = 1, sample_weight=None, callbacks=None,
-            validation_split: float = 0.0, terminate_on_nan: bool = True) -> History:
+            validation_split: float = 0.0, terminate_on_nan: bool = True, comm=None) -> History:
         """Train for `epochs` passes over (X, y) in mini-batches of `batch_size`.
 
         Returns a History: history.history["loss"] (and "accuracy" for classification,
@@ -355,8 +357,19 @@ class Sequential:
         not copied (see docs/distributed.md, "Data larger than memory"). With y=None, X
         is the data in chunks: a list of (X_chunk, y_chunk) pairs (or triples with sample
         weights), a function returning a fresh iterator of them per epoch, or an iterator
-        (one epoch only); see pynn/training/chunks.py for the epoch and shuffle rules."""
+        (one epoch only); see pynn/training/chunks.py for the epoch and shuffle rules.
+
+        comm: an mpi4py communicator for data-parallel training (docs/distributed.md):
+        every process calls fit with its own rows; each step trains on the union of the
+        processes' batches, and History holds the global numbers on every process."""
+        if comm is not None:
+            args = {k: v for k, v in locals().items() if k not in ("self", "comm")}  # fit's arguments
+            from .distributed.mpi import fit_data_parallel
+            return fit_data_parallel(self, comm, args)
+        run = self._data_parallel
         if y is None:
+            if run is not None:
+                raise ValueError("fit(comm=...) needs X and y as arrays (each process's own rows), not chunks")
             epochs = _checks.positive_int(epochs, "epochs")
             if _checks.real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True) > 0:
                 raise ValueError("validation_split needs X and y as arrays; with chunks, hold out a chunk and pass "
@@ -366,6 +379,9 @@ class Sequential:
             data = ChunkEpochs(ChunkSource(X, epochs, bool(shuffle), self.seed), self._chunk, self.seed, bool(shuffle))
         else:
             X = feature_rows(X, "X", self.dtype, self.n_inputs)
+            if run is not None and not in_place(X, self.dtype):
+                # One core epoch call per epoch: every process must take the same steps.
+                X = np.ascontiguousarray(X, dtype=self.dtype)
             targets = self._targets(y, X.shape[0], sample_weight)
         epochs = _checks.positive_int(epochs, "epochs")
         batch_size = _checks.positive_int(batch_size, "batch_size")
@@ -400,6 +416,8 @@ class Sequential:
         metrics = ["loss"] + (["accuracy"] if self.is_classifier else [])
         metrics += [f"val_{m}" for m in metrics] if validation is not None else []
         history.params = {"epochs": epochs, "batch_size": batch_size, "samples": data.n_rows, "metrics": metrics}
+        if run is not None:  # every process's arguments are good; rank 0's parameters everywhere
+            run.begin(self, history.params, validation, shuffle)
         progress = ProgressLogger(verbose) if verbose else None
         callbacks = [history] + ([progress] if progress else []) + callbacks
         for cb in callbacks:
@@ -416,7 +434,8 @@ class Sequential:
                     cb.on_epoch_begin(epoch)
                 config.lr = self.optimizer.lr  # a callback may have changed it
                 try:
-                    logs = self._run_epoch(data, batch_size, config, snapshot)
+                    logs = self._run_epoch(data, batch_size, config, snapshot,
+                                           reducer=run.reducer if run is not None else None)
                 except DivergenceError as exc:  # the epoch is undone; a TerminateOnNaN turns it into a stop
                     guard = next((cb for cb in callbacks if isinstance(cb, TerminateOnNaN)), None)
                     if guard is None:
@@ -425,9 +444,12 @@ class Sequential:
                     history.params["diverged_epoch"] = epoch
                     break
                 if validation is not None:
-                    logs.update({f"val_{k}": v for k, v in self._evaluate(*validation).items()})
+                    val = self._evaluate(*validation) if run is None else run.evaluate(self, *validation)
+                    logs.update({f"val_{k}": v for k, v in val.items()})
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
+                if run is not None:  # a callback on one process stops them all
+                    self.stop_training = run.end_epoch(self.stop_training)
                 if self.stop_training:
                     break
             for cb in callbacks:
@@ -470,7 +492,7 @@ class Sequential:
         from .plotting import plot_history
         return plot_history(self.history, path, title=title)
 
-    def _run_epoch(self, data, batch_size, config, snapshot: Snapshot) -> dict:
+    def _run_epoch(self, data, batch_size, config, snapshot: Snapshot, reducer=None) -> dict:
         # The shuffle of epoch e depends only on (seed, e): a run resumed from a saved
         # model shuffles exactly as an uninterrupted one.
         snapshot.take()
@@ -478,8 +500,8 @@ class Sequential:
         try:
             for X, targets, perm in data(self.epochs_done):
                 if isinstance(self.loss, str):
-                    part = train_rows(lambda *data: self._net.train_epoch(*data, batch_size, config), self.dtype,
-                                      X, targets, perm, batch_size)
+                    part = train_rows(lambda *data: self._net.train_epoch(*data, batch_size, config, reducer=reducer),
+                                      self.dtype, X, targets, perm, batch_size)
                 else:
                     part = self._custom_epoch(X, targets, perm, batch_size, config)
                 loss_sum, rows, correct = loss_sum + part[0], rows + part[1], correct + part[2]
