@@ -602,6 +602,18 @@ void Network<T>::match_optimizer_state(const OptimizerConfig& opt) {
 }
 
 template <typename T>
+Targets<T> Network<T>::gather_batch(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B) {
+    // Gather the batch rows into the workspace: GEMM wants them contiguous.
+#pragma omp parallel for if (B * n_inputs_ > kParallelGrain) num_threads(current_threads())
+    for (idx r = 0; r < B; ++r) gather_row(X, y, rows, r);
+    Targets<T> batch;
+    batch.labels = y.labels ? batch_labels_.data() : nullptr;
+    batch.dense = y.dense ? batch_dense_.data() : nullptr;
+    batch.weights = y.weights ? batch_w_.data() : nullptr;
+    return batch;
+}
+
+template <typename T>
 void Network<T>::gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r, bool with_x) {
     const idx I = n_inputs_, C = n_outputs();
     if (with_x) std::memcpy(batch_x_.data() + r * I, X + rows[r] * I, sizeof(T) * static_cast<size_t>(I));
@@ -647,7 +659,6 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
         explicit InEpoch(bool& f) : flag(f) { flag = true; }
         ~InEpoch() { flag = false; }
     } in_epoch(in_epoch_);
-    const idx I = n_inputs_;
     EpochStats stats;
     const bool fused = fused_step_eligible();
     // A bf16 epoch leaves the bf16 layers' float32 panels stale: re-packed on next use.
@@ -682,13 +693,7 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
         if (fused) {
             loss = fused_train_step(X, y, rows, B, opt, &stats.correct);
         } else {
-            // Gather the batch rows into the workspace: GEMM wants them contiguous.
-#pragma omp parallel for if (B * I > kParallelGrain) num_threads(current_threads())
-            for (idx r = 0; r < B; ++r) gather_row(X, y, rows, r);
-            Targets<T> batch;
-            batch.labels = y.labels ? batch_labels_.data() : nullptr;
-            batch.dense = y.dense ? batch_dense_.data() : nullptr;
-            batch.weights = y.weights ? batch_w_.data() : nullptr;
+            const Targets<T> batch = gather_batch(X, y, rows, B);
             loss = train_step(batch_x_.data(), batch, B, opt, &stats.correct);
         }
         stats.loss_sum += loss * static_cast<double>(B);

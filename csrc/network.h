@@ -258,6 +258,8 @@ private:
     void bf16_thread_done();  // a thread's last bf16 product of a step (AMX: release the tiles)
     // Gathers row rows[r] of the targets (and of X, with_x) into row r of the batch workspace.
     void gather_row(const T* X, const Targets<T>& y, const std::int64_t* rows, idx r, bool with_x = true);
+    // Gathers rows[0 .. B) into the batch workspace (threads as the call's); the batch's targets.
+    Targets<T> gather_batch(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B);
     // Starts the optimizer state anew when opt is of another kind than the state's.
     void match_optimizer_state(const OptimizerConfig& opt);
     std::vector<const T*> outs_;  // output of each layer in the last forward
