@@ -44,8 +44,12 @@ def _wait_line(proc, expected, timeout=120):
 
 
 _SIGINT_CHILD = """
-    import json, sys, time
+    import json, signal, sys, time
     import numpy as np, pynn
+    # A process started as a background job of a non-interactive shell inherits SIGINT as
+    # ignored, and Python then installs no KeyboardInterrupt handler: Ctrl-C would be lost
+    # by the way the test was launched, not by pynn. The child asks for Python's default.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20000, 64)).astype("float32"); y = rng.integers(0, 10, 20000)
     model = pynn.Sequential([pynn.Dense(64, 256), pynn.ReLU(), pynn.Dense(256, 10)], seed=0)
@@ -92,7 +96,9 @@ def test_sigint_during_fit_stops_within_a_second(tmp_path):
     latency = result["stopped"] - sent
     assert latency < 1.0, f"fit stopped {latency:.3f} s after SIGINT"
     assert result["finite"], "the interrupted model predicts non-finite probabilities"
-    assert result["epochs_done"] == result["current_epoch"], "the interrupted epoch must not count as done"
+    # Ctrl-C inside the core's epoch leaves that epoch uncounted (its finished steps stay);
+    # one that lands after the epoch's last step (in validation or a callback) counts it.
+    assert result["epochs_done"] in (result["current_epoch"], result["current_epoch"] + 1), result
     if hasattr(pynn, "load"):
         assert result["reloaded_same"], "the model saved after Ctrl-C does not reload to the same predictions"
 

@@ -125,6 +125,16 @@ def test_sigint_on_one_rank_stops_all(tmp_path):
     assert results[0]["epochs_done"] == results[1]["epochs_done"] < 1000
 
 
+def test_sigint_between_epochs_on_one_rank_stops_all(tmp_path):
+    # Ctrl-C handled in Python (a callback after epoch 1) on one rank: it must not raise
+    # there alone while the others wait in the next collective; every rank stops together.
+    results = run_ranks(tmp_path, 2, "failures.py", "interrupt_between")
+    assert [r["error"] for r in results] == ["KeyboardInterrupt", "KeyboardInterrupt"]
+    assert results[0]["message"] == "interrupted (on 1 of 2 processes)"
+    assert all(r["params_agree"] for r in results)
+    assert results[0]["epochs_done"] == results[1]["epochs_done"] == 2
+
+
 def test_arguments_refused_clearly(tmp_path):
     (r,) = run_ranks(tmp_path, 1, "arguments.py")
     assert r["not_a_comm"] == ["TypeError", "comm must be an mpi4py intracommunicator (e.g. MPI.COMM_WORLD), got str"]

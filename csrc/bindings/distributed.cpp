@@ -18,6 +18,8 @@ void bind_distributed(py::module_& m) {
         .def_property_readonly("rank", &Reducer::rank)
         .def_property_readonly("size", &Reducer::size)
         .def_readwrite("seconds", &Reducer::seconds, "wall time spent in the reductions so far")
+        .def_readwrite("stop_requested", &Reducer::stop_requested,
+                       "stop every process at the next step (set by fit's SIGINT handler)")
         .def_readwrite("calls", &Reducer::calls, "reductions so far");
     py::class_<MpiReducer, Reducer>(m, "MpiReducer")
         .def(py::init([](const std::string& libmpi, std::int64_t comm, std::int64_t f32, std::int64_t f64,

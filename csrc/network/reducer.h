@@ -35,6 +35,10 @@ public:
     // Wall time inside sum/max and their number: what data parallelism costs per epoch.
     double seconds = 0.0;
     std::int64_t calls = 0;
+    // Set by fit's SIGINT handler (pynn/distributed/mpi.py) instead of raising: a Ctrl-C
+    // wherever this process is -- in a step, or in Python between epochs -- stops every
+    // process together at the next step (reduced_epoch), never one alone in a collective.
+    bool stop_requested = false;
 };
 
 // A collective that failed (the MPI error string): becomes RuntimeError in Python.

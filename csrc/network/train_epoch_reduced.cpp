@@ -96,6 +96,7 @@ EpochStats Network<T>::reduced_epoch(const T* X, const Targets<T>& y, idx N, con
                 stop = std::current_exception();
             }
         }
+        if (!stop && reducer.stop_requested) stop = std::make_exception_ptr(Interrupted());
         step_stop_ = static_cast<bool>(stop);
         const idx B = local_rows(s), total = step_rows[static_cast<size_t>(s)];
         const std::int64_t* rows = perm + s * bs;
@@ -104,12 +105,7 @@ EpochStats Network<T>::reduced_epoch(const T* X, const Targets<T>& y, idx N, con
             if (fused && B > 0) {
                 loss = fused_train_step(X, y, rows, B, opt, &stats.correct, total);
             } else if (B > 0) {
-#pragma omp parallel for if (B * n_inputs_ > kParallelGrain) num_threads(current_threads())
-                for (idx r = 0; r < B; ++r) gather_row(X, y, rows, r);
-                Targets<T> batch;
-                batch.labels = y.labels ? batch_labels_.data() : nullptr;
-                batch.dense = y.dense ? batch_dense_.data() : nullptr;
-                batch.weights = y.weights ? batch_w_.data() : nullptr;
+                const Targets<T> batch = gather_batch(X, y, rows, B);
                 loss = reduced_train_step(batch_x_.data(), batch, B, total, opt, &stats.correct);
             } else {
                 loss = reduced_train_step(nullptr, y, 0, total, opt, nullptr);

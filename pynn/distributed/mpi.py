@@ -13,6 +13,8 @@ ValueError naming comm."""
 from __future__ import annotations
 
 import os
+import signal
+import threading
 
 import numpy as np
 
@@ -81,6 +83,7 @@ class MpiRun:
         self.comm = comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.started = False
+        self.interrupted_on = 0  # processes that asked to stop after an epoch's last step
 
     # -------------------------------------------------------------- before the first step
     def agree(self, failure: BaseException | None, facts: dict | None = None) -> None:
@@ -149,10 +152,16 @@ class MpiRun:
 
     def end_epoch(self, stop_training: bool) -> bool:
         """After an epoch's callbacks: records the epoch's reduction time, and returns
-        True on every process when one wants to stop (a callback's decision)."""
+        True on every process when one wants to stop (a callback's decision, or a Ctrl-C
+        that came after the epoch's last step: then fit_data_parallel raises
+        KeyboardInterrupt on every process)."""
         self._reduce_seconds.append(self.reducer.seconds)
         self.reducer.seconds = 0.0
-        return bool(self.comm.allreduce(bool(stop_training), op=_mpi().LOR))
+        flags = np.array([bool(stop_training), self.reducer.stop_requested], dtype=np.int64)
+        total = np.empty_like(flags)
+        self.comm.Allreduce(flags, total)  # how many processes want to stop, how many were interrupted
+        self.interrupted_on = int(total[1])
+        return bool(total[0] or total[1])
 
 
 def fit_data_parallel(model, comm, fit_args: dict):
@@ -162,11 +171,24 @@ def fit_data_parallel(model, comm, fit_args: dict):
         raise ValueError("fit(comm=...) is already running on this model")
     run = MpiRun(comm)
     model._data_parallel = run
+    # Ctrl-C must not raise on this process alone while the others wait in a collective:
+    # the handler only asks the core to stop, and every process stops at the same step
+    # (or, after the last step, at end_epoch's agreement). A handler the user installed,
+    # or SIGINT ignored, is left as it is.
+    own_handler = (threading.current_thread() is threading.main_thread()
+                   and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if own_handler:
+        signal.signal(signal.SIGINT, lambda signum, frame: setattr(run.reducer, "stop_requested", True))
     try:
-        return model.fit(**fit_args)
+        history = model.fit(**fit_args)
     except BaseException as exc:
         if not run.started:  # failed before the agreement: the others wait in it for this one
             run.agree(exc)
         raise
     finally:
         model._data_parallel = None
+        if own_handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    if run.interrupted_on:
+        raise KeyboardInterrupt(f"interrupted (on {run.interrupted_on} of {run.size} processes)")
+    return history

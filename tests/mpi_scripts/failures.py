@@ -9,6 +9,7 @@ the error each rank saw. Usage: failures.py OUT_DIR MODE
   diverge_layered   the same through the layer-by-layer step (a Dropout network)
   nan_stop   as diverge, with fit's default TerminateOnNaN: every rank stops cleanly
   interrupt  the last rank gets SIGINT during a long fit
+  interrupt_between  the last rank gets SIGINT in Python between two epochs (a callback)
   long       a long fit (the test sends SIGINT to mpiexec, which forwards it to every rank)"""
 import json
 import os
@@ -42,19 +43,36 @@ if mode == "nan_stop":
 layers = [pynn.Dense(5, 16), pynn.ReLU(), pynn.Dense(16, 3)]
 if mode == "diverge_layered":
     layers.insert(2, pynn.Dropout(0.1))
-if mode in ("interrupt", "long"):
+if mode in ("interrupt", "interrupt_between", "long"):
     n, epochs = 20000, 1000
     X = rng.normal(size=(n, 64)).astype(np.float32)
     y = rng.integers(0, 3, size=n)
     layers = [pynn.Dense(64, 64), pynn.ReLU(), pynn.Dense(64, 3)]
-    if last and mode == "interrupt":
-        threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
 model = pynn.Sequential(layers, seed=0)
+callbacks = []
+if last and mode == "interrupt":
+    # The signal must land inside fit's epochs: a timer from the script's start fired, on a
+    # loaded machine, before fit's first collective, and the ranks then met in different
+    # collectives (the interrupted one in the Allreduce below) and hung.
+    class InterruptDuringEpoch1(pynn.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                threading.Timer(0.05, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+
+    callbacks.append(InterruptDuringEpoch1())
+if last and mode == "interrupt_between":
+    class InterruptAfterEpoch1(pynn.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # handled at once, in this Python code
+
+    callbacks.append(InterruptAfterEpoch1())
 if mode == "long":
     open(f"{out_dir}/started{rank}", "w").close()
 result = {"rank": rank, "error": None, "message": None}
 try:
-    h = model.fit(X, y, epochs=epochs, batch_size=8, verbose=0, comm=comm, terminate_on_nan=terminate_on_nan)
+    h = model.fit(X, y, epochs=epochs, batch_size=8, verbose=0, comm=comm, terminate_on_nan=terminate_on_nan,
+                  callbacks=callbacks)
     result["history"] = h.history
     result["diverged_epoch"] = h.params.get("diverged_epoch")
 except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt too: report it
