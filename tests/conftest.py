@@ -1,7 +1,16 @@
 """Test-session setup shared by every test file."""
 import os
+import signal
 
 import pytest
+
+# Several tests send Ctrl-C (SIGINT) to child processes and expect KeyboardInterrupt there.
+# A pytest started as a background job of a non-interactive shell (as CI may start it)
+# inherits SIGINT *ignored*, passes that on to every child, and Python then installs no
+# KeyboardInterrupt handler in them: the signal would be lost by the way the suite was
+# launched, not by pynn. Python's own handler here gives the children the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

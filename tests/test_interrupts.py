@@ -44,12 +44,8 @@ def _wait_line(proc, expected, timeout=120):
 
 
 _SIGINT_CHILD = """
-    import json, signal, sys, time
+    import json, sys, time
     import numpy as np, pynn
-    # A process started as a background job of a non-interactive shell inherits SIGINT as
-    # ignored, and Python then installs no KeyboardInterrupt handler: Ctrl-C would be lost
-    # by the way the test was launched, not by pynn. The child asks for Python's default.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20000, 64)).astype("float32"); y = rng.integers(0, 10, 20000)
     model = pynn.Sequential([pynn.Dense(64, 256), pynn.ReLU(), pynn.Dense(256, 10)], seed=0)
