@@ -274,8 +274,9 @@ bool Network<T>::begin_bf16_epoch() {
 
 template <typename T>
 bool Network<T>::begin_bf16_inference() {
-    if (!fused_step_eligible() || !use_bf16()) return false;
-    bf16_kernel_ = bf16_kernel();
+    const Matmul kernel = medium_bf16_kernel();
+    if (!is_bf16(kernel)) return false;
+    bf16_kernel_ = kernel;
     bf16_.resize(layers_.size());
     bool any = false;
     for (size_t l = 0; l < layers_.size(); ++l) {
@@ -669,8 +670,8 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
             net.bf16_epoch_ = false;
         }
     } end_bf16{*this};
-    if (fused && use_bf16()) {
-        bf16_kernel_ = bf16_kernel();
+    if (const Matmul kernel = medium_bf16_kernel(); is_bf16(kernel)) {
+        bf16_kernel_ = kernel;
         bf16_epoch_ = begin_bf16_epoch();
     }
     if (reducer) {

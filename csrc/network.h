@@ -119,6 +119,10 @@ public:
         int threads;
     };
     std::vector<LayerPlan> kernel_plan(idx B) const;
+    // The bf16 kernel fit's step and predict give this network's bf16 layers under the
+    // current settings (the plan's, under "medium", for a network the fused step takes),
+    // or Matmul::avx512 where none: the one rule train_epoch, predict and kernel_plan follow.
+    Matmul medium_bf16_kernel() const;
 
     std::mutex busy;  // one call at a time per model; the bindings lock it without the GIL
 

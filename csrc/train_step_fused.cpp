@@ -90,16 +90,21 @@ int Network<T>::fused_step_threads(idx B) const {
 }
 
 template <typename T>
+Matmul Network<T>::medium_bf16_kernel() const {
+    return fused_step_eligible() && use_bf16() ? bf16_kernel() : Matmul::avx512;
+}
+
+template <typename T>
 std::vector<typename Network<T>::LayerPlan> Network<T>::kernel_plan(idx B) const {
     std::vector<LayerPlan> plan;
     const bool fused = fused_step_eligible();
     const int threads = fused ? fused_step_threads(B) : current_threads();
-    const Matmul bf16 = use_bf16() ? bf16_kernel() : Matmul::avx512;
+    const Matmul bf16 = medium_bf16_kernel();
     for (size_t l = 0; l < layers_.size(); ++l) {
         const auto& s = layers_[l];
         if (s.kind != LayerKind::dense) continue;
         Matmul k = std::is_same_v<T, float> && use_avx512() ? Matmul::avx512 : Matmul::blas;
-        if (fused && bf16_layer(s)) k = bf16;
+        if (is_bf16(bf16) && bf16_layer(s)) k = bf16;
         plan.push_back({l, s.n_in, s.n_out, k, fused && owns_panels(s), threads});
     }
     return plan;
@@ -413,6 +418,8 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
 
 template bool Network<float>::fused_step_eligible() const;
 template int Network<float>::fused_step_threads(idx) const;
+template Matmul Network<float>::medium_bf16_kernel() const;
+template Matmul Network<double>::medium_bf16_kernel() const;
 template int Network<double>::fused_step_threads(idx) const;
 template std::vector<Network<float>::LayerPlan> Network<float>::kernel_plan(idx) const;
 template std::vector<Network<double>::LayerPlan> Network<double>::kernel_plan(idx) const;
