@@ -35,6 +35,16 @@ def positive_int(value, name: str, *, minimum: int = 1, maximum: int = MAX_DIM) 
     return value
 
 
+def one_of(value, name: str, choices: tuple) -> str:
+    """A str among `choices` (TypeError for another type, ValueError for another string)."""
+    listed = ", ".join(map(repr, choices))
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str ({listed}), got {type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {listed}, got {value!r}")
+    return value
+
+
 def real(value, name: str, *, low=None, high=None, low_open=False, high_open=False) -> float:
     """A finite real number within the given bounds."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
