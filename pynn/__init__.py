@@ -2,25 +2,41 @@
 
 A C++ core does every hot loop; this package holds the API. See README.md and
 docs/lecture.md (the course's notation mapped to pynn)."""
+import sys as _sys
 from importlib.util import find_spec as _find_spec
 
 from . import _load_core  # noqa: F401  (first: a clear message if the core is missing)
-from . import _core, autodiff, datasets, reference
-from .callbacks import (Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
-                        TerminateOnNaN)
-from .functional import (derivative, elu, gelu, identity, leaky_relu, log_softmax, relu, sigmoid, silu,
-                         softmax, softplus, tanh)
-from .io import load
-from .layers import (ELU, GELU, Activation, Dense, Dropout, Identity, Layer, LeakyReLU, PReLU, ReLU, Sigmoid,
-                     SiLU, Softplus, Tanh)
-from .neuron import Neuron, Perceptron
-from .plotting import plot_history
-from .optimizers import SGD, Adam, AdamW, Optimizer
-from .sequential import LOSSES, DivergenceError, Sequential
-from .threads import get_num_threads, set_num_threads
-from .precision import get_bf16_kernel, get_float32_matmul_precision, set_bf16_kernel, set_float32_matmul_precision
+from . import _core, datasets, io, lecture, nn, reference, training
+from .io import load, onnx_export  # noqa: F401
+from .lecture import autodiff, neuron  # noqa: F401
+from .lecture.neuron import Neuron, Perceptron
+from .nn.functional import (derivative, elu, gelu, identity, leaky_relu, log_softmax, relu, sigmoid, silu,
+                            softmax, softplus, tanh)
+from .nn.layers import (ELU, GELU, Activation, Dense, Dropout, Identity, Layer, LeakyReLU, PReLU, ReLU, Sigmoid,
+                        SiLU, Softplus, Tanh)
+from .nn.optimizers import SGD, Adam, AdamW, Optimizer
+from .nn.precision import get_bf16_kernel, get_float32_matmul_precision, set_bf16_kernel, set_float32_matmul_precision
+from .nn.sequential import LOSSES, DivergenceError, Sequential
+from .nn.threads import get_num_threads, set_num_threads
+from .training import data_sources  # noqa: F401
+from .training.callbacks import (Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
+                                 ReduceLROnPlateau, TerminateOnNaN)
+from .training.plotting import plot_history
 
 __version__ = "0.1.0"
+
+# The modules' names from before the rooms (pynn.layers, pynn.neuron, ...) name the same
+# modules, so code that imports or patches them keeps working. pynn.bench and pynn.config
+# (the command line's room, not loaded with pynn) are two small files instead.
+_MOVED = {"layers": nn.layers, "initializers": nn.initializers, "optimizers": nn.optimizers,
+          "precision": nn.precision, "functional": nn.functional, "threads": nn.threads,
+          "sequential": nn.sequential, "callbacks": training.callbacks, "progress": training.progress,
+          "plotting": training.plotting, "data_sources": training.data_sources, "neuron": lecture.neuron,
+          "autodiff": lecture.autodiff, "onnx_export": io.onnx_export}
+for _name, _module in _MOVED.items():
+    _sys.modules[f"{__name__}.{_name}"] = _module
+    globals()[_name] = _module
+del _name, _module
 
 __all__ = [
     "Sequential", "LOSSES", "DivergenceError", "load",

@@ -65,12 +65,12 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return estimator._validate_data(*args, **kwargs)
 
 from . import _checks
-from .callbacks import Callback
+from .training.callbacks import Callback
 from .datasets import train_test_split_indices
-from .layers import ELU, GELU, Dense, Dropout, Identity, LeakyReLU, PReLU, ReLU, Sigmoid, SiLU, Softplus, Tanh
-from .optimizers import SGD, Adam
-from .sequential import Sequential
-from .threads import _threads_for_this_call
+from .nn.layers import ELU, GELU, Dense, Dropout, Identity, LeakyReLU, PReLU, ReLU, Sigmoid, SiLU, Softplus, Tanh
+from .nn.optimizers import SGD, Adam
+from .nn.sequential import Sequential
+from .nn.threads import _threads_for_this_call
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 

@@ -12,7 +12,7 @@ import pytest
 
 import pynn
 from pynn import reference as R
-from pynn._epoch import Shuffler, Snapshot, optimizer_buffer_ids
+from pynn.nn._epoch import Shuffler, Snapshot, optimizer_buffer_ids
 
 
 def digits(n=300):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import pynn
-from pynn import io as pio
+from pynn.io import model_file as pio
 
 ALL_LAYERS = [pynn.Dense(6, 12), pynn.ReLU(), pynn.Dense(12, 12, use_bias=False), pynn.PReLU(12), pynn.Dropout(0.25),
               pynn.Dense(12, 10), pynn.Tanh(), pynn.Dense(10, 10), pynn.Sigmoid(), pynn.Dense(10, 9), pynn.LeakyReLU(0.1),

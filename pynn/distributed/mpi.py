@@ -120,7 +120,7 @@ class MpiRun:
         net = model._net
         self.comm.Bcast(net.param_view(0, [net.n_params]), root=0)
         # A resumed run's optimizer state (an empty one broadcasts zeros: harmless).
-        from .._epoch import optimizer_buffer_ids
+        from ..nn._epoch import optimizer_buffer_ids
         for i in optimizer_buffer_ids(opt):
             self.comm.Bcast(net.optimizer_buffer(i), root=0)
         net.opt_step, net.optimizer_kind, model.epochs_done = self.comm.bcast(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from .. import _core
 
 
 def optimizer_buffer_ids(optimizer) -> tuple[int, ...]:

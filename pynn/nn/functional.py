@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import _checks, _core
+from .. import _checks, _core
 
 __all__ = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus",
            "softmax", "log_softmax", "derivative"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from . import _checks
+from .. import _checks
 
 __all__ = ["plot_history"]
 

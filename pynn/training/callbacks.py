@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from . import _checks
+from .. import _checks
 
 __all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN",
            "LearningRateScheduler", "ReduceLROnPlateau"]

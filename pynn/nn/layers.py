@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks
+from .. import _checks
 from .initializers import check_name
 
 __all__ = ["Layer", "Dense", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numbers
 
-from . import _checks
-from ._core import OptimizerConfig
+from .. import _checks
+from .._core import OptimizerConfig
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 

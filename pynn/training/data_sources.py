@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from . import _checks
+from .. import _checks
 
 __all__ = ["DataError", "BUNDLED", "load_bundled", "csv_columns", "read_csv", "CsvChunks", "read_npy", "read_npz",
            "read_features", "write_table"]
@@ -28,7 +28,7 @@ class DataError(ValueError):
 
 
 def load_bundled(name: str, n_samples: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    from . import datasets
+    from .. import datasets
 
     if name == "digits":
         return datasets.load_digits()
@@ -280,7 +280,7 @@ def write_table(path: str | None, array: np.ndarray, columns: list[str], stream=
     a NumPy file. Files are written atomically (see pynn.io)."""
     import io
 
-    from .io import _atomic_write
+    from ..io.model_file import _atomic_write
 
     if path is not None and path.lower().endswith(".npy"):
         buffer = io.BytesIO()

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks, _core
+from .. import _checks, _core
 from ._epoch import Snapshot, optimizer_buffer_ids
-from .callbacks import Callback, History, TerminateOnNaN
-from .datasets import train_test_split_indices
+from ..training.callbacks import Callback, History, TerminateOnNaN
+from ..datasets import train_test_split_indices
 from .initializers import initialize
 from .layers import Dense, Dropout, Layer, PReLU
 from .optimizers import Optimizer, as_optimizer
-from .progress import ProgressLogger
-from .training.chunks import ChunkSource
-from .training.epochs import ArrayEpochs, ChunkEpochs
-from .training.rows import feature_rows, in_place, predict_rows, train_rows
+from ..training.progress import ProgressLogger
+from ..training.chunks import ChunkSource
+from ..training.epochs import ArrayEpochs, ChunkEpochs
+from ..training.rows import feature_rows, in_place, predict_rows, train_rows
 
 __all__ = ["Sequential", "LOSSES", "DivergenceError"]
 
@@ -280,7 +280,7 @@ class Sequential:
         return float(loss)
 
     def _custom_loss_gradients(self, X, targets) -> float:
-        from .autodiff import custom_loss_gradient
+        from ..lecture.autodiff import custom_loss_gradient
         out = self._net.predict(X, True)
         loss, d_out = custom_loss_gradient(self.loss, out.astype(np.float64), targets)
         if not np.isfinite(loss):
@@ -327,7 +327,7 @@ class Sequential:
         net = self._net
         net.param_view(0, [net.n_params])[...] = core["params"]
         if self.optimizer is not None and core["optimizer_buffers"] is not None:
-            from .io import _restore_optimizer
+            from ..io.model_file import _restore_optimizer
             _restore_optimizer(self, self.optimizer, core["optimizer_buffers"], core["opt_step"])
         net.opt_step = core["opt_step"]
         net.train_forwards = core["train_forwards"]
@@ -364,7 +364,7 @@ class Sequential:
         processes' batches, and History holds the global numbers on every process."""
         if comm is not None:
             args = {k: v for k, v in locals().items() if k not in ("self", "comm")}  # fit's arguments
-            from .distributed.mpi import fit_data_parallel
+            from ..distributed.mpi import fit_data_parallel
             return fit_data_parallel(self, comm, args)
         run = self._data_parallel
         if y is None:
@@ -489,7 +489,7 @@ class Sequential:
         at `path` (PNG by extension). Needs matplotlib (the `plot` extra)."""
         if self.history is None:
             raise ValueError("this model has no history yet: call fit first")
-        from .plotting import plot_history
+        from ..training.plotting import plot_history
         return plot_history(self.history, path, title=title)
 
     def _run_epoch(self, data, batch_size, config, snapshot: Snapshot, reducer=None) -> dict:
@@ -532,7 +532,7 @@ class Sequential:
         """Metrics of the rows of X that `rows` lists (all when None); targets: of those rows."""
         out = self._predict_rows(X, rows)
         if not isinstance(self.loss, str):
-            from .autodiff import custom_loss_gradient
+            from ..lecture.autodiff import custom_loss_gradient
             return {"loss": custom_loss_gradient(self.loss, out.astype(np.float64), targets[1])[0]}
         loss, correct = _core_loss(self.loss, out, targets)
         result = {"loss": loss}
@@ -575,13 +575,13 @@ class Sequential:
     def save(self, path, include_optimizer: bool = True, metadata: dict | None = None) -> None:
         """Save to `path` as safetensors (atomic write; see pynn.io). With the optimizer
         state, `pynn.load(path).fit(...)` continues the run bit for bit."""
-        from .io import save
+        from ..io.model_file import save
         save(self, path, include_optimizer=include_optimizer, metadata=metadata)
 
     def to_onnx(self, path, opset: int = 17) -> None:
         """Export the inference graph to ONNX (needs the `onnx` package; see pynn.onnx_export).
         Outputs "logits" and "probabilities"; the batch dimension is dynamic."""
-        from .onnx_export import to_onnx
+        from ..io.onnx_export import to_onnx
         to_onnx(self, path, opset=opset)
 
 

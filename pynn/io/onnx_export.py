@@ -54,7 +54,7 @@ class _Graph:
 
 
 def _activation(g: _Graph, layer, x: str, opset: int) -> str:
-    from . import layers as L
+    from ..nn import layers as L
 
     if isinstance(layer, (L.Identity, L.Dropout)):
         return x
@@ -85,10 +85,10 @@ def to_onnx(model, path, opset: int = 17) -> None:
     """Write `model`'s inference graph to `path` (atomically, like model.save) and check
     it with onnx.checker. opset: 17..(the installed onnx's newest)."""
     onnx = _require_onnx()
-    from . import _checks
-    from .io import _atomic_write
-    from .layers import Dense, PReLU
-    from .sequential import Sequential
+    from .. import _checks
+    from .model_file import _atomic_write
+    from ..nn.layers import Dense, PReLU
+    from ..nn.sequential import Sequential
 
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a pynn.Sequential, got {type(model).__name__}")
@@ -124,7 +124,7 @@ def to_onnx(model, path, opset: int = 17) -> None:
         [onnx.helper.make_tensor_value_info("logits", elem, ["batch", model.n_outputs]),
          onnx.helper.make_tensor_value_info("probabilities", elem, ["batch", model.n_outputs])],
         g.inits)
-    from . import __version__
+    from .. import __version__
     proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
                                    producer_name="pynn", producer_version=__version__)
     # What a consumer needs to read the outputs: the loss, and the class names a CLI-trained

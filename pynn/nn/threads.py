@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 
-from . import _checks, _core
+from .. import _checks, _core
 
 
 def set_num_threads(n: int) -> None:

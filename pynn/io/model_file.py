@@ -186,8 +186,8 @@ def save(model, path, include_optimizer: bool = True, metadata: dict | None = No
     count), so training resumes exactly. metadata: extra str -> str entries stored
     under "user." keys (load returns them as `model.metadata`, and saving that model
     again keeps them)."""
-    from . import __version__
-    from .sequential import Sequential
+    from .. import __version__
+    from ..nn.sequential import Sequential
 
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a pynn.Sequential, got {type(model).__name__}")
@@ -256,7 +256,7 @@ def _json_meta(metadata: dict, key: str, name: str):
 
 def _expected_shapes(layers, name: str) -> dict:
     """name -> shape of every parameter of the architecture, without building a network."""
-    from .layers import Dense
+    from ..nn.layers import Dense
 
     if not layers or not isinstance(layers[0], Dense):
         raise ValueError(f"{name}: the architecture must start with a Dense layer")
@@ -288,11 +288,11 @@ def load(path):
 def load_bytes(raw: bytes, name: str = "<bytes>"):
     """pynn.load on the bytes of a model file (e.g. from a database or a download);
     `name` is used in error messages."""
-    from . import _checks
-    from .callbacks import History
-    from .layers import layer_from_config
-    from .optimizers import optimizer_from_config
-    from .sequential import LOSSES, Sequential
+    from .. import _checks
+    from ..training.callbacks import History
+    from ..nn.layers import layer_from_config
+    from ..nn.optimizers import optimizer_from_config
+    from ..nn.sequential import LOSSES, Sequential
 
     tensors, metadata = _parse(raw, name)
     if metadata.get("format") != FORMAT_NAME:

@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from .config import ConfigError, TrainConfig, parse_config
-from .data_sources import CsvChunks, DataError
+from ..training.data_sources import CsvChunks, DataError
 
 EXIT_BAD_INPUT = 2
 
@@ -129,7 +129,7 @@ def _finish(cfg, model, held_out, classes) -> int:
         model.save(cfg.output, metadata=meta)
         print(f"saved the model to {cfg.output}")
     if cfg.history:
-        from .io import _atomic_write, _finite_json
+        from ..io.model_file import _atomic_write, _finite_json
         _atomic_write(cfg.history, [json.dumps(_finite_json(model.history.history), indent=1).encode()])
         print(f"saved the history to {cfg.history}")
     return 0
@@ -171,7 +171,7 @@ def _classes(model):
 def _read(args, model, need_labels: bool):
     """(X, y or None) from DATA. For a CSV the label column is --label, else the one the
     model was trained with (saved by `pynn train`), else "label"; predict leaves it out."""
-    from .data_sources import csv_columns, read_csv, read_features
+    from ..training.data_sources import csv_columns, read_csv, read_features
 
     path = args.data
     if os.path.splitext(path)[1].lower() in (".npy", ".npz"):
@@ -253,7 +253,7 @@ def _predict(args) -> int:
             out = classes[out]
         columns = ["prediction"] if out.ndim == 1 or out.shape[1] == 1 else \
                   [f"prediction_{i}" for i in range(out.shape[1])]
-    from .data_sources import write_table
+    from ..training.data_sources import write_table
     write_table(args.output, out, columns, stream=sys.stdout)
     if args.output:
         print(f"wrote {len(out)} predictions to {args.output}", file=sys.stderr)
@@ -319,7 +319,7 @@ def _print_plan(widths: str, batch: int) -> None:
 
 
 def _plot(args) -> int:
-    from .plotting import plot_history
+    from ..training.plotting import plot_history
 
     src = args.source
     if not os.path.isfile(src):
@@ -457,7 +457,7 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from .sequential import DivergenceError
+    from ..nn.sequential import DivergenceError
 
     try:
         return int(args.func(args) or 0)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import os
 
-from . import _checks, _core
+from .. import _checks, _core
 
 _CHOICES = ("highest", "high", "medium")
 

@@ -1,0 +1,3 @@
+"""The network: layers, activations (as layers and as functions), initializers,
+optimizers, float32 matmul precision and threads, and Sequential, the one owner of the
+core network (`pynn._core.NetworkF32/F64`)."""
