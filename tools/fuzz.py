@@ -14,7 +14,7 @@ inf); batch sizes 1 .. n+7; thread counts 1..3; bad arguments of every kind.
 
     python tools/fuzz.py --examples 10000            # the long run (~10,000 cases)
     python tools/fuzz.py --examples 500 --only fit   # one property
-tests/test_fuzz_api.py runs the same properties with a few hundred cases.
+tests/nn/test_fuzz_api.py runs the same properties with a few hundred cases.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 # PYNN_SANITIZE) in its own venv, then run the test suite against that build.
 #
 #   tools/sanitize.sh                 # build + the whole suite (tests needing torch etc. skip)
-#   tools/sanitize.sh tests/test_fuzz_api.py -x   # build + only these pytest arguments
+#   tools/sanitize.sh tests/nn/test_fuzz_api.py -x   # build + only these pytest arguments
 #
 # Environment: PYNN_SAN_VENV (default build/san-venv), PYNN_SAN_BUILD (default build/sanitize),
 # PYNN_SAN_FUZZ=N also runs tools/fuzz.py --examples N under the sanitizers.

@@ -1,5 +1,5 @@
 """Ctrl-C during fit, many times over, with both cores busy: the soak behind
-tests/test_interrupts.py::test_sigint_during_fit_stops_within_a_second.
+tests/training/test_interrupts.py::test_sigint_during_fit_stops_within_a_second.
 
 Each run starts the test's child (a fit of 1,000 short epochs), waits for it to be inside
 the training loop, sleeps a random 0-0.5 s (so the signal lands anywhere: inside the

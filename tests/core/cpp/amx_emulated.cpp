@@ -4,7 +4,7 @@
 // their fault checks), then runs amx_block against the scalar backend's run_block on
 // every block shape. It checks what only the AMX file does -- tile numbers, operand order,
 // byte strides, the thread-local config cache and its check against STTILECFG, release --
-// not the silicon. Built and run by tests/test_tile_amx_emulated.py; exit status 0 = pass.
+// not the silicon. Built and run by tests/core/test_tile_amx_emulated.py; exit status 0 = pass.
 #include "kernels/tile_bf16.cpp"  // the scalar backend, run_block, fma_daz_ftz, add_daz_ftz
 
 #include <immintrin.h>

@@ -1,6 +1,6 @@
 """The AMX tile backend's own code, on any x86-64 Linux machine with a C++ compiler.
 
-tests/cpp/amx_emulated.cpp compiles csrc/kernels/tile_amx.cpp with its tile intrinsics
+tests/core/cpp/amx_emulated.cpp compiles csrc/kernels/tile_amx.cpp with its tile intrinsics
 replaced by a software tile machine (with the instructions' fault checks) and compares
 every block shape (1-16 rows, 1-32 columns, K of 0-351 pairs: tails of each size) with the
 scalar backend, bit for bit, under ASan/UBSan where the compiler has them; it also checks
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CXX = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
 
 pytestmark = [
@@ -35,7 +35,7 @@ def _env():
 def test_amx_backend_matches_scalar_on_an_emulated_tile_machine(tmp_path):
     exe = tmp_path / "amx_emulated"
     base = [CXX, "-std=gnu++17", "-O1", "-g", "-fopenmp", "-mamx-tile", "-mamx-bf16", f"-I{ROOT / 'csrc'}",
-            str(ROOT / "tests" / "cpp" / "amx_emulated.cpp"), "-o", str(exe)]
+            str(Path(__file__).resolve().parent / "cpp" / "amx_emulated.cpp"), "-o", str(exe)]
     built = None
     for extra in (["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"], []):
         built = subprocess.run(base + extra, capture_output=True, text=True, env=_env())

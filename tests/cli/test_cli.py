@@ -16,7 +16,7 @@ import pynn
 from pynn import cli
 from pynn.config import ConfigError, parse_config_text
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "configs"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "configs"
 PYNN = shutil.which("pynn", path=os.path.dirname(sys.executable)) or shutil.which("pynn")
 
 

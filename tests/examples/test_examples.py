@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("[0-9]*.py"))  # not _common.py
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("[0-9]*.py"))  # not _common.py
 
 # What each example must write (more files are fine). A new example without an entry
 # here still runs and must write at least one PNG named after itself.
@@ -21,7 +21,7 @@ EXPECTED = {
 # What an example imports beyond pynn: {module: why}, matplotlib unless listed here.
 PLOTTING = {"matplotlib": "the examples plot with matplotlib (pip install .[plot])"}
 REQUIRES = {
-    "09_dask_search.py": {"distributed": "09_dask_search.py runs on a Dask cluster (pip install .[dask])",
+    "09_dask_search.py": {"dask.distributed": "09_dask_search.py runs on a Dask cluster (pip install .[dask])",
                           "sklearn": "09_dask_search.py searches with scikit-learn (pip install .[dask])"},
 }
 

@@ -1,5 +1,5 @@
 """Data-parallel training over MPI (fit(comm=...), docs/distributed.md): worker scripts in
-tests/mpi_scripts/ run under `mpiexec -n 2` / `-n 3` on loopback, each under a timeout so
+tests/distributed/mpi_scripts/ run under `mpiexec -n 2` / `-n 3` on loopback, each under a timeout so
 a hang fails the test, and write what they saw to one JSON file per rank."""
 import json
 import os

@@ -425,7 +425,7 @@ def test_benchmark_quick_mode_runs_both_libraries(tmp_path):
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sklearn.py"
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_sklearn.py"
     env = dict(os.environ, OMP_NUM_THREADS="1")  # a smoke run: no thread contention with other tests
     out = subprocess.run([sys.executable, str(script), "--quick", "--output", str(tmp_path / "table.md")],
                          capture_output=True, text=True, env=env, timeout=600)

@@ -14,7 +14,7 @@ import pynn
 
 pytest.importorskip("hypothesis", reason="the fuzz properties are written with hypothesis")
 
-_spec = importlib.util.spec_from_file_location("pynn_fuzz", Path(__file__).resolve().parents[1] / "tools" / "fuzz.py")
+_spec = importlib.util.spec_from_file_location("pynn_fuzz", Path(__file__).resolve().parents[2] / "tools" / "fuzz.py")
 fuzz = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fuzz)
 

@@ -21,6 +21,8 @@ import pytest
 
 import pynn
 
+# dask first: without it, this folder (tests/distributed/) would pass for a "distributed" module.
+pytest.importorskip("dask", reason="the Dask tests need dask[distributed] (pip install 'pynn[dask]')")
 distributed = pytest.importorskip("distributed", reason="the Dask tests need dask[distributed] (pip install "
                                                         "'pynn[dask]')")
 pytest.importorskip("sklearn", reason="the search tests need scikit-learn (pip install 'pynn[dask]')")

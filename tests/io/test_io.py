@@ -165,7 +165,7 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 
 
 def test_file_from_pynn_0_1_0_loads_bit_for_bit():
-    """tests/data/model_format1.safetensors was written by pynn 0.1.0's own writer (format
+    """tests/io/data/model_format1.safetensors was written by pynn 0.1.0's own writer (format
     version 1): Dense(4, 8), ReLU, Dropout(0.25), Dense(8, 3), trained 3 epochs with Adam
     and validation data. The .npz beside it holds what that model held when it saved: its
     inputs' predict_proba, its parameters and its Adam moments. Every file users already
