@@ -7,11 +7,13 @@ from importlib.util import find_spec as _find_spec
 
 from . import _load_core  # noqa: F401  (first: a clear message if the core is missing)
 from . import _core, datasets, io, lecture, nn, reference, training
-from .io import load, onnx_export  # noqa: F401
+from ._version import __version__
+from .io import onnx_export  # noqa: F401
 from .lecture import autodiff, neuron  # noqa: F401
 from .lecture.neuron import Neuron, Perceptron
 from .nn.functional import (derivative, elu, gelu, identity, leaky_relu, log_softmax, relu, sigmoid, silu,
                             softmax, softplus, tanh)
+from .nn.loading import load
 from .nn.layers import (ELU, GELU, Activation, Dense, Dropout, Identity, Layer, LeakyReLU, PReLU, ReLU, Sigmoid,
                         SiLU, Softplus, Tanh)
 from .nn.optimizers import SGD, Adam, AdamW, Optimizer
@@ -22,8 +24,6 @@ from .training import data_sources  # noqa: F401
 from .training.callbacks import (Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
                                  ReduceLROnPlateau, TerminateOnNaN)
 from .training.plotting import plot_history
-
-__version__ = "0.1.0"
 
 # The modules' names from before the rooms (pynn.layers, pynn.neuron, ...) name the same
 # modules, so code that imports or patches them keeps working. pynn.bench and pynn.config

@@ -67,17 +67,15 @@ except ImportError:  # pragma: no cover - older scikit-learn
 from . import _checks
 from .training.callbacks import Callback
 from .datasets import train_test_split_indices
-from .nn.layers import ELU, GELU, Dense, Dropout, Identity, LeakyReLU, PReLU, ReLU, Sigmoid, SiLU, Softplus, Tanh
+from .nn.layers import LAYERS, Dense, Dropout, Sigmoid
 from .nn.optimizers import SGD, Adam
 from .nn.sequential import Sequential
 from .nn.threads import _threads_for_this_call
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-# scikit-learn's names first; 'sigmoid' is pynn's name for 'logistic'.
-ACTIVATIONS = {"identity": Identity, "logistic": Sigmoid, "sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU,
-               "leaky_relu": LeakyReLU, "elu": ELU, "gelu": GELU, "silu": SiLU, "softplus": Softplus,
-               "prelu": PReLU}
+# pynn's activations by their snake_case names, and scikit-learn's 'logistic' for 'sigmoid'.
+ACTIVATIONS = {"logistic": Sigmoid, **{kind.name: kind.cls for kind in LAYERS.values() if kind.unit}}
 SOLVERS = ("sgd", "adam")
 
 
@@ -408,8 +406,7 @@ class _SklearnStopping(Callback):
         self.scratch = [np.empty(w.size) for w in self.weights]
 
     def flat_params(self):
-        net = self.est.model_._net
-        return net.param_view(0, [net.n_params])
+        return self.est.model_.state().params
 
     def on_epoch_end(self, epoch, logs=None):
         est = self.est

@@ -32,13 +32,14 @@ timed, after a short warm-up fit on other rows. GFLOP/s counts the matrix work a
 needs (forward and dW for all layers, dX for layers 2-3: 60.4 GFLOP for this network;
 issue 3 quotes 84.5, which also counts the first layer's dX no framework needs to
 compute: pass --gflop-per-epoch 84.5 for that convention). The peak is the fp32 FMA
-throughput measured on this machine (pynn._core.fma_peak_gflops) unless --peak is given.
+throughput measured on this machine (pynn.nn.machine.fma_peak_gflops) unless --peak is given.
 The 1-minute load average is printed before and after: a busy machine makes 2-thread
 timings meaningless, so check it.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -47,6 +48,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+
+import numpy as np
+
+from .. import datasets
+from .. import reference as R
+from ..nn import machine
+from ..nn.layers import Dense, ReLU
+from ..nn.optimizers import Adam
+from ..nn.precision import bf16_supported, set_float32_matmul_precision
+from ..nn.sequential import Sequential
+from ..nn.threads import set_num_threads
 
 FRAMEWORKS = ["pynn", "pynn-bf16", "numpy", "torch", "torch-bf16", "sklearn"]
 SIZES = [784, 256, 128, 10]
@@ -61,13 +74,11 @@ def flop_per_sample(sizes=SIZES) -> float:
 
 # ------------------------------------------------------------------------------ workers
 def _load(data_dir):
-    import numpy as np
     d = {k: np.load(os.path.join(data_dir, f"{k}.npy")) for k in ["X", "y", "Xt", "yt", "perm"]}
     return d["X"], d["y"], d["Xt"], d["yt"], d["perm"]
 
 
 def _heldout_loss(logits, y) -> float:
-    import numpy as np
     z = logits.astype(np.float64)
     z -= z.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -75,9 +86,8 @@ def _heldout_loss(logits, y) -> float:
 
 
 def _pynn_model(seed=0):
-    import pynn
-    return pynn.Sequential([pynn.Dense(784, 256), pynn.ReLU(), pynn.Dense(256, 128), pynn.ReLU(),
-                            pynn.Dense(128, 10)], loss="softmax_cross_entropy", seed=seed)
+    return Sequential([Dense(784, 256), ReLU(), Dense(256, 128), ReLU(),
+                            Dense(128, 10)], loss="softmax_cross_entropy", seed=seed)
 
 
 def _limit_numpy_blas(threads):
@@ -86,7 +96,6 @@ def _limit_numpy_blas(threads):
         import threadpoolctl
     except ImportError:
         return
-    import numpy as np
     np_dir = os.path.dirname(np.__file__)
     for lib in threadpoolctl.ThreadpoolController().lib_controllers:
         if lib.internal_api == "openblas" and os.path.realpath(lib.filepath).startswith(os.path.dirname(np_dir)) \
@@ -102,28 +111,24 @@ def _settle():
 
 def run_one(fw: str, batch: int, data_dir: str, threads: int) -> dict:
     """Time one epoch of `fw` at `batch`; returns seconds and the held-out loss."""
-    import warnings
 
-    import numpy as np
     X, y, Xt, yt, perm = _load(data_dir)
     nw = min(1024, len(Xt))  # warm-up rows
     init = _pynn_model()  # the shared initial parameters (pynn's initializers, seed 0)
     params = [p.copy() for p in init.parameters()]
     if fw in ("pynn", "pynn-bf16"):
-        import pynn
         _limit_numpy_blas(1)  # NumPy's pool idles; pynn's OpenMP team owns the cores
-        pynn.set_num_threads(threads)
-        pynn.set_float32_matmul_precision("medium" if fw == "pynn-bf16" else "highest")
+        set_num_threads(threads)
+        set_float32_matmul_precision("medium" if fw == "pynn-bf16" else "highest")
         warm = _pynn_model(1)
         warm.fit(Xt[:nw], yt[:nw], epochs=1, batch_size=batch, verbose=0)
         model = _pynn_model()
         _settle()
         t0 = time.perf_counter()
-        model.fit(X, y, epochs=1, batch_size=batch, optimizer=pynn.Adam(lr=1e-3), shuffle=True, verbose=0)
+        model.fit(X, y, epochs=1, batch_size=batch, optimizer=Adam(lr=1e-3), shuffle=True, verbose=0)
         seconds = time.perf_counter() - t0
         logits = model.forward(Xt)
     elif fw == "numpy":
-        from pynn import reference as R
         _limit_numpy_blas(threads)
         configs = [layer.get_config() for layer in init.layers]
         R.MLP(configs, params, "softmax_cross_entropy").fit_epoch(Xt[:nw], yt[:nw], batch, R.Adam(lr=1e-3),
@@ -135,7 +140,6 @@ def run_one(fw: str, batch: int, data_dir: str, threads: int) -> dict:
         seconds = time.perf_counter() - t0
         logits = ref.forward(Xt)
     elif fw in ("torch", "torch-bf16"):
-        import contextlib
 
         import torch
         torch.set_num_threads(threads)
@@ -200,11 +204,8 @@ def run_one(fw: str, batch: int, data_dir: str, threads: int) -> dict:
 
 def run_validate_step(data_dir: str, threads: int) -> dict:
     """pynn's gradients and first Adam step on 128 rows against pynn.reference (float32)."""
-    import numpy as np
 
-    import pynn
-    from pynn import reference as R
-    pynn.set_num_threads(threads)
+    set_num_threads(threads)
     X, y, _, _, perm = _load(data_dir)
     idx = perm[:128]
     model = _pynn_model()
@@ -215,7 +216,7 @@ def run_validate_step(data_dir: str, threads: int) -> dict:
     grad_err = max(float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
                    for a, b in zip(model.gradients(), ref_grads))
     ref.step = 0
-    loss = model.train_step(X[idx], y[idx], optimizer=pynn.Adam(lr=1e-3))
+    loss = model.train_step(X[idx], y[idx], optimizer=Adam(lr=1e-3))
     ref_loss = ref.train_step(X[idx], y[idx], R.Adam(lr=1e-3))
     # Adam's first step is ~lr * sign(g) where |g| >> eps, but g / (|g| + eps) where a
     # gradient is ~eps: those few parameters amplify float32 rounding. Hence a bound in
@@ -223,18 +224,17 @@ def run_validate_step(data_dir: str, threads: int) -> dict:
     step_err = max(float(np.max(np.abs(a - b))) for a, b in zip(model.parameters(), ref.params)) / 1e-3
     plans = {}
     for precision in ("highest", "medium"):
-        pynn.set_float32_matmul_precision(precision)
+        set_float32_matmul_precision(precision)
         plans[precision] = [p["kernel"] for p in model.kernel_plan(128)]
-    pynn.set_float32_matmul_precision("highest")
+    set_float32_matmul_precision("highest")
     return {"loss": float(loss), "ref_loss": float(ref_loss), "grad_rel_err": grad_err, "step_err_lr": step_err,
-            "kernel": pynn._core.get_kernel(), "cpu": pynn._core.cpu_info(), "plans": plans}
+            "kernel": machine.get_kernel(), "cpu": machine.cpu_info(), "plans": plans}
 
 
 def run_inference(data_dir: str, threads: int, repeats: int, precision: str = "highest") -> dict:
-    import pynn
     _limit_numpy_blas(1)
-    pynn.set_num_threads(threads)
-    pynn.set_float32_matmul_precision(precision)
+    set_num_threads(threads)
+    set_float32_matmul_precision(precision)
     X = _load(data_dir)[0]
     model = _pynn_model()
     model.predict_proba(X[:4096])
@@ -248,10 +248,9 @@ def run_inference(data_dir: str, threads: int, repeats: int, precision: str = "h
 
 
 def run_peak(threads: int) -> dict:
-    from pynn import _core
-    if not _core.avx512_supported():
+    if not machine.avx512_supported():
         return {"peak": None}
-    return {"peak": max(_core.fma_peak_gflops(threads, 0.25) for _ in range(4))}
+    return {"peak": max(machine.fma_peak_gflops(threads, 0.25) for _ in range(4))}
 
 
 def worker_main(argv) -> int:
@@ -273,7 +272,7 @@ def _subprocess_env():
 
 def call(job: dict, timeout: float = 1800) -> dict:
     # -m, not this file's path: run as a script from inside the package, its folder would
-    # shadow the standard library (pynn/io.py, ...).
+    # shadow the standard library (pynn/io/, ...).
     res = subprocess.run([sys.executable, "-m", "pynn.cli.bench", "--worker", json.dumps(job)],
                          capture_output=True, text=True, env=_subprocess_env(), timeout=timeout)
     for line in res.stdout.splitlines():
@@ -284,19 +283,15 @@ def call(job: dict, timeout: float = 1800) -> dict:
 
 def available(fw: str) -> bool:
     if fw == "pynn-bf16":
-        from ..nn.precision import bf16_supported
         return bf16_supported()
     return fw in ("pynn", "numpy") or importlib.util.find_spec(fw.split("-")[0]) is not None
 
 
 def make_data(data_dir: str, n_train: int, n_test: int) -> None:
-    import numpy as np
-
-    import pynn
-    X, y = pynn.datasets.make_mnist_like(n=n_train + n_test, seed=0)
+    X, y = datasets.make_mnist_like(n=n_train + n_test, seed=0)
     y = y.astype(np.int64)
     # The order pynn's fit (seed 0, first epoch) visits the rows; the others use it too.
-    perm = pynn.reference.epoch_order(n_train, 0, 0)
+    perm = R.epoch_order(n_train, 0, 0)
     for name, arr in {"X": X[:n_train], "y": y[:n_train], "Xt": X[n_train:], "yt": y[n_train:], "perm": perm}.items():
         np.save(os.path.join(data_dir, f"{name}.npy"), np.ascontiguousarray(arr))
 

@@ -42,12 +42,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..nn.initializers import check_name
+from ..nn.layers import LAYERS
+from ..nn.optimizers import OPTIMIZERS, optimizer_settings
+from ..nn.sequential import LOSSES, Sequential
+from ..training.data_sources import CsvChunks, DataError, load_bundled, read_csv, read_npy, read_npz
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python < 3.11
     import tomli as tomllib
 
-__all__ = ["ConfigError", "TrainConfig", "parse_config", "parse_config_text", "parse_config_dict", "LAYER_TYPES"]
+__all__ = ["ConfigError", "TrainConfig", "parse_config", "parse_config_text", "parse_config_dict"]
 
 
 class ConfigError(ValueError):
@@ -112,17 +118,10 @@ class _Checker:
 
 
 # ---------------------------------------------------------------------------- layers
-# type name (lowercase, without underscores) -> (layer class name, {key: kind})
-LAYER_TYPES = {
-    "dense": ("Dense", {"units": "int", "use_bias": "bool", "init": "str"}),
-    "identity": ("Identity", {}), "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("ReLU", {}),
-    "leakyrelu": ("LeakyReLU", {"negative_slope": "float"}), "elu": ("ELU", {"alpha": "float"}),
-    "gelu": ("GELU", {}), "silu": ("SiLU", {}), "softplus": ("Softplus", {}),
-    "prelu": ("PReLU", {"num_parameters": "int|per_unit", "init": "float"}),
-    "dropout": ("Dropout", {"p": "float"}),
-}
-_LAYER_NAMES = ("Dense", "ReLU", "LeakyReLU", "PReLU", "ELU", "GELU", "SiLU", "Softplus", "Sigmoid", "Tanh",
-                "Identity", "Dropout")
+# A layer table's `type` is a class name of pynn.nn.layers.LAYERS, in any case, with or
+# without underscores (Dense, leaky_relu, LeakyReLU); its other keys are the kind's settings.
+_LAYER_NAMES = tuple(LAYERS)
+_LAYER_TYPES = {name.lower(): kind for name, kind in LAYERS.items()}
 
 
 def _layer_spec(c: _Checker, spec, key: str) -> dict:
@@ -130,34 +129,34 @@ def _layer_spec(c: _Checker, spec, key: str) -> dict:
         c.fail(key, f"must be a table like {{type = \"Dense\", units = 64}}, got {_type_name(spec)}")
     if "type" not in spec:
         c.fail(key, f"needs a 'type' ({', '.join(_LAYER_NAMES)})")
-    kind = c.str_(spec["type"], f"{key}.type")
-    norm = kind.lower().replace("_", "")
-    if norm not in LAYER_TYPES:
-        close = difflib.get_close_matches(kind, list(_LAYER_NAMES), n=1)
+    name = c.str_(spec["type"], f"{key}.type")
+    kind = _LAYER_TYPES.get(name.lower().replace("_", ""))
+    if kind is None:
+        close = difflib.get_close_matches(name, list(_LAYER_NAMES), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        c.fail(f"{key}.type", f"unknown layer type {kind!r}{hint}; expected one of {', '.join(_LAYER_NAMES)}")
-    cls, params = LAYER_TYPES[norm]
-    c.table(spec, key, ["type", *params])
-    out = {"class": cls}
-    for name, kind_ in params.items():
-        if name not in spec:
-            if name == "units":
-                c.fail(key, "a Dense layer needs 'units' (its number of outputs)")
+        c.fail(f"{key}.type", f"unknown layer type {name!r}{hint}; expected one of {', '.join(_LAYER_NAMES)}")
+    c.table(spec, key, ["type", *kind.settings])
+    out = {"class": kind.cls.__name__}
+    for setting, form in kind.settings.items():
+        if setting not in spec:
+            if form == "units":
+                c.fail(key, f"a {kind.cls.__name__} layer needs '{setting}' (its number of outputs)")
             continue
-        value, k = spec[name], f"{key}.{name}"
-        if kind_ == "int":
-            out[name] = c.int_(value, k, minimum=1)
-        elif kind_ == "int|per_unit":
-            out[name] = value if value == "per_unit" else c.int_(value, k, minimum=1)
-        elif kind_ == "float":
-            out[name] = c.float_(value, k, low=0.0, high=1.0, high_open=True) if name == "p" else c.float_(value, k)
-        elif kind_ == "bool":
-            out[name] = c.bool_(value, k)
-        else:
-            from ..nn.initializers import check_name
-            out[name] = c.str_(value, k)
+        value, k = spec[setting], f"{key}.{setting}"
+        if form in ("int", "units"):
+            out[setting] = c.int_(value, k, minimum=1)
+        elif form == "per_unit":
+            out[setting] = value if value == "per_unit" else c.int_(value, k, minimum=1)
+        elif form == "probability":
+            out[setting] = c.float_(value, k, low=0.0, high=1.0, high_open=True)
+        elif form == "float":
+            out[setting] = c.float_(value, k)
+        elif form == "bool":
+            out[setting] = c.bool_(value, k)
+        else:  # "init"
+            out[setting] = c.str_(value, k)
             try:
-                check_name(out[name])
+                check_name(out[setting])
             except (ValueError, TypeError) as exc:
                 c.fail(k, str(exc))
     return out
@@ -195,20 +194,13 @@ class TrainConfig:
         had to be mapped to 0..k-1 (strings, or numbers outside that range). X is
         memory-mapped for .npy, and a CsvChunks (read chunk_rows rows at a time) for a CSV
         of more than data.chunk_rows rows, y then holding the labels of all its rows."""
-        from ..training.data_sources import CsvChunks, DataError, load_bundled, read_csv, read_npy, read_npz
-
         d, source = self.data, self.data["source"]
 
         def attempt(key, fn, *args, **kwargs):
             try:
                 return fn(*args, **kwargs)
             except DataError as exc:
-                text = str(exc)
-                if "label column" in text:
-                    key = "data.label"
-                elif "no array named" in text:
-                    key = "data.x_key" if repr(d.get("x_key", "X")) in text else "data.y_key"
-                self.fail(key, text)
+                self.fail(f"data.{exc.argument}" if exc.argument else key, str(exc))
 
         if source in ("digits", "mnist_like"):
             X, y = attempt("data.source", load_bundled, source, d.get("n_samples"), self.seed)
@@ -260,9 +252,7 @@ class TrainConfig:
         return y, classes
 
     # -------------------------------------------------------------- model
-    def build_model(self, n_features: int):
-        import pynn
-
+    def build_model(self, n_features: int) -> Sequential:
         layers, width = [], n_features
         for i, spec in enumerate(self.layers):
             kwargs = {k: v for k, v in spec.items() if k != "class"}
@@ -272,23 +262,20 @@ class TrainConfig:
             if spec["class"] == "PReLU" and kwargs.get("num_parameters") == "per_unit":
                 kwargs["num_parameters"] = width
             try:
-                layers.append(getattr(pynn, spec["class"])(**kwargs))
+                layers.append(LAYERS[spec["class"]].cls(**kwargs))
             except (ValueError, TypeError) as exc:
                 self.fail(f"model.layers[{i}]", str(exc))
         try:
-            return pynn.Sequential(layers, loss=self.loss, dtype=self.dtype, seed=self.seed)
+            return Sequential(layers, loss=self.loss, dtype=self.dtype, seed=self.seed)
         except (ValueError, TypeError) as exc:
             self.fail("model.layers", str(exc))
 
     def build_optimizer(self):
-        import pynn
-
         kwargs = {k: v for k, v in self.optimizer.items() if k != "name"}
         if "betas" in kwargs:
             kwargs["betas"] = tuple(kwargs["betas"])
-        cls = {"sgd": pynn.SGD, "adam": pynn.Adam, "adamw": pynn.AdamW}[self.optimizer["name"]]
         try:
-            return cls(**kwargs)
+            return OPTIMIZERS[self.optimizer["name"]](**kwargs)
         except (ValueError, TypeError) as exc:
             self.fail("optimizer", str(exc))
 
@@ -298,8 +285,7 @@ _DATA = ("source", "path", "label", "delimiter", "header", "x", "y", "x_key", "y
 # A CSV of more rows is read this many at a time (100,000 rows of 100 float64 features: 80 MB).
 CHUNK_ROWS = 100_000
 _SOURCES = ("digits", "mnist_like", "csv", "npy", "npz")
-_OPTIMIZER = {"sgd": ("lr", "momentum", "nesterov", "weight_decay"),
-              "adam": ("lr", "betas", "eps", "weight_decay"), "adamw": ("lr", "betas", "eps", "weight_decay")}
+_OPTIMIZER = {name: optimizer_settings(name) for name in OPTIMIZERS}  # the keys each optimizer takes
 
 
 def parse_config(path: str) -> TrainConfig:
@@ -396,8 +382,6 @@ def _parse_data(c: _Checker, d, cfg: TrainConfig) -> dict:
 
 
 def _parse_model(c: _Checker, m, cfg: TrainConfig) -> None:
-    from ..nn.sequential import LOSSES
-
     c.table(m, "model", ("loss", "dtype", "layers"))
     if "loss" in m:
         cfg.loss = c.str_(m["loss"], "model.loss", LOSSES)
@@ -412,7 +396,7 @@ def _parse_model(c: _Checker, m, cfg: TrainConfig) -> None:
 
 
 def _parse_optimizer(c: _Checker, o, cfg: TrainConfig) -> None:
-    c.table(o, "optimizer", ("name", "lr", "momentum", "nesterov", "weight_decay", "betas", "eps"))
+    c.table(o, "optimizer", ("name", *dict.fromkeys(key for keys in _OPTIMIZER.values() for key in keys)))
     name = c.str_(o.get("name", "adam"), "optimizer.name").lower()
     if name not in _OPTIMIZER:
         c.fail("optimizer.name", f"must be one of {', '.join(_OPTIMIZER)}; got {o['name']!r}")
@@ -434,7 +418,7 @@ def _parse_optimizer(c: _Checker, o, cfg: TrainConfig) -> None:
         else:
             out[key] = c.float_(value, k, low=0.0)
     if "lr" not in out:
-        out["lr"] = 0.01 if name == "sgd" else 1e-3
+        out["lr"] = _OPTIMIZER[name]["lr"]
     cfg.optimizer = out
 
 

@@ -11,15 +11,26 @@ a diverged training run is exit status 1; Ctrl-C is 130."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
+import platform
 import sys
 
 import numpy as np
 
+from .._files import atomic_write, finite_json
+from .._version import __version__
+from ..datasets import train_test_split_indices
+from ..nn import machine
+from ..nn.layers import Dense, ReLU
+from ..nn.loading import load
+from ..nn.precision import get_bf16_kernel, get_float32_matmul_precision, set_float32_matmul_precision
+from ..nn.sequential import DivergenceError, Sequential
+from ..nn.threads import get_num_threads, set_num_threads
+from ..training.data_sources import CsvChunks, DataError, csv_columns, read_csv, read_features, write_table
+from ..training.plotting import plot_history
+from . import bench
 from .config import ConfigError, TrainConfig, parse_config
-from ..training.data_sources import CsvChunks, DataError
 
 EXIT_BAD_INPUT = 2
 
@@ -30,8 +41,6 @@ class CliError(ValueError):
 
 # ---------------------------------------------------------------------------- train
 def _train(args) -> int:
-    import pynn
-
     cfg = parse_config(args.config) if args.config else TrainConfig()
     for key in ("epochs", "batch_size", "seed", "output"):  # command-line flags win over the file
         if getattr(args, key) is not None:
@@ -64,12 +73,12 @@ def _train(args) -> int:
     train, test = np.arange(len(X)), np.arange(0)
     if cfg.validation_split > 0:
         stratify = y if model.loss == "softmax_cross_entropy" and y.ndim == 1 else None
-        train, test = pynn.datasets.train_test_split_indices(len(X), cfg.validation_split, seed=cfg.seed,
-                                                            stratify=stratify)
+        train, test = train_test_split_indices(len(X), cfg.validation_split, seed=cfg.seed,
+                                                       stratify=stratify)
         if len(train) == 0:
             cfg.fail("train.validation_split", f"{cfg.validation_split} leaves no training rows of the {len(X)}")
     held_out = (X[test], y[test]) if len(test) else None
-    say(f"pynn {pynn.__version__}: training on {what} ({len(train)} train / {len(test)} held-out rows)"
+    say(f"pynn {__version__}: training on {what} ({len(train)} train / {len(test)} held-out rows)"
         + (f", data-parallel over {size} MPI processes (batch_size {cfg.batch_size} each)" if comm is not None else ""))
     model.summary(print_fn=say)
     if comm is not None:
@@ -90,26 +99,22 @@ def _train(args) -> int:
 def _train_on_chunks(cfg, chunks, y, classes, what) -> int:
     """A CSV of more than data.chunk_rows rows: fit reads it chunk by chunk every epoch
     (rows shuffled within each chunk), so it need not fit in memory."""
-    import pynn
-
     if cfg.validation_split > 0:
         cfg.fail("train.validation_split", f"{what} has {chunks.n_rows} rows, more than data.chunk_rows = "
                                            f"{chunks.chunk_rows}, so it is read in chunks, which hold no rows out; "
                                            f"set train.validation_split = 0 (or raise data.chunk_rows)")
     model = cfg.build_model(len(chunks.feature_cols))
-    print(f"pynn {pynn.__version__}: training on {what} ({chunks.n_rows} rows, read {chunks.chunk_rows} at a time)")
+    print(f"pynn {__version__}: training on {what} ({chunks.n_rows} rows, read {chunks.chunk_rows} at a time)")
     model.summary()
     _fit(cfg, model, chunks.pairs(y), optimizer=cfg.build_optimizer(), shuffle=cfg.shuffle)
     return _finish(cfg, model, None, classes)
 
 
 def _fit(cfg, model, X, y=None, verbose=2, **kwargs) -> None:
-    import pynn
-
     try:
         model.fit(X, y, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=verbose, **kwargs)
     except (ValueError, TypeError) as exc:
-        if isinstance(exc, pynn.DivergenceError):
+        if isinstance(exc, DivergenceError):
             raise
         cfg.fail("data", str(exc))  # labels that do not fit the loss or the output layer
 
@@ -129,8 +134,7 @@ def _finish(cfg, model, held_out, classes) -> int:
         model.save(cfg.output, metadata=meta)
         print(f"saved the model to {cfg.output}")
     if cfg.history:
-        from ..io.model_file import _atomic_write, _finite_json
-        _atomic_write(cfg.history, [json.dumps(_finite_json(model.history.history), indent=1).encode()])
+        atomic_write(cfg.history, [json.dumps(finite_json(model.history.history), indent=1).encode()])
         print(f"saved the history to {cfg.history}")
     return 0
 
@@ -147,20 +151,17 @@ def _communicator(cfg: TrainConfig):
         cfg.fail("distributed.backend", "\"mpi\" needs mpi4py and an MPI: pip install 'pynn[mpi]', then run "
                                         "mpiexec -n 2 pynn train CONFIG.toml")
     if "OMP_NUM_THREADS" not in os.environ:
-        import pynn
         local = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED)
-        pynn.set_num_threads(max(1, (os.cpu_count() or 1) // local.Get_size()))
+        set_num_threads(max(1, (os.cpu_count() or 1) // local.Get_size()))
         local.Free()
     return MPI.COMM_WORLD
 
 
 # ---------------------------------------------------------------------------- evaluate / predict
-def _load_model(path: str):
-    import pynn
-
+def _load_model(path: str) -> Sequential:
     if not os.path.isfile(path):
         raise CliError(f"{path}: model file not found")
-    return pynn.load(path)  # ValueError naming the problem for a broken file
+    return load(path)  # ValueError naming the problem for a broken file
 
 
 def _classes(model):
@@ -171,8 +172,6 @@ def _classes(model):
 def _read(args, model, need_labels: bool):
     """(X, y or None) from DATA. For a CSV the label column is --label, else the one the
     model was trained with (saved by `pynn train`), else "label"; predict leaves it out."""
-    from ..training.data_sources import csv_columns, read_csv, read_features
-
     path = args.data
     if os.path.splitext(path)[1].lower() in (".npy", ".npz"):
         X, y = read_features(path, labels_path=getattr(args, "labels", None))
@@ -253,7 +252,6 @@ def _predict(args) -> int:
             out = classes[out]
         columns = ["prediction"] if out.ndim == 1 or out.shape[1] == 1 else \
                   [f"prediction_{i}" for i in range(out.shape[1])]
-    from ..training.data_sources import write_table
     write_table(args.output, out, columns, stream=sys.stdout)
     if args.output:
         print(f"wrote {len(out)} predictions to {args.output}", file=sys.stderr)
@@ -262,21 +260,17 @@ def _predict(args) -> int:
 
 # ---------------------------------------------------------------------------- info / plot
 def _info(args) -> int:
-    import platform
-
-    import pynn
-
-    features = pynn._core.cpu_features()
-    blas = pynn._core.blas_info()
-    print(f"pynn {pynn.__version__} (core {pynn._core.__version__})")
+    features = machine.cpu_features()
+    blas = machine.blas_info()
+    print(f"pynn {__version__} (core {machine.core_version})")
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.system()} {platform.machine()}")
     print(f"cpu features: {' '.join(k for k, v in features.items() if v) or 'none detected'}")
-    print(f"threads: {pynn.get_num_threads()} (os.cpu_count() = {os.cpu_count()})")
-    cpu = pynn._core.cpu_info()
+    print(f"threads: {get_num_threads()} (os.cpu_count() = {os.cpu_count()})")
+    cpu = machine.cpu_info()
     print(f"cpu: {cpu['brand'] or 'unknown'} ({cpu['vendor'] or '?'} family {cpu['family']} model {cpu['model']}; "
           f"kernel table row {cpu['class']})")
-    bf16 = pynn.get_bf16_kernel()
-    print(f"kernels: {pynn._core.get_kernel()}; float32 matmul precision {pynn.get_float32_matmul_precision()}; "
+    bf16 = get_bf16_kernel()
+    print(f"kernels: {machine.get_kernel()}; float32 matmul precision {get_float32_matmul_precision()}; "
           f"'medium' runs {bf16['kernel']} ({bf16['setting']}: {bf16['why']})")
     print(f"blas: {blas.get('library')}; {blas.get('config')}; core {blas.get('corename')}; "
           f"{blas.get('num_threads')} threads")
@@ -288,8 +282,6 @@ def _info(args) -> int:
 def _print_plan(widths: str, batch: int) -> None:
     """The kernel of each Dense layer of a Dense-ReLU stack with these widths, under
     "highest" and "medium" (what fit would run, Sequential.kernel_plan)."""
-    import pynn
-
     try:
         sizes = [int(w) for w in widths.split(",")]
     except ValueError:
@@ -300,16 +292,16 @@ def _print_plan(widths: str, batch: int) -> None:
         raise CliError(f"--batch: a batch size >= 1 expected, got {batch}")
     layers = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [pynn.Dense(n_in, n_out), pynn.ReLU()]
-    model = pynn.Sequential(layers[:-1])
-    before = pynn.get_float32_matmul_precision()
+        layers += [Dense(n_in, n_out), ReLU()]
+    model = Sequential(layers[:-1])
+    before = get_float32_matmul_precision()
     plans = {}
     try:
         for precision in ("highest", "medium"):
-            pynn.set_float32_matmul_precision(precision)
+            set_float32_matmul_precision(precision)
             plans[precision] = model.kernel_plan(batch)
     finally:
-        pynn.set_float32_matmul_precision(before)
+        set_float32_matmul_precision(before)
     print(f"plan of fit for {'-'.join(map(str, sizes))} (Dense-ReLU), batch {batch}, "
           f"{plans['highest'][0]['threads']} thread(s):")
     print(f"  {'layer':>5}  {'shape':>12}  {'highest':>12}  {'medium':>12}  split")
@@ -319,8 +311,6 @@ def _print_plan(widths: str, batch: int) -> None:
 
 
 def _plot(args) -> int:
-    from ..training.plotting import plot_history
-
     src = args.source
     if not os.path.isfile(src):
         raise CliError(f"{src}: file not found")
@@ -412,8 +402,6 @@ def _add_info(sub) -> None:
 
 
 def _add_plot(sub) -> None:
-    if importlib.util.find_spec("pynn.plotting") is None:
-        return
     plot = sub.add_parser("plot", help="loss/accuracy curves as PNG (needs matplotlib)",
                           description="Plot the training history stored in a model file, or a JSON history "
                                       "(as `pynn train` writes with history = \"...\").")
@@ -424,9 +412,7 @@ def _add_plot(sub) -> None:
 
 # ---------------------------------------------------------------------------- bench
 def _bench(argv) -> int:
-    """`pynn bench ARGS`: the training benchmark, pynn.bench (options: `pynn bench --help`)."""
-    from . import bench
-
+    """`pynn bench ARGS`: the training benchmark, pynn.cli.bench (options: `pynn bench --help`)."""
     return int(bench.main(list(argv)) or 0)
 
 
@@ -457,8 +443,6 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from ..nn.sequential import DivergenceError
-
     try:
         return int(args.func(args) or 0)
     except (ConfigError, DataError, CliError) as exc:

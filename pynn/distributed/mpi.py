@@ -117,14 +117,13 @@ class MpiRun:
                  "loss": model.loss, "optimizer": repr(opt), "validation": validation is not None,
                  "shuffle": bool(shuffle)}
         self.agree(None, facts)
-        net = model._net
-        self.comm.Bcast(net.param_view(0, [net.n_params]), root=0)
+        state = model.state()
+        self.comm.Bcast(state.params, root=0)
         # A resumed run's optimizer state (an empty one broadcasts zeros: harmless).
-        from ..nn._epoch import optimizer_buffer_ids
-        for i in optimizer_buffer_ids(opt):
-            self.comm.Bcast(net.optimizer_buffer(i), root=0)
-        net.opt_step, net.optimizer_kind, model.epochs_done = self.comm.bcast(
-            (net.opt_step, net.optimizer_kind, model.epochs_done), root=0)
+        for buffer in state.optimizer_buffers:
+            self.comm.Bcast(buffer, root=0)
+        state.opt_step, state.optimizer_kind, model.epochs_done = self.comm.bcast(
+            (state.opt_step, state.optimizer_kind, model.epochs_done), root=0)
         params["samples"] = self.comm.allreduce(params["samples"])
         # Per epoch, this process's seconds inside the core's reductions (MPI_Allreduce
         # calls, waiting for the slowest process included): what data parallelism costs.

@@ -5,7 +5,8 @@ Input "input" (batch, n_inputs); outputs "logits" (the raw network output) and
 binary_cross_entropy, the logits themselves for mse. The batch dimension is dynamic.
 The model's metadata_props carry the loss, the dtype and the user metadata (class names).
 
-Layer mapping (W is (n_out, n_in), as in pynn and ONNX's Gemm with transB=1):
+Each layer's operator is its row of the layer table (pynn.nn.layers.LAYERS, read as
+`layer.kind`); W is (n_out, n_in), as in pynn and ONNX's Gemm with transB=1:
     Dense      Gemm(x, W, b, transB=1)       y = x W^T + b
     ReLU/Sigmoid/Tanh/LeakyReLU/ELU/Softplus  the ONNX operators of the same name
     PReLU      PRelu(x, slope)              slope (k,) broadcasts over the batch
@@ -13,6 +14,8 @@ Layer mapping (W is (n_out, n_in), as in pynn and ONNX's Gemm with transB=1):
     SiLU       x * Sigmoid(x)
     Dropout    nothing (the identity at inference); Identity likewise
 The `onnx` package is an optional extra: pip install pynn[onnx].
+
+May import: pynn._checks, pynn._files, pynn._version; onnx, lazily.
 """
 from __future__ import annotations
 
@@ -20,6 +23,10 @@ import math
 import os
 
 import numpy as np
+
+from .. import _checks
+from .._files import atomic_write
+from .._version import __version__
 
 __all__ = ["to_onnx"]
 
@@ -53,44 +60,41 @@ class _Graph:
         return output
 
 
-def _activation(g: _Graph, layer, x: str, opset: int) -> str:
-    from ..nn import layers as L
+def _gelu(g: _Graph, x: str, opset: int) -> str:
+    if opset >= 20:
+        return g.node("Gelu", [x], approximate="none")
+    erf = g.node("Erf", [g.node("Mul", [x, g.const("inv_sqrt2", 1 / math.sqrt(2))])])
+    half_x = g.node("Mul", [x, g.const("half", 0.5)])
+    return g.node("Mul", [half_x, g.node("Add", [erf, g.const("one", 1.0)])])
 
-    if isinstance(layer, (L.Identity, L.Dropout)):
+
+def _silu(g: _Graph, x: str, opset: int) -> str:
+    return g.node("Mul", [x, g.node("Sigmoid", [x])])
+
+
+# Operators of the layer table that are not one ONNX node at every opset.
+_COMPOSITE = {"Gelu": _gelu, "SiLU": _silu}
+
+
+def _layer(g: _Graph, layer, x: str, params, opset: int) -> str:
+    kind = layer.kind
+    if kind.onnx is None:
         return x
-    if isinstance(layer, L.ReLU):
-        return g.node("Relu", [x])
-    if isinstance(layer, L.Sigmoid):
-        return g.node("Sigmoid", [x])
-    if isinstance(layer, L.Tanh):
-        return g.node("Tanh", [x])
-    if isinstance(layer, L.LeakyReLU):
-        return g.node("LeakyRelu", [x], alpha=float(layer.negative_slope))
-    if isinstance(layer, L.ELU):
-        return g.node("Elu", [x], alpha=float(layer.alpha))
-    if isinstance(layer, L.Softplus):
-        return g.node("Softplus", [x])
-    if isinstance(layer, L.SiLU):
-        return g.node("Mul", [x, g.node("Sigmoid", [x])])
-    if isinstance(layer, L.GELU):
-        if opset >= 20:
-            return g.node("Gelu", [x], approximate="none")
-        erf = g.node("Erf", [g.node("Mul", [x, g.const("inv_sqrt2", 1 / math.sqrt(2))])])
-        half_x = g.node("Mul", [x, g.const("half", 0.5)])
-        return g.node("Mul", [half_x, g.node("Add", [erf, g.const("one", 1.0)])])
-    raise ValueError(f"layer {type(layer).__name__} has no ONNX export")
+    if kind.onnx == "Gemm":
+        inputs = [x, g.const("W", next(params))] + ([g.const("b", next(params))] if layer.use_bias else [])
+        return g.node("Gemm", inputs, transB=1)
+    if kind.onnx == "PRelu":
+        return g.node("PRelu", [x, g.const("slope", next(params))])
+    if kind.onnx in _COMPOSITE:
+        return _COMPOSITE[kind.onnx](g, x, opset)
+    return g.node(kind.onnx, [x], **{attr: float(getattr(layer, source)) for attr, source in kind.onnx_attributes.items()})
 
 
 def to_onnx(model, path, opset: int = 17) -> None:
     """Write `model`'s inference graph to `path` (atomically, like model.save) and check
     it with onnx.checker. opset: 17..(the installed onnx's newest)."""
     onnx = _require_onnx()
-    from .. import _checks
-    from .model_file import _atomic_write
-    from ..nn.layers import Dense, PReLU
-    from ..nn.sequential import Sequential
-
-    if not isinstance(model, Sequential):
+    if not all(hasattr(model, a) for a in ("layers", "parameters", "loss", "dtype", "n_inputs", "n_outputs")):
         raise TypeError(f"model must be a pynn.Sequential, got {type(model).__name__}")
     newest = onnx.defs.onnx_opset_version()
     opset = _checks.positive_int(opset, "opset", minimum=17, maximum=newest)
@@ -101,14 +105,7 @@ def to_onnx(model, path, opset: int = 17) -> None:
     params = iter(model.parameters())
     x = "input"
     for layer in model.layers:
-        if isinstance(layer, Dense):
-            W = g.const("W", next(params))
-            inputs = [x, W] + ([g.const("b", next(params))] if layer.use_bias else [])
-            x = g.node("Gemm", inputs, transB=1)
-        elif isinstance(layer, PReLU):
-            x = g.node("PRelu", [x, g.const("slope", next(params))])
-        else:
-            x = _activation(g, layer, x, opset)
+        x = _layer(g, layer, x, params, opset)
     g.node("Identity", [x], output="logits")
     if model.loss == "softmax_cross_entropy":
         g.node("Softmax", ["logits"], output="probabilities", axis=-1)
@@ -124,7 +121,6 @@ def to_onnx(model, path, opset: int = 17) -> None:
         [onnx.helper.make_tensor_value_info("logits", elem, ["batch", model.n_outputs]),
          onnx.helper.make_tensor_value_info("probabilities", elem, ["batch", model.n_outputs])],
         g.inits)
-    from .. import __version__
     proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
                                    producer_name="pynn", producer_version=__version__)
     # What a consumer needs to read the outputs: the loss, and the class names a CLI-trained
@@ -136,4 +132,4 @@ def to_onnx(model, path, opset: int = 17) -> None:
     # newer opsets need the IR version onnx pairs with them.
     proto.ir_version = min(proto.ir_version, 8) if opset < 20 else proto.ir_version
     onnx.checker.check_model(proto, full_check=True)
-    _atomic_write(os.fspath(path), [proto.SerializeToString()])
+    atomic_write(os.fspath(path), [proto.SerializeToString()])

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .. import _checks, _core
+from .layers import ACTIVATION_NAMES
 
 __all__ = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus",
            "softmax", "log_softmax", "derivative"]
@@ -68,13 +69,10 @@ def softplus(x):
     return _apply("softplus", x)
 
 
-_NAMES = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus")
-
-
 def derivative(name: str, x, alpha: float = 0.0):
     """f'(x) of the activation `name`, as the core's backward pass computes it."""
-    if name not in _NAMES:
-        raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(_NAMES)}")
+    if name not in ACTIVATION_NAMES:
+        raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATION_NAMES)}")
     arr = _array(x)
     out = _core.activation_grad(np.ascontiguousarray(arr), name, _checks.real(alpha, "alpha"))
     return out if np.ndim(x) else out.item()

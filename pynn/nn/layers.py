@@ -4,8 +4,19 @@ in the C++ core, in the model's one parameter buffer.
 Notation (Jurafsky & Martin): a layer computes h = g(W x + b) with W of shape
 (n_out, n_in). Batches are rows, so on a batch X of shape (B, n_in) a Dense layer
 computes X @ W.T + b, exactly like torch.nn.Linear.
+
+LAYERS, at the end, is the one table of layer kinds: each class with its snake_case
+name (the core's activation name, the estimators' `activation`), the settings a TOML
+config may give, its ONNX operator and whether 'auto' init picks He for the Dense layer
+before it. Sequential, the TOML config, the estimators, ONNX export and
+pynn.functional read it; adding an activation is its kernel in the core, a class here
+and its row in LAYERS.
+
+May import: pynn._checks, pynn.nn.initializers.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -13,7 +24,8 @@ from .. import _checks
 from .initializers import check_name
 
 __all__ = ["Layer", "Dense", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
-           "PReLU", "ELU", "GELU", "SiLU", "Softplus", "Dropout", "layer_from_config"]
+           "PReLU", "ELU", "GELU", "SiLU", "Softplus", "Dropout", "LayerKind", "LAYERS", "ACTIVATION_NAMES",
+           "layer_from_config"]
 
 
 class Layer:
@@ -29,6 +41,11 @@ class Layer:
     def param_shapes(self, n_in: int) -> list[tuple[str, tuple[int, ...]]]:
         """Names and shapes of this layer's parameters, in buffer order."""
         return []
+
+    @property
+    def kind(self) -> LayerKind:
+        """This layer's row of LAYERS (a subclass has its base's)."""
+        return next(_KIND_OF[cls] for cls in type(self).__mro__ if cls in _KIND_OF)
 
     def _add_to(self, net) -> None:
         raise NotImplementedError
@@ -81,41 +98,31 @@ class Dense(Layer):
 class Activation(Layer):
     """An elementwise activation y = f(z), with its exact derivative in the core."""
 
-    core_name = "identity"
-    relu_like = False  # 'auto' init picks He for the Dense layer before a ReLU-like unit
-
     def _alpha(self) -> float:
         return 0.0
 
     def _add_to(self, net) -> None:
-        net.add_activation(self.core_name, self._alpha())
+        net.add_activation(self.kind.name, self._alpha())
 
 
 class Identity(Activation):
     """f(z) = z"""
-    core_name = "identity"
 
 
 class Sigmoid(Activation):
     """f(z) = 1 / (1 + e^-z);  f' = f (1 - f)"""
-    core_name = "sigmoid"
 
 
 class Tanh(Activation):
     """f(z) = (e^z - e^-z) / (e^z + e^-z);  f' = 1 - f^2"""
-    core_name = "tanh"
 
 
 class ReLU(Activation):
     """f(z) = max(z, 0);  f' = 1 if z > 0 else 0"""
-    core_name = "relu"
-    relu_like = True
 
 
 class LeakyReLU(Activation):
     """f(z) = z if z > 0 else negative_slope * z"""
-    core_name = "leaky_relu"
-    relu_like = True
 
     def __init__(self, negative_slope: float = 0.01):
         self.negative_slope = _checks.real(negative_slope, "LeakyReLU negative_slope")
@@ -129,8 +136,6 @@ class LeakyReLU(Activation):
 
 class ELU(Activation):
     """f(z) = z if z > 0 else alpha (e^z - 1)"""
-    core_name = "elu"
-    relu_like = True
 
     def __init__(self, alpha: float = 1.0):
         self.alpha = _checks.real(alpha, "ELU alpha")
@@ -144,26 +149,19 @@ class ELU(Activation):
 
 class GELU(Activation):
     """f(z) = z Phi(z) = z/2 (1 + erf(z / sqrt 2))  (exact, not the tanh approximation)"""
-    core_name = "gelu"
-    relu_like = True
 
 
 class SiLU(Activation):
     """f(z) = z sigmoid(z)  (a.k.a. swish)"""
-    core_name = "silu"
-    relu_like = True
 
 
 class Softplus(Activation):
     """f(z) = log(1 + e^z);  f' = sigmoid(z)"""
-    core_name = "softplus"
 
 
 class PReLU(Layer):
     """Parametric ReLU: f(z) = z if z > 0 else a z, with a learnable slope `a`:
     one shared (num_parameters=1) or one per unit (num_parameters = layer width)."""
-
-    relu_like = True
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25):
         self.num_parameters = _checks.positive_int(num_parameters, "PReLU num_parameters")
@@ -193,19 +191,58 @@ class Dropout(Layer):
         net.add_dropout(self.p)
 
 
-_LAYER_CLASSES = {cls.__name__: cls for cls in (Dense, Identity, Sigmoid, Tanh, ReLU, LeakyReLU, PReLU,
-                                                ELU, GELU, SiLU, Softplus, Dropout)}
+@dataclass(frozen=True)
+class LayerKind:
+    """One row of LAYERS.
+
+    cls        the layer class; its name is the "class" of get_config() and a TOML `type`
+    name       snake_case: the core's name for it, the estimators' `activation` value
+    settings   what a TOML layer table may set: key -> "units" (Dense's n_out), "int",
+               "per_unit" (an int, or "per_unit" for the layer's width), "float",
+               "probability" (a float in [0, 1)), "bool" or "init" (an initializer name)
+    onnx       the ONNX operator at inference (None: the identity), and onnx_attributes:
+               ONNX attribute -> the layer's attribute holding its value
+    he_init    'auto' init picks He (not Glorot) for the Dense layer before this one
+    unit       an activation function (the estimators' `activation` choices)"""
+
+    cls: type
+    name: str
+    settings: dict = field(default_factory=dict)
+    onnx: str | None = None
+    onnx_attributes: dict = field(default_factory=dict)
+    he_init: bool = False
+    unit: bool = True
+
+
+LAYERS = {kind.cls.__name__: kind for kind in (
+    LayerKind(Dense, "dense", {"units": "units", "use_bias": "bool", "init": "init"}, onnx="Gemm", unit=False),
+    LayerKind(Identity, "identity"),
+    LayerKind(Sigmoid, "sigmoid", onnx="Sigmoid"),
+    LayerKind(Tanh, "tanh", onnx="Tanh"),
+    LayerKind(ReLU, "relu", onnx="Relu", he_init=True),
+    LayerKind(LeakyReLU, "leaky_relu", {"negative_slope": "float"}, onnx="LeakyRelu",
+              onnx_attributes={"alpha": "negative_slope"}, he_init=True),
+    LayerKind(PReLU, "prelu", {"num_parameters": "per_unit", "init": "float"}, onnx="PRelu", he_init=True),
+    LayerKind(ELU, "elu", {"alpha": "float"}, onnx="Elu", onnx_attributes={"alpha": "alpha"}, he_init=True),
+    LayerKind(GELU, "gelu", onnx="Gelu", he_init=True),
+    LayerKind(SiLU, "silu", onnx="SiLU", he_init=True),
+    LayerKind(Softplus, "softplus", onnx="Softplus"),
+    LayerKind(Dropout, "dropout", {"p": "probability"}, unit=False),
+)}
+_KIND_OF = {kind.cls: kind for kind in LAYERS.values()}
+# The activations the core computes by name (pynn.functional, the Activation layers).
+ACTIVATION_NAMES = tuple(k.name for k in LAYERS.values() if issubclass(k.cls, Activation))
 
 
 def layer_from_config(config: dict) -> Layer:
     """Rebuild a layer from `get_config()` output (used by model files)."""
     if not isinstance(config, dict) or "class" not in config:
         raise ValueError(f"a layer config must be a dict with a 'class' key, got {config!r}")
-    cls = _LAYER_CLASSES.get(config["class"])
-    if cls is None:
-        raise ValueError(f"unknown layer class {config['class']!r}; expected one of {', '.join(_LAYER_CLASSES)}")
+    kind = LAYERS.get(config["class"])
+    if kind is None:
+        raise ValueError(f"unknown layer class {config['class']!r}; expected one of {', '.join(LAYERS)}")
     kwargs = {k: v for k, v in config.items() if k != "class"}
     try:
-        return cls(**kwargs)
+        return kind.cls(**kwargs)
     except TypeError as exc:
         raise ValueError(f"bad arguments for layer {config['class']}: {exc}") from None

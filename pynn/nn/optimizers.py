@@ -7,15 +7,21 @@ SGD:    g <- g + wd p;  if momentum: buf <- mu buf + g (buf = g at t = 1);
 Adam:   g <- g + wd p (L2);  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
         p <- p - lr/(1 - b1^t) * m / (sqrt(v)/sqrt(1 - b2^t) + eps)
 AdamW:  p <- p (1 - lr wd), then Adam without the L2 term (decoupled weight decay)
-"""
+
+OPTIMIZERS, at the end, is the one table of them: the names `fit(optimizer="adam")`,
+the TOML configs and model files use, each with its class; a class's constructor
+arguments are the settings a config may give, its `buffers` the core state it uses.
+
+May import: pynn._checks, pynn._core (the OptimizerConfig the core network takes)."""
 from __future__ import annotations
 
-import numbers
+import inspect
 
 from .. import _checks
 from .._core import OptimizerConfig
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "optimizer_settings", "optimizer_from_config",
+           "as_optimizer"]
 
 
 def _lr(lr) -> float:
@@ -31,7 +37,8 @@ def _betas(betas) -> tuple[float, float]:
 
 
 class Optimizer:
-    kind = ""
+    kind = ""  # the optimizer's name in OPTIMIZERS and in the core
+    buffers: tuple[str, ...] = ()  # its flat state buffers in the core, named as model files store them
 
     def _config(self) -> OptimizerConfig:
         raise NotImplementedError
@@ -48,6 +55,7 @@ class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay."""
 
     kind = "sgd"
+    buffers = ("optimizer.momentum",)  # the core passes it to every SGD step, momentum or not
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
         self.lr = _lr(lr)
@@ -71,6 +79,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015); weight_decay adds an L2 term to the gradient as torch.optim.Adam."""
 
     kind = "adam"
+    buffers = ("optimizer.m", "optimizer.v")
     _default_wd = 0.0
 
     def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float | None = None):
@@ -95,26 +104,34 @@ class AdamW(Adam):
     _default_wd = 0.01
 
 
+OPTIMIZERS = {cls.kind: cls for cls in (SGD, Adam, AdamW)}
+_NAMES = ", ".join(repr(name) for name in OPTIMIZERS)
+_CLASSES = {cls.__name__: cls for cls in OPTIMIZERS.values()}
+
+
+def optimizer_settings(name: str) -> dict:
+    """The keyword arguments of optimizer `name` (a key of OPTIMIZERS), in order, with
+    their defaults."""
+    return {key: p.default for key, p in inspect.signature(OPTIMIZERS[name]).parameters.items()}
+
+
 def optimizer_from_config(config: dict) -> Optimizer:
-    classes = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
-    if not isinstance(config, dict) or config.get("class") not in classes:
-        raise ValueError(f"unknown optimizer config {config!r}; expected class SGD, Adam or AdamW")
+    """Rebuild an optimizer from `get_config()` output (used by model files)."""
+    if not isinstance(config, dict) or config.get("class") not in _CLASSES:
+        raise ValueError(f"unknown optimizer config {config!r}; expected class {', '.join(_CLASSES)}")
     kwargs = {k: v for k, v in config.items() if k != "class"}
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
-    return classes[config["class"]](**kwargs)
+    return _CLASSES[config["class"]](**kwargs)
 
 
 def as_optimizer(value) -> Optimizer:
-    """Accept an Optimizer, or a name ('sgd', 'adam', 'adamw') with default settings."""
+    """Accept an Optimizer, or a name (a key of OPTIMIZERS) with default settings."""
     if isinstance(value, Optimizer):
         return value
     if isinstance(value, str):
-        names = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
-        if value.lower() in names:
-            return names[value.lower()]()
-        raise ValueError(f"unknown optimizer {value!r}; expected 'sgd', 'adam', 'adamw' or a pynn optimizer")
-    raise TypeError(f"optimizer must be a pynn optimizer (pynn.SGD, pynn.Adam, pynn.AdamW) or a name, got {_checks.describe(value)}")
-
-
-del numbers
+        if value.lower() in OPTIMIZERS:
+            return OPTIMIZERS[value.lower()]()
+        raise ValueError(f"unknown optimizer {value!r}; expected {_NAMES} or a pynn optimizer")
+    raise TypeError(f"optimizer must be a pynn optimizer ({', '.join('pynn.' + c for c in _CLASSES)}) or a name, "
+                    f"got {_checks.describe(value)}")

@@ -7,16 +7,21 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks, _core
-from ._epoch import Snapshot, optimizer_buffer_ids
-from ..training.callbacks import Callback, History, TerminateOnNaN
 from ..datasets import train_test_split_indices
+from ..distributed.mpi import fit_data_parallel
+from ..io.model_file import save as save_model_file
+from ..io.onnx_export import to_onnx
+from ..lecture.autodiff import custom_loss_gradient
+from ..training.callbacks import Callback, History, TerminateOnNaN
+from ..training.chunks import ChunkSource
+from ..training.epochs import ArrayEpochs, ChunkEpochs
+from ..training.plotting import plot_history
+from ..training.progress import ProgressLogger
+from ..training.rows import feature_rows, in_place, predict_rows, train_rows
 from .initializers import initialize
 from .layers import Dense, Dropout, Layer, PReLU
 from .optimizers import Optimizer, as_optimizer
-from ..training.progress import ProgressLogger
-from ..training.chunks import ChunkSource
-from ..training.epochs import ArrayEpochs, ChunkEpochs
-from ..training.rows import feature_rows, in_place, predict_rows, train_rows
+from .state import ModelState, Snapshot
 
 __all__ = ["Sequential", "LOSSES", "DivergenceError"]
 
@@ -100,7 +105,7 @@ class Sequential:
         if layer.init != "auto":
             return layer.init
         nxt = next((l for l in self.layers[i + 1:] if not isinstance(l, Dropout)), None)
-        return "he_uniform" if getattr(nxt, "relu_like", False) else "glorot_uniform"
+        return "he_uniform" if nxt is not None and nxt.kind.he_init else "glorot_uniform"
 
     def _build(self) -> None:
         core_cls = _core.NetworkF32 if self.dtype == "float32" else _core.NetworkF64
@@ -156,6 +161,13 @@ class Sequential:
 
     def named_parameters(self) -> list[tuple[str, np.ndarray]]:
         return list(zip(self._names, self._params))
+
+    def state(self) -> ModelState:
+        """The flat buffers and counters behind the model (see pynn.nn.state.ModelState):
+        the parameters as one flat view, the optimizer's state buffers, its step count and
+        the dropout counter. What saving, restoring, broadcasting and rolling back read and
+        write; the core network itself stays private to this class."""
+        return ModelState(self, self._net)
 
     def count_params(self) -> int:
         return int(self._net.n_params)
@@ -280,7 +292,6 @@ class Sequential:
         return float(loss)
 
     def _custom_loss_gradients(self, X, targets) -> float:
-        from ..lecture.autodiff import custom_loss_gradient
         out = self._net.predict(X, True)
         loss, d_out = custom_loss_gradient(self.loss, out.astype(np.float64), targets)
         if not np.isfinite(loss):
@@ -291,7 +302,7 @@ class Sequential:
     # A copy of everything an update changes, so a failed step or epoch can be undone
     # (the optimizer must be bound first: only the buffers it uses are copied).
     def _snapshot(self) -> Snapshot:
-        return Snapshot(self._net, optimizer_buffer_ids(self.optimizer)).take()
+        return Snapshot(self.state()).take()
 
     def _restore(self, snapshot: Snapshot) -> None:
         snapshot.restore()
@@ -310,13 +321,12 @@ class Sequential:
     # state and the dropout counter, so an unpickled model predicts bit-identically and
     # trains on exactly as the original would (copy.deepcopy goes the same way).
     def __getstate__(self) -> dict:
-        net = self._net
+        core = self.state()
         state = {k: v for k, v in self.__dict__.items() if k not in ("_net", "_params", "_grads", "_names")}
         state["_core_state"] = {
-            "params": net.param_view(0, [net.n_params]).copy(),
-            "optimizer_buffers": ([net.optimizer_buffer(i).copy() for i in optimizer_buffer_ids(self.optimizer)]
-                                  if self.optimizer else None),
-            "opt_step": int(net.opt_step), "train_forwards": int(net.train_forwards)}
+            "params": core.params.copy(),
+            "optimizer_buffers": [b.copy() for b in core.optimizer_buffers] if self.optimizer else None,
+            "opt_step": core.opt_step, "train_forwards": core.train_forwards}
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -324,13 +334,12 @@ class Sequential:
         core = state.pop("_core_state")
         self.__dict__.update(state)
         self._build()
-        net = self._net
-        net.param_view(0, [net.n_params])[...] = core["params"]
+        state = self.state()
+        state.params[...] = core["params"]
         if self.optimizer is not None and core["optimizer_buffers"] is not None:
-            from ..io.model_file import _restore_optimizer
-            _restore_optimizer(self, self.optimizer, core["optimizer_buffers"], core["opt_step"])
-        net.opt_step = core["opt_step"]
-        net.train_forwards = core["train_forwards"]
+            state.install_optimizer(self.optimizer, core["optimizer_buffers"], core["opt_step"])
+        state.opt_step = core["opt_step"]
+        state.train_forwards = core["train_forwards"]
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y=None, epochs: int = 1, batch_size: int = 32, optimizer=None, shuffle: bool = True,
@@ -364,7 +373,6 @@ class Sequential:
         processes' batches, and History holds the global numbers on every process."""
         if comm is not None:
             args = {k: v for k, v in locals().items() if k not in ("self", "comm")}  # fit's arguments
-            from ..distributed.mpi import fit_data_parallel
             return fit_data_parallel(self, comm, args)
         run = self._data_parallel
         if y is None:
@@ -424,8 +432,7 @@ class Sequential:
             cb.set_model(self)
             cb.set_params(history.params)
         self.stop_training = False
-        # Allocated once for all epochs (see pynn/_epoch.py).
-        snapshot = Snapshot(self._net, optimizer_buffer_ids(self.optimizer))
+        snapshot = Snapshot(self.state())  # allocated once for all epochs
         try:
             for cb in callbacks:
                 cb.on_train_begin()
@@ -489,7 +496,6 @@ class Sequential:
         at `path` (PNG by extension). Needs matplotlib (the `plot` extra)."""
         if self.history is None:
             raise ValueError("this model has no history yet: call fit first")
-        from ..training.plotting import plot_history
         return plot_history(self.history, path, title=title)
 
     def _run_epoch(self, data, batch_size, config, snapshot: Snapshot, reducer=None) -> dict:
@@ -532,7 +538,6 @@ class Sequential:
         """Metrics of the rows of X that `rows` lists (all when None); targets: of those rows."""
         out = self._predict_rows(X, rows)
         if not isinstance(self.loss, str):
-            from ..lecture.autodiff import custom_loss_gradient
             return {"loss": custom_loss_gradient(self.loss, out.astype(np.float64), targets[1])[0]}
         loss, correct = _core_loss(self.loss, out, targets)
         result = {"loss": loss}
@@ -575,13 +580,11 @@ class Sequential:
     def save(self, path, include_optimizer: bool = True, metadata: dict | None = None) -> None:
         """Save to `path` as safetensors (atomic write; see pynn.io). With the optimizer
         state, `pynn.load(path).fit(...)` continues the run bit for bit."""
-        from ..io.model_file import save
-        save(self, path, include_optimizer=include_optimizer, metadata=metadata)
+        save_model_file(self, path, include_optimizer=include_optimizer, metadata=metadata)
 
     def to_onnx(self, path, opset: int = 17) -> None:
         """Export the inference graph to ONNX (needs the `onnx` package; see pynn.onnx_export).
         Outputs "logits" and "probabilities"; the batch dimension is dynamic."""
-        from ..io.onnx_export import to_onnx
         to_onnx(self, path, opset=opset)
 
 

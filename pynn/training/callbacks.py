@@ -164,8 +164,7 @@ class EarlyStopping(_Monitor):
 
 
 def _flat_params(model) -> np.ndarray:
-    net = model._net
-    return net.param_view(0, [net.n_params])
+    return model.state().params
 
 
 class ModelCheckpoint(_Monitor):

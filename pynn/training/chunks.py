@@ -19,7 +19,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .. import _checks, _core
+from .. import _checks
+from .shuffle import epoch_order
 
 __all__ = ["ChunkSource", "chunk_row_order"]
 
@@ -73,5 +74,4 @@ def chunk_row_order(out: np.ndarray, seed: int, epoch: int, k: int, shuffle: boo
         out[...] = np.arange(len(out))
         return out
     seed_k = seed if k == 0 else int(np.random.SeedSequence([seed, 6, k]).generate_state(1, np.uint64)[0] >> np.uint64(1))
-    _core.epoch_order(out, seed_k, epoch)
-    return out
+    return epoch_order(out, seed_k, epoch)

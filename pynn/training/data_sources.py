@@ -11,11 +11,13 @@ once per epoch, for Sequential.fit's chunks."""
 from __future__ import annotations
 
 import csv
+import io
 import os
 
 import numpy as np
 
-from .. import _checks
+from .. import _checks, datasets
+from .._files import atomic_write
 
 __all__ = ["DataError", "BUNDLED", "load_bundled", "csv_columns", "read_csv", "CsvChunks", "read_npy", "read_npz",
            "read_features", "write_table"]
@@ -24,12 +26,16 @@ BUNDLED = ("digits", "mnist_like")
 
 
 class DataError(ValueError):
-    """A data file is missing, unreadable or not what was asked for."""
+    """A data file is missing, unreadable or not what was asked for. `argument`: the
+    argument of the reading function that is at fault ("label", "x_key", "y_key"), or
+    None when it is the file itself."""
+
+    def __init__(self, message: str, argument: str | None = None):
+        super().__init__(message)
+        self.argument = argument
 
 
 def load_bundled(name: str, n_samples: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    from .. import datasets
-
     if name == "digits":
         return datasets.load_digits()
     if name == "mnist_like":
@@ -51,13 +57,13 @@ def _column_index(label, header: list[str] | None, n_cols: int, path: str) -> in
     if isinstance(label, str):
         if header is None:
             raise DataError(f"{path}: the label column is named {label!r} but the file has no header row; "
-                            f"give the column index instead")
+                            f"give the column index instead", "label")
         if label not in header:
             raise DataError(f"{path}: label column {label!r} not found (columns: {', '.join(header[:20])}"
-                            f"{', ...' if len(header) > 20 else ''})")
+                            f"{', ...' if len(header) > 20 else ''})", "label")
         return header.index(label)
     if not -n_cols <= label < n_cols:
-        raise DataError(f"{path}: label column index {label} out of range for {n_cols} columns")
+        raise DataError(f"{path}: label column index {label} out of range for {n_cols} columns", "label")
     return label % n_cols
 
 
@@ -245,9 +251,9 @@ def read_npz(path: str, x_key: str = "X", y_key: str | None = "y"):
             if not hasattr(f, "files"):
                 raise DataError(f"{path}: expected an .npz archive, got a single array")
             keys = list(f.files)
-            for key in (x_key, y_key):
+            for argument, key in (("x_key", x_key), ("y_key", y_key)):
                 if key is not None and key not in keys:
-                    raise DataError(f"{path}: no array named {key!r} (arrays: {', '.join(keys)})")
+                    raise DataError(f"{path}: no array named {key!r} (arrays: {', '.join(keys)})", argument)
             X = f[x_key]
             y = f[y_key] if y_key is not None else None
     except DataError:
@@ -277,15 +283,11 @@ def read_features(path: str, label=None, labels_path: str | None = None, x_key="
 
 def write_table(path: str | None, array: np.ndarray, columns: list[str], stream=None) -> None:
     """Write `array` (n,) or (n, k) as CSV (to `path` or `stream`) or, for a .npy path, as
-    a NumPy file. Files are written atomically (see pynn.io)."""
-    import io
-
-    from ..io.model_file import _atomic_write
-
+    a NumPy file. Files are written atomically (see pynn._files)."""
     if path is not None and path.lower().endswith(".npy"):
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
-        _atomic_write(path, [buffer.getvalue()])
+        atomic_write(path, [buffer.getvalue()])
         return
     arr = array.reshape(len(array), -1)
     text = io.StringIO()
@@ -296,4 +298,4 @@ def write_table(path: str | None, array: np.ndarray, columns: list[str], stream=
     if path is None:
         stream.write(text.getvalue())
     else:
-        _atomic_write(path, [text.getvalue().encode("utf-8")])
+        atomic_write(path, [text.getvalue().encode("utf-8")])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn._epoch import Shuffler
+from .shuffle import Shuffler
 from .chunks import ChunkSource, chunk_row_order
 
 __all__ = ["ArrayEpochs", "ChunkEpochs"]

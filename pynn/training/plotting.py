@@ -2,19 +2,20 @@
 
 Needs matplotlib (the `plot` extra: pip install "pynn[plot]"). It draws on a bare
 matplotlib Figure with the Agg renderer, so it never opens a window, never touches
-pyplot's global state and works on a headless machine."""
+pyplot's global state and works on a headless machine.
+
+May import: pynn._checks, pynn.training; matplotlib, lazily."""
 from __future__ import annotations
 
 import os
 
 from .. import _checks
+from .callbacks import History
 
 __all__ = ["plot_history"]
 
 
 def _history_dict(history) -> dict:
-    from .callbacks import History
-
     if isinstance(history, History):
         return history.history
     if isinstance(history, dict):

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import pynn
-from pynn.io import model_file as pio
+from pynn.io import model_file, safetensors_file
+from pynn.nn.loading import load_bytes
 
 ALL_LAYERS = [pynn.Dense(6, 12), pynn.ReLU(), pynn.Dense(12, 12, use_bias=False), pynn.PReLU(12), pynn.Dropout(0.25),
               pynn.Dense(12, 10), pynn.Tanh(), pynn.Dense(10, 10), pynn.Sigmoid(), pynn.Dense(10, 9), pynn.LeakyReLU(0.1),
@@ -127,7 +128,7 @@ def test_without_optimizer_state(tmp_path):
     model = _model()
     model.fit(X, y, epochs=1, verbose=0)
     model.save(tmp_path / "m.safetensors", include_optimizer=False)
-    tensors, meta = pio.read_safetensors(tmp_path / "m.safetensors")
+    tensors, meta = safetensors_file.read_safetensors(tmp_path / "m.safetensors")
     assert "optimizer" not in meta and set(tensors) == {"layers.0.W", "layers.0.b", "layers.3.W", "layers.3.b"}
     loaded = pynn.load(tmp_path / "m.safetensors")
     assert loaded.optimizer is None and np.array_equal(loaded.predict(X), model.predict(X))
@@ -157,7 +158,7 @@ def test_bad_save_arguments(tmp_path):
     with pytest.raises(ValueError, match="custom loss"):
         custom.save(tmp_path / "c.safetensors")
     with pytest.raises(TypeError, match="Sequential"):
-        pio.save("not a model", tmp_path / "x.safetensors")
+        pynn.io.save("not a model", tmp_path / "x.safetensors")
     assert not any(tmp_path.iterdir())
 
 
@@ -294,7 +295,7 @@ def test_bad_json_header(tmp_path):
 
 def test_foreign_files(tmp_path):
     foreign = tmp_path / "foreign.safetensors"
-    pio.write_safetensors(foreign, {"weight": np.ones((2, 2), np.float32)}, {"framework": "pt"})
+    safetensors_file.write_safetensors(foreign, {"weight": np.ones((2, 2), np.float32)}, {"framework": "pt"})
     with pytest.raises(ValueError, match="not a pynn model file"):
         pynn.load(foreign)
     text = tmp_path / "notes.txt"
@@ -310,18 +311,18 @@ def test_deeply_nested_json_is_a_value_error():
     """[[[[...]]]] makes json recurse too deep: still a ValueError, in the header or the metadata."""
     bomb = b"[" * 200_000 + b"]" * 200_000
     with pytest.raises(ValueError, match="not valid JSON"):
-        pio.load_bytes(struct.pack("<Q", len(bomb)) + bomb)
+        load_bytes(struct.pack("<Q", len(bomb)) + bomb)
     meta = {"format": "pynn", "format_version": "1", "architecture": "[" * 200_000 + "]" * 200_000}
     text = json.dumps({"__metadata__": meta}).encode()
     with pytest.raises(ValueError, match="'architecture' is not valid JSON"):
-        pio.load_bytes(struct.pack("<Q", len(text)) + text)
+        load_bytes(struct.pack("<Q", len(text)) + text)
 
 
 def test_missing_tensor(tmp_path):
     path, _ = _good_file(tmp_path)
-    tensors, meta = pio.read_safetensors(path)
+    tensors, meta = safetensors_file.read_safetensors(path)
     del tensors["layers.3.b"]
-    pio.write_safetensors(path, tensors, meta)
+    safetensors_file.write_safetensors(path, tensors, meta)
     with pytest.raises(ValueError, match="tensor 'layers.3.b' is missing"):
         pynn.load(path)
 
@@ -339,17 +340,17 @@ def test_wrong_shape_and_dtype_against_the_architecture(tmp_path):
     model = _model()
     path = tmp_path / "m.safetensors"
     model.save(path)
-    tensors, meta = pio.read_safetensors(path)
+    tensors, meta = safetensors_file.read_safetensors(path)
     bad_shape = dict(tensors, **{"layers.0.W": tensors["layers.0.W"].reshape(6, 16)})
-    pio.write_safetensors(path, bad_shape, meta)
+    safetensors_file.write_safetensors(path, bad_shape, meta)
     with pytest.raises(ValueError, match=r"'layers.0.W' has shape \[6, 16\], the architecture needs \[16, 6\]"):
         pynn.load(path)
     bad_dtype = dict(tensors, **{"layers.0.b": tensors["layers.0.b"].astype(np.float64)})
-    pio.write_safetensors(path, bad_dtype, meta)
+    safetensors_file.write_safetensors(path, bad_dtype, meta)
     with pytest.raises(ValueError, match="'layers.0.b' has dtype F64, the model's dtype float32 needs F32"):
         pynn.load(path)
     wrong_arch = dict(meta, architecture=json.dumps([{"class": "Dense", "n_in": 6, "n_out": 4}]))
-    pio.write_safetensors(path, tensors, wrong_arch)
+    safetensors_file.write_safetensors(path, tensors, wrong_arch)
     with pytest.raises(ValueError, match="'layers.0.W' has shape"):
         pynn.load(path)
 
@@ -398,8 +399,8 @@ def test_write_safetensors_takes_any_memory_layout(tmp_path):
     """Transposed and strided arrays are written as their values, not as their memory."""
     base = np.arange(24, dtype=np.float64).reshape(4, 6)
     tensors = {"t": base.T, "s": base[:, ::2], "f": base.astype(np.float32)[1:3, ::-1]}
-    pio.write_safetensors(tmp_path / "x.safetensors", tensors, {"k": "v"})
-    read, meta = pio.read_safetensors(tmp_path / "x.safetensors")
+    safetensors_file.write_safetensors(tmp_path / "x.safetensors", tensors, {"k": "v"})
+    read, meta = safetensors_file.read_safetensors(tmp_path / "x.safetensors")
     assert meta == {"k": "v"} and set(read) == set(tensors)
     for key, arr in tensors.items():
         assert read[key].dtype == arr.dtype and np.array_equal(read[key], arr), key
@@ -423,8 +424,8 @@ def test_every_single_bit_flip_is_a_value_error(tmp_path):
             if i in padding and chr(corrupted[i]) in "\t\n\r":
                 continue  # one kind of JSON whitespace for another: the same file
             with pytest.raises(ValueError):
-                pio.load_bytes(bytes(corrupted), f"byte {i} bit {bit}")
-    assert _same_params(pio.load_bytes(raw), model)
+                load_bytes(bytes(corrupted), f"byte {i} bit {bit}")
+    assert _same_params(load_bytes(raw), model)
 
 
 def test_flipped_data_byte_fails_the_checksum(tmp_path):
@@ -449,27 +450,27 @@ def test_flipped_data_byte_fails_the_checksum(tmp_path):
 ])
 def test_bad_metadata(tmp_path, key, value, match):
     path, _ = _good_file(tmp_path)
-    tensors, meta = pio.read_safetensors(path)
+    tensors, meta = safetensors_file.read_safetensors(path)
     if key == "optimizer_step":
         model = _model()
         model.fit(*_data(), epochs=1, verbose=0)
         model.save(path)
-        tensors, meta = pio.read_safetensors(path)
+        tensors, meta = safetensors_file.read_safetensors(path)
         del meta[key]
     else:
         meta[key] = value
-    pio.write_safetensors(path, tensors, meta)
+    safetensors_file.write_safetensors(path, tensors, meta)
     with pytest.raises(ValueError, match=match):
         pynn.load(path)
 
 
 def test_non_finite_tensor(tmp_path):
     path, _ = _good_file(tmp_path)
-    tensors, meta = pio.read_safetensors(path)
+    tensors, meta = safetensors_file.read_safetensors(path)
     tensors = {k: v.copy() for k, v in tensors.items()}
     tensors["layers.0.b"][3] = np.nan
     in_model_order = [tensors[k] for k in ("layers.0.W", "layers.0.b", "layers.3.W", "layers.3.b")]
-    meta["sha256"] = pio._checksum(meta, in_model_order)  # a well-formed file that holds a NaN
-    pio.write_safetensors(path, tensors, meta)
+    meta["sha256"] = model_file.checksum(meta, in_model_order)  # a well-formed file that holds a NaN
+    safetensors_file.write_safetensors(path, tensors, meta)
     with pytest.raises(ValueError, match="NaN or inf"):
         pynn.load(path)

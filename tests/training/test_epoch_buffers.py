@@ -1,4 +1,4 @@
-"""fit's per-epoch buffers (pynn/_epoch.py) change how fast an epoch starts, not what it
+"""fit's per-epoch buffers (pynn/nn/state.py, pynn/training/shuffle.py) change how fast an epoch starts, not what it
 computes: the estimator and Sequential.fit equal a plain loop over the core's
 train_epoch with the documented shuffle, bit for bit; a reused rollback snapshot undoes
 a diverging epoch back to the end of the one before (optimizer state included); SGD's
@@ -12,7 +12,8 @@ import pytest
 
 import pynn
 from pynn import reference as R
-from pynn.nn._epoch import Shuffler, Snapshot, optimizer_buffer_ids
+from pynn.nn.state import Snapshot, optimizer_buffer_ids
+from pynn.training.shuffle import Shuffler
 
 
 def digits(n=300):
@@ -21,13 +22,12 @@ def digits(n=300):
 
 
 def flat(model):
-    net = model._net
-    return net.param_view(0, [net.n_params]).copy()
+    return model.state().params.copy()
 
 
 def opt_state(model):
-    net = model._net
-    return [net.optimizer_buffer(i).copy() for i in optimizer_buffer_ids(model.optimizer)], int(net.opt_step)
+    state = model.state()
+    return [b.copy() for b in state.optimizer_buffers], state.opt_step
 
 
 def plain_loop(model, X, targets, batch_size, optimizer, epochs, first_epoch=0, shuffle=True):
@@ -187,7 +187,7 @@ def test_snapshot_take_and_restore_round_trip():
     model = pynn.Sequential([pynn.Dense(3, 4), pynn.ReLU(), pynn.Dense(4, 2)], loss="mse", seed=0)
     X, Y = np.ones((8, 3)), np.zeros((8, 2))
     model.fit(X, Y, epochs=1, batch_size=4, verbose=0, optimizer=pynn.Adam(lr=0.1))
-    snap = Snapshot(model._net, (0, 1)).take()
+    snap = Snapshot(model.state()).take()
     before, (bufs, step) = flat(model), opt_state(model)
     model.fit(X, Y, epochs=2, batch_size=4, verbose=0)
     assert flat(model).tobytes() != before.tobytes()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pynn
-from pynn.nn._epoch import Shuffler
+from pynn.training.shuffle import Shuffler
 from pynn.training.chunks import chunk_row_order
 
 

@@ -107,7 +107,7 @@ def _small_model(seed):
 _KILL_CHILD = """
     import os, sys
     import numpy as np, pynn
-    import pynn.io.model_file
+    import pynn._files
     path, where = sys.argv[1], sys.argv[2]
     model = pynn.Sequential([pynn.Dense(512, 1024), pynn.ReLU(), pynn.Dense(1024, 512)], seed=1)  # ~4 MB
 
@@ -119,9 +119,9 @@ _KILL_CHILD = """
         return hooked
 
     if where == "fsync":
-        pynn.io.model_file.os.fsync = pause(os.fsync)       # data written, not yet durable
+        pynn._files.os.fsync = pause(os.fsync)       # data written, not yet durable
     elif where == "replace":
-        pynn.io.model_file.os.replace = pause(os.replace)   # temporary file complete, not renamed
+        pynn._files.os.replace = pause(os.replace)   # temporary file complete, not renamed
     if where == "loop":
         print("at loop", flush=True)
         while True:
@@ -206,7 +206,7 @@ def test_full_disk_real_tmpfs(tiny_tmpfs):
 @needs_io
 def test_full_disk_simulated(tmp_path, monkeypatch):
     """ENOSPC from write(2) after 16 KiB, as a full disk gives it, without a real one."""
-    import pynn.io.model_file as io
+    import pynn._files as files
 
     real_fdopen = os.fdopen
 
@@ -229,5 +229,5 @@ def test_full_disk_simulated(tmp_path, monkeypatch):
         def __exit__(self, *exc):
             return self.f.__exit__(*exc)
 
-    monkeypatch.setattr(io.os, "fdopen", lambda *a, **k: FullDisk(real_fdopen(*a, **k)))
+    monkeypatch.setattr(files.os, "fdopen", lambda *a, **k: FullDisk(real_fdopen(*a, **k)))
     _check_full_disk(tmp_path)

@@ -1,0 +1,2 @@
+"""The version of pynn, in one place (pynn.__version__, model files, ONNX export, the CLI)."""
+__version__ = "0.1.0"
