@@ -465,10 +465,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     activation may also be a list with one name per hidden layer; names: identity,
     logistic (= sigmoid), tanh, relu, leaky_relu, elu, gelu, silu, softplus, prelu.
 
-    Fitted attributes: classes_, coefs_ (list of (n_in, n_out) arrays), intercepts_,
-    loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_, n_iter_,
-    t_, n_features_in_, n_layers_, n_outputs_, out_activation_, and model_ (the
-    pynn.Sequential, e.g. for model_.save(path))."""
+    Fitted attributes: ``classes_``, ``coefs_`` (list of (n_in, n_out) arrays),
+    ``intercepts_``, ``loss_``, ``best_loss_``, ``loss_curve_``, ``validation_scores_``,
+    ``best_validation_score_``, ``n_iter_``, ``t_``, ``n_features_in_``, ``n_layers_``,
+    ``n_outputs_``, ``out_activation_``, and ``model_`` (the pynn.Sequential, e.g. for
+    ``model_.save(path)``)."""
 
     _is_classifier = True
 
@@ -548,7 +549,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return float(accuracy_score(y, self._decode(z), sample_weight=sample_weight))
 
     def predict(self, X):
-        """Class labels (from classes_), or a 0/1 indicator matrix for multi-label y."""
+        """Class labels (from ``classes_``), or a 0/1 indicator matrix for multi-label y."""
         return self._decode(self._outputs(X))
 
     def predict_log_proba(self, X):
@@ -563,7 +564,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
     def predict_proba(self, X):
-        """(n_samples, n_classes) probabilities in the order of classes_ (columns of
+        """(n_samples, n_classes) probabilities in the order of ``classes_`` (columns of
         the labels for multi-label y, each its own sigmoid), float64."""
         z = self._outputs(X)
         if self._multilabel:
@@ -590,7 +591,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Minimizes the squared error with identity outputs, one per target (y may be 2-D:
     multi-output regression). Parameters and fitted attributes as MLPClassifier
-    (without class_weight and classes_); predict returns float64, 1-D for one output."""
+    (without class_weight and ``classes_``); predict returns float64, 1-D for one output."""
 
     _is_classifier = False
 
