@@ -1,6 +1,6 @@
 """Sphinx configuration of pynn's documentation site.
 
-Build: pip install ".[docs]" && sphinx-build -W --keep-going -n docs <out>. The pages are
+Build: pip install ".[docs]" && sphinx-build -W --keep-going docs <out>. The pages are
 Markdown (MyST): the lecture, reliability and distributed pages are the .md files of docs/
 themselves, the benchmark pages include benchmarks/*.md. The API reference is built from
 the docstrings of the installed package, under the names users import (pynn.Sequential,
@@ -23,7 +23,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
-    "sphinx.ext.mathjax",
     "myst_parser",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -45,8 +44,9 @@ autosummary_generate = False  # the summary tables link to entries written out i
 
 # `name` in a docstring is emphasis (an argument name), not a cross-reference.
 default_role = None
+nitpicky = True  # as -n: the build by hand fails where CI would
 
-# Nitpicky mode (-n) makes every unresolved cross-reference an error, so a docstring that
+# Nitpicky mode makes every unresolved cross-reference an error, so a docstring that
 # names a pynn object that does not exist fails the build. Types of other libraries (the
 # signatures' np.ndarray, the estimators' scikit-learn bases) are not documented here and
 # are not looked up online (no intersphinx: the build stays offline and repeatable).
@@ -57,7 +57,6 @@ nitpick_ignore_regex = [
 ]
 
 myst_heading_anchors = 4  # "page.md#a-heading" links, as on GitHub
-myst_enable_extensions = ["dollarmath"]
 
 html_theme = "alabaster"
 html_title = f"pynn {release}"
@@ -69,7 +68,7 @@ html_theme_options = {"description": "Fast feed-forward neural networks on the C
 # users import them from pynn and from the public submodules below. Setting each public
 # object's __module__ to the path users import makes autodoc name it so in signatures,
 # base classes and type hints, so every cross-reference resolves to the documented entry.
-PUBLIC_SUBMODULES = ("autodiff", "reference", "datasets")
+PUBLIC_SUBMODULES = [name for name in pynn.__all__ if inspect.ismodule(getattr(pynn, name))]  # autodiff, ...
 
 
 def _public_names(namespace: types.ModuleType) -> list[str]:
@@ -88,16 +87,14 @@ def _claim_public_names(public_path: str, namespace: types.ModuleType) -> None:
 
 for _sub in PUBLIC_SUBMODULES:
     _claim_public_names(f"pynn.{_sub}", getattr(pynn, _sub))
-_claim_public_names("pynn", pynn)
-for _estimator in ("MLPClassifier", "MLPRegressor"):  # loaded on first use (they need scikit-learn)
-    getattr(pynn, _estimator).__module__ = "pynn"
+_claim_public_names("pynn", pynn)  # with scikit-learn installed, __all__ holds the estimators
 
 
 def _check_every_public_name_documented(app, env) -> None:
     """A name in pynn.__all__ (or a public submodule) without an entry in the API reference
     is a build warning, so a new public object cannot be left out of the reference."""
     documented = set(env.get_domain("py").objects)
-    wanted = [f"pynn.{name}" for name in _public_names(pynn)] + ["pynn.MLPClassifier", "pynn.MLPRegressor"]
+    wanted = [f"pynn.{name}" for name in _public_names(pynn)]
     for sub in PUBLIC_SUBMODULES:
         wanted += [f"pynn.{sub}.{name}" for name in _public_names(getattr(pynn, sub))]
     for path in sorted(set(wanted) - documented):
