@@ -54,16 +54,10 @@ try:
     from sklearn.utils import check_random_state
     from sklearn.utils.class_weight import compute_sample_weight
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
-    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("pynn.MLPClassifier and pynn.MLPRegressor need scikit-learn: "
-                      "pip install 'pynn[sklearn]' (or pip install scikit-learn)") from exc
-try:
-    from sklearn.utils.validation import validate_data  # scikit-learn >= 1.6
-except ImportError:  # pragma: no cover - older scikit-learn
-    def validate_data(estimator, *args, **kwargs):
-        return estimator._validate_data(*args, **kwargs)
-
+    raise ImportError("pynn.MLPClassifier and pynn.MLPRegressor need scikit-learn >= 1.6: "
+                      "pip install 'pynn[sklearn]' (or pip install 'scikit-learn>=1.6')") from exc
 from . import _checks
 from ._probabilities import log_sigmoid, log_softmax_rows, sigmoid, softmax_rows
 from .callbacks import Callback
@@ -587,9 +581,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         tags.classifier_tags.multi_label = True
         return tags
 
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {"multilabel": True}
-
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor with scikit-learn's interface, trained by pynn.
@@ -630,6 +621,3 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {"multioutput": True}

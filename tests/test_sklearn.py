@@ -412,7 +412,7 @@ def test_without_scikit_learn_the_estimators_say_how_to_get_it():
                      "from pynn import *\n"
                      "pynn.MLPClassifier")
     assert out.returncode != 0
-    assert "ImportError: pynn.MLPClassifier and pynn.MLPRegressor need scikit-learn: pip install 'pynn[sklearn]'" \
+    assert "ImportError: pynn.MLPClassifier and pynn.MLPRegressor need scikit-learn >= 1.6: pip install 'pynn[sklearn]'" \
         in out.stderr
 
 
