@@ -463,7 +463,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     dtype: 'float32' (default) or 'float64', the dtype of the network's parameters and
     arithmetic. predict_proba and predict_log_proba return float32 when the model and X
     are float32 (as scikit-learn's estimators do for float32 inputs), float64 otherwise;
-    predict returns labels from classes_ (their own dtype).
+    predict returns labels from ``classes_`` (their own dtype).
     class_weight: None, 'balanced' or {class: weight}, multiplied into sample_weight.
     n_threads: core threads during fit/predict (None: pynn's current setting).
     activation may also be a list with one name per hidden layer; names: identity,
