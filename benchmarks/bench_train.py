@@ -1,5 +1,5 @@
 """The training benchmark of issue 3: one epoch of pynn against NumPy, PyTorch and
-scikit-learn (see benchmarks/README.md). The code lives in pynn/bench.py so that
+scikit-learn (see benchmarks/README.md). The code lives in pynn/cli/bench.py so that
 `pynn bench` works from any installation; this script runs it with its figures and
 JSON written next to it by default.
 
@@ -8,7 +8,7 @@ JSON written next to it by default.
 import os
 import sys
 
-from pynn.bench import main
+from pynn.cli.bench import main
 
 if __name__ == "__main__":
     argv = sys.argv[1:]

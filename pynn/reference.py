@@ -34,7 +34,7 @@ _erf = np.vectorize(math.erf, otypes=[np.float64])
 def sigmoid(x):
     """sigma(x) = 1 / (1 + exp(-x)), computed without overflow.
 
-    With e = exp(-|x|) (always in (0, 1]):
+    With e = ``exp(-|x|)`` (always in (0, 1]):
     x >= 0: 1 / (1 + e);   x < 0: e / (1 + e).
     """
     e = np.exp(-np.abs(x))
@@ -73,7 +73,7 @@ def silu(x):
 
 
 def softplus(x):
-    """log(1 + exp(x)) in the stable form max(x, 0) + log1p(exp(-|x|))."""
+    """log(1 + exp(x)) in the stable form ``max(x, 0) + log1p(exp(-|x|))``."""
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
@@ -318,6 +318,7 @@ def softmax_cross_entropy(logits, targets, sample_weight=None):
     targets: int class indices (B,) or probability / one-hot rows (B, C).
       L = (1/B) sum_b w_b * (-sum_c t_bc log_softmax(z)_bc)
       dL/dz_bc = (softmax(z)_bc * sum_c' t_bc' - t_bc) * w_b / B
+
     (for index targets t is one-hot, so sum_c t = 1). Note: divided by B, not
     by sum(w) -- unlike torch's per-class ``weight=`` argument.
     """
@@ -339,7 +340,7 @@ def softmax_cross_entropy(logits, targets, sample_weight=None):
 def binary_cross_entropy(logits, targets, sample_weight=None):
     """BCE with logits (torch.nn.BCEWithLogitsLoss), mean over all B*C elements.
 
-      l_bc = max(z, 0) - z t + log1p(exp(-|z|))   (= -t log s - (1-t) log(1-s))
+      l_bc = ``max(z, 0) - z t + log1p(exp(-|z|))``   (= -t log s - (1-t) log(1-s))
       L = (1/(B*C)) sum_bc w_b l_bc
       dL/dz_bc = (sigma(z_bc) - t_bc) * w_b / (B*C)
     """
@@ -460,7 +461,7 @@ def adam_step(params, grads, state, lr, betas=(0.9, 0.999), eps=1e-8, weight_dec
 
 
 def adamw_step(params, grads, state, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-    """One torch.optim.AdamW step: decoupled decay p *= 1 - lr * wd, then Adam."""
+    """One torch.optim.AdamW step: decoupled decay ``p *= 1 - lr * wd``, then Adam."""
     _adam_update(params, grads, state, lr, betas, eps, weight_decay, decoupled=True)
 
 

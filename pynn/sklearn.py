@@ -54,21 +54,16 @@ try:
     from sklearn.utils import check_random_state
     from sklearn.utils.class_weight import compute_sample_weight
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
-    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("pynn.MLPClassifier and pynn.MLPRegressor need scikit-learn: "
-                      "pip install 'pynn[sklearn]' (or pip install scikit-learn)") from exc
-try:
-    from sklearn.utils.validation import validate_data  # scikit-learn >= 1.6
-except ImportError:  # pragma: no cover - older scikit-learn
-    def validate_data(estimator, *args, **kwargs):
-        return estimator._validate_data(*args, **kwargs)
-
+    raise ImportError("pynn.MLPClassifier and pynn.MLPRegressor need scikit-learn >= 1.6: "
+                      "pip install 'pynn[sklearn]' (or pip install 'scikit-learn>=1.6')") from exc
 from . import _checks
 from .training.callbacks import Callback
 from .datasets import train_test_split_indices
 from .nn.layers import LAYERS, Dense, Dropout, Sigmoid
 from .nn.optimizers import SGD, Adam
+from .nn.probabilities import log_sigmoid, log_softmax_rows, sigmoid, softmax_rows
 from .nn.sequential import Sequential
 from .nn.threads import _threads_for_this_call
 
@@ -379,11 +374,16 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ inference helpers
     def _outputs(self, X) -> np.ndarray:
-        """Raw network outputs (logits or values) as float64, X validated."""
+        """Raw network outputs (logits or values) of the validated X, a fresh array:
+        float32 when both the model and X are float32 (the core's own output, no copy),
+        float64 otherwise. scikit-learn's estimators return float32 for float32 inputs
+        and float64 for float64 inputs (check_regressor_multioutput demands float64),
+        and a float64 model's outputs keep their precision."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         with self._threads():
-            return self.model_.forward(X).astype(np.float64)
+            z = self.model_.forward(X)
+        return z.astype(np.result_type(z.dtype, X.dtype), copy=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -456,16 +456,21 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     dropout: float or one per hidden layer, the drop probability after each hidden
     activation (training only). init: the weight initializer of every Dense layer,
     'glorot_uniform' by default as scikit-learn (which narrows it for 'logistic'), or
-    'auto' (pynn's default: He before ReLU-like units, Glorot otherwise), 'he_normal', ... dtype: 'float32' (default) or 'float64'.
+    'auto' (pynn's default: He before ReLU-like units, Glorot otherwise), 'he_normal', ...
+    dtype: 'float32' (default) or 'float64', the dtype of the network's parameters and
+    arithmetic. predict_proba and predict_log_proba return float32 when the model and X
+    are float32 (as scikit-learn's estimators do for float32 inputs), float64 otherwise;
+    predict returns labels from ``classes_`` (their own dtype).
     class_weight: None, 'balanced' or {class: weight}, multiplied into sample_weight.
     n_threads: core threads during fit/predict (None: pynn's current setting).
     activation may also be a list with one name per hidden layer; names: identity,
     logistic (= sigmoid), tanh, relu, leaky_relu, elu, gelu, silu, softplus, prelu.
 
-    Fitted attributes: classes_, coefs_ (list of (n_in, n_out) arrays), intercepts_,
-    loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_, n_iter_,
-    t_, n_features_in_, n_layers_, n_outputs_, out_activation_, and model_ (the
-    pynn.Sequential, e.g. for model_.save(path))."""
+    Fitted attributes: ``classes_``, ``coefs_`` (list of (n_in, n_out) arrays),
+    ``intercepts_``, ``loss_``, ``best_loss_``, ``loss_curve_``, ``validation_scores_``,
+    ``best_validation_score_``, ``n_iter_``, ``t_``, ``n_features_in_``, ``n_layers_``,
+    ``n_outputs_``, ``out_activation_``, and ``model_`` (the pynn.Sequential, e.g. for
+    ``model_.save(path)``)."""
 
     _is_classifier = True
 
@@ -545,41 +550,34 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return float(accuracy_score(y, self._decode(z), sample_weight=sample_weight))
 
     def predict(self, X):
-        """Class labels (from classes_), or a 0/1 indicator matrix for multi-label y."""
+        """Class labels (from ``classes_``), or a 0/1 indicator matrix for multi-label y."""
         return self._decode(self._outputs(X))
 
     def predict_log_proba(self, X):
         """log predict_proba(X), computed from the logits (finite where the probability
-        underflows to 0)."""
-        z = self._outputs(X)
-        if self._multilabel:
-            return -np.logaddexp(0.0, -z)
-        if z.shape[1] == 1:
-            return np.hstack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
-        z -= z.max(axis=1, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        underflows to 0), in predict_proba's dtype."""
+        return self._probabilities(X, log_sigmoid, log_softmax_rows)
 
     def predict_proba(self, X):
-        """(n_samples, n_classes) probabilities in the order of classes_ (columns of
-        the labels for multi-label y, each its own sigmoid), float64."""
+        """(n_samples, n_classes) probabilities in the order of ``classes_`` (columns of
+        the labels for multi-label y, each its own sigmoid): float32 when the model
+        (dtype='float32', the default) and X are float32, float64 otherwise."""
+        return self._probabilities(X, sigmoid, softmax_rows)
+
+    def _probabilities(self, X, of_logit, of_rows):
+        """of_logit (one logistic output per label, or both classes of a binary problem:
+        the logit of the first class is -z) or of_rows (softmax outputs) of the logits."""
         z = self._outputs(X)
         if self._multilabel:
-            return 0.5 * (1.0 + np.tanh(0.5 * z))
+            return of_logit(z)
         if z.shape[1] == 1:
-            p = 0.5 * (1.0 + np.tanh(0.5 * z))  # the sigmoid without overflow
-            return np.hstack([1.0 - p, p])
-        z -= z.max(axis=1, keepdims=True)
-        np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        return z
+            return np.hstack([of_logit(-z), of_logit(z)])
+        return of_rows(z)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {"multilabel": True}
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -587,7 +585,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Minimizes the squared error with identity outputs, one per target (y may be 2-D:
     multi-output regression). Parameters and fitted attributes as MLPClassifier
-    (without class_weight and classes_); predict returns float64, 1-D for one output."""
+    (without class_weight and ``classes_``); predict returns float32 when the model
+    (dtype='float32', the default) and X are float32, float64 otherwise, 1-D for one
+    output."""
 
     _is_classifier = False
 
@@ -610,6 +610,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return float(r2_score(y, z[:, 0] if z.shape[1] == 1 else z, sample_weight=sample_weight))
 
     def predict(self, X):
+        """Predicted values (n_samples,) for one output, else (n_samples, n_outputs):
+        float32 when the model and X are float32, float64 otherwise."""
         z = self._outputs(X)
         return z[:, 0] if z.shape[1] == 1 else z
 
@@ -617,6 +619,3 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {"multioutput": True}

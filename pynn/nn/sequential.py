@@ -21,6 +21,7 @@ from ..training.rows import feature_rows, in_place, predict_rows, train_rows
 from .initializers import initialize
 from .layers import Dense, Dropout, Layer, PReLU
 from .optimizers import Optimizer, as_optimizer
+from .probabilities import sigmoid, softmax_rows
 from .state import ModelState, Snapshot
 
 __all__ = ["Sequential", "LOSSES", "DivergenceError"]
@@ -554,21 +555,16 @@ class Sequential:
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities: softmax rows (softmax_cross_entropy) or per-output
-        sigmoids (binary_cross_entropy)."""
+        sigmoids (binary_cross_entropy), in the model's dtype (float32 by default)."""
         if self.loss == "softmax_cross_entropy":
-            out = self.forward(X).astype(np.float64)
-            out -= out.max(axis=1, keepdims=True)
-            np.exp(out, out=out)
-            out /= out.sum(axis=1, keepdims=True)
-            return out.astype(self.dtype)
+            return softmax_rows(self.forward(X))
         if self.loss == "binary_cross_entropy":
-            z = self.forward(X).astype(np.float64)
-            return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(self.dtype)  # sigmoid without overflow
+            return sigmoid(self.forward(X))
         raise ValueError(f"predict_proba needs a classification loss, this model's loss is {self.loss!r}")
 
     def predict(self, X) -> np.ndarray:
         """Class indices (softmax_cross_entropy), 0/1 per output (binary_cross_entropy),
-        or the outputs themselves (mse and custom losses)."""
+        or the outputs themselves in the model's dtype (mse and custom losses)."""
         out = self.forward(X)
         if self.loss == "softmax_cross_entropy":
             return out.argmax(axis=1)
