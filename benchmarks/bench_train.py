@@ -1,4 +1,4 @@
-"""The training benchmark of issue 3: one epoch of pynn against NumPy, PyTorch and
+"""The training benchmark: one epoch of pynn against NumPy, PyTorch and
 scikit-learn (see benchmarks/README.md). The code lives in pynn/cli/bench.py so that
 `pynn bench` works from any installation; this script runs it with its figures and
 JSON written next to it by default.

@@ -1,7 +1,9 @@
 """pynn: fast feed-forward neural networks (MLPs) on the CPU.
 
 A C++ core does every hot loop; this package holds the API. See README.md and
-docs/lecture.md (the course's notation mapped to pynn)."""
+docs/lecture.md (the course's notation mapped to pynn).
+
+May import: everything: it is the facade over all rooms."""
 import sys as _sys
 from importlib.util import find_spec as _find_spec
 

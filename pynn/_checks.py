@@ -3,7 +3,8 @@
 Every public entry point validates what it gets *before* the core sees it, so a bad
 call raises a ValueError/TypeError naming the argument, what was expected and what
 came, and leaves the model untouched.
-"""
+
+May import: NumPy; pynn._core (all_finite: this module is its door)."""
 from __future__ import annotations
 
 import math

@@ -7,7 +7,8 @@ On a 2-core machine that spin took a core from the first fit in a fresh process 
 lost on the digits estimator). OPENBLAS_THREAD_TIMEOUT is read once, when a library loads,
 so it is set only around loading the core (unless the user set it) and removed again:
 NumPy's own OpenBLAS, loaded before, and any BLAS loaded later keep their defaults.
-"""
+
+May import: NumPy and pynn._core only."""
 import os
 
 import numpy  # noqa: F401  (loaded first: its OpenBLAS must not see the variable below)

@@ -1,2 +1,4 @@
-"""The version of pynn, in one place (pynn.__version__, model files, ONNX export, the CLI)."""
+"""The version of pynn, in one place (pynn.__version__, model files, ONNX export, the CLI).
+
+May import: nothing."""
 __version__ = "0.1.0"

@@ -4,7 +4,8 @@
   (see ``pynn/data/LICENSE-digits.txt``: CC BY 4.0, Alpaydin & Kaynak 1998).
 * ``make_mnist_like``: a synthetic, learnable MNIST-sized classification set.
 * ``train_test_split_indices``: a (stratified) split helper.
-"""
+
+May import: NumPy only."""
 
 from importlib import resources
 from pathlib import Path

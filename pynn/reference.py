@@ -15,7 +15,8 @@ Conventions
   ``layer.get_config()`` of the real model.
 * Derivatives at kinks follow PyTorch: ReLU'(0) = 0, LeakyReLU / PReLU / ELU
   use the branch ``x > 0``.
-"""
+
+May import: NumPy only: the oracle shares no code with what it checks."""
 
 import math
 

@@ -38,7 +38,8 @@ same thing; the tests and benchmarks/bench_sklearn.py compare the two):
   state, as scikit-learn does.
 * A diverging run (non-finite loss) stops with a RuntimeWarning and keeps the
   parameters of its last good epoch (pynn.TerminateOnNaN).
-"""
+
+May import: pynn.nn, pynn.training, the base; scikit-learn (an optional extra: importing this module needs it)."""
 from __future__ import annotations
 
 import contextlib

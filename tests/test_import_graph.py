@@ -135,3 +135,9 @@ def test_imports_inside_functions_only_for_optional_dependencies(module):
 def test_the_graph_reader_sees_imports_inside_functions():
     found = {t for t, _, inner in imports("pynn.distributed.mpi") if inner}
     assert "mpi4py" in found
+
+
+@pytest.mark.parametrize("module", [m for m in PYNN_MODULES if m not in ("pynn.__main__", "pynn.bench", "pynn.config")])
+def test_each_module_says_what_it_may_import(module):
+    doc = ast.get_docstring(ast.parse(MODULES[module].read_text(encoding="utf-8"))) or ""
+    assert "May import:" in doc, f"{module}'s docstring does not say what it may import"

@@ -5,7 +5,7 @@ scikit-learn, each in its own process.
     python benchmarks/bench_train.py --quick    # seconds: small sizes, checks the machinery
     pynn bench [--quick ...]                    # the same
 
-Workload (issue 3): 60,000 x 784 float32 rows from pynn.datasets.make_mnist_like, 10
+Workload: 60,000 x 784 float32 rows from pynn.datasets.make_mnist_like, 10
 classes; network 784-256-ReLU-128-ReLU-10, softmax cross-entropy, Adam(lr=1e-3), one
 epoch with shuffling, 2 threads, at batch sizes 32, 128 and 512.
 
@@ -30,12 +30,13 @@ Timing: repeats are interleaved (each repeat runs every framework and batch size
 rotating order), each run a fresh subprocess; the table quotes medians. Only `fit` is
 timed, after a short warm-up fit on other rows. GFLOP/s counts the matrix work an epoch
 needs (forward and dW for all layers, dX for layers 2-3: 60.4 GFLOP for this network;
-issue 3 quotes 84.5, which also counts the first layer's dX no framework needs to
-compute: pass --gflop-per-epoch 84.5 for that convention). The peak is the fp32 FMA
+counting the first layer's dX too, which no framework needs to compute, gives 84.5: pass
+--gflop-per-epoch 84.5 for that convention). The peak is the fp32 FMA
 throughput measured on this machine (pynn.nn.machine.fma_peak_gflops) unless --peak is given.
 The 1-minute load average is printed before and after: a busy machine makes 2-thread
 timings meaningless, so check it.
-"""
+
+May import: every room below pynn.cli; torch, scikit-learn, threadpoolctl and matplotlib lazily (optional)."""
 from __future__ import annotations
 
 import argparse

@@ -31,7 +31,9 @@
     backend = "mpi"                   #   mpiexec -n 2 pynn train config.toml (docs/distributed.md)
 
 Every problem (TOML syntax, unknown key, wrong type, out-of-range value, missing file,
-absent label column) raises ConfigError with one line naming the file and the key."""
+absent label column) raises ConfigError with one line naming the file and the key.
+
+May import: pynn.nn, pynn.training, the base; tomllib (tomli before Python 3.11)."""
 from __future__ import annotations
 
 import difflib

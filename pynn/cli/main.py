@@ -7,7 +7,9 @@
     pynn plot HISTORY_OR_MODEL        loss/accuracy curves as PNG (needs matplotlib)
 
 Bad input (config, data or model files) is one line on stderr and exit status 2;
-a diverged training run is exit status 1; Ctrl-C is 130."""
+a diverged training run is exit status 1; Ctrl-C is 130.
+
+May import: pynn.cli and every room below it; mpi4py lazily (optional)."""
 from __future__ import annotations
 
 import argparse

@@ -9,7 +9,9 @@ the libmpi mpi4py loaded (csrc/distributed/mpi_reducer.cpp), with no Python per 
 
 Supported: MPICH and its ABI (the `mpich` wheel from PyPI, Intel MPI, MVAPICH), whose
 handles are C ints. Other MPIs (Open MPI: handles are pointers) are refused with a
-ValueError naming comm."""
+ValueError naming comm.
+
+May import: the base and pynn._core (MpiReducer: this module is its door); mpi4py lazily. The model is read through its public accessors."""
 from __future__ import annotations
 
 import os

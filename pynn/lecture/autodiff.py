@@ -23,7 +23,8 @@ the nodes that use it), so that when a node is reached its gradient is complete:
 Broadcasting: when an operand was broadcast (a bias ``b`` of shape (n,) added to
 every row of an (B, n) array), each of its elements fed many outputs, so its
 gradient is the sum of theirs: the backward pass sums over the broadcast axes.
-"""
+
+May import: NumPy only."""
 import math
 
 import numpy as np

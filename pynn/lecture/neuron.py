@@ -7,7 +7,8 @@ A unit computes a weighted sum of its inputs plus a bias, then a nonlinearity::
 
 The perceptron is the unit whose f is a step, trained by the perceptron rule. It
 learns AND and OR but never XOR: no line separates XOR's classes.
-"""
+
+May import: NumPy only."""
 import warnings
 
 import numpy as np

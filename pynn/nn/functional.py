@@ -1,5 +1,7 @@
 """Activation functions as plain functions on arrays, computed by the C++ core (the same
-code the layers run). Input: any real array; output: float64 unless the input is float32."""
+code the layers run). Input: any real array; output: float64 unless the input is float32.
+
+May import: pynn._checks, pynn._core, pynn.nn.layers (the activation names)."""
 from __future__ import annotations
 
 import math

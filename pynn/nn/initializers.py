@@ -10,7 +10,8 @@
 
 Normal variants are plain (not truncated) normals, as torch.nn.init. Every draw comes
 from the generator the model derives from its seed.
-"""
+
+May import: NumPy only."""
 from __future__ import annotations
 
 import math

@@ -32,7 +32,8 @@ any CPU with AVX512_BF16 (slowly). ``Sequential.kernel_plan(batch_size)`` and ``
 show what each layer runs on.
 
 The settings are process-wide and read at the start of each epoch.
-"""
+
+May import: pynn._checks, pynn._core."""
 from __future__ import annotations
 
 import os

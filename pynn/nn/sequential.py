@@ -1,7 +1,9 @@
 """pynn.Sequential: a feed-forward network whose numbers all live in one C++ core network.
 
 Python holds the description (layers, loss, dtype, seed), validates every input, and
-runs the epochs; the core runs every batch of an epoch with the GIL released."""
+runs the epochs; the core runs every batch of an epoch with the GIL released.
+
+May import: pynn.nn, pynn.distributed, pynn.io, pynn.training, pynn.lecture (autodiff, for custom losses), the base and pynn._core."""
 from __future__ import annotations
 
 import numpy as np
@@ -376,11 +378,12 @@ class Sequential:
             args = {k: v for k, v in locals().items() if k not in ("self", "comm")}  # fit's arguments
             return fit_data_parallel(self, comm, args)
         run = self._data_parallel
+        epochs = _checks.positive_int(epochs, "epochs")
+        validation_split = _checks.real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
         if y is None:
             if run is not None:
                 raise ValueError("fit(comm=...) needs X and y as arrays (each process's own rows), not chunks")
-            epochs = _checks.positive_int(epochs, "epochs")
-            if _checks.real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True) > 0:
+            if validation_split > 0:
                 raise ValueError("validation_split needs X and y as arrays; with chunks, hold out a chunk and pass "
                                  "it as validation_data=(X_val, y_val)")
             if sample_weight is not None:
@@ -392,13 +395,11 @@ class Sequential:
                 # One core epoch call per epoch: every process must take the same steps.
                 X = np.ascontiguousarray(X, dtype=self.dtype)
             targets = self._targets(y, X.shape[0], sample_weight)
-        epochs = _checks.positive_int(epochs, "epochs")
         batch_size = _checks.positive_int(batch_size, "batch_size")
         for name, flag in (("shuffle", shuffle), ("terminate_on_nan", terminate_on_nan)):
             if not isinstance(flag, (bool, np.bool_)):
                 raise TypeError(f"{name} must be True or False, got {_checks.describe(flag)}")
         verbose = _checks.positive_int(verbose, "verbose", minimum=0, maximum=2)
-        validation_split = _checks.real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
         validation = None
         if validation_data is not None:
             if validation_split > 0:

@@ -1,4 +1,6 @@
-"""The core's thread count (OpenMP; OpenBLAS runs its GEMMs on the same threads)."""
+"""The core's thread count (OpenMP; OpenBLAS runs its GEMMs on the same threads).
+
+May import: pynn._checks, pynn._core."""
 from __future__ import annotations
 
 import contextlib

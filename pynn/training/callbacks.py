@@ -6,7 +6,8 @@ on_epoch_end(epoch, logs), then on_train_end. `logs` holds the epoch's "loss" (a
 "val_accuracy". The batch loop of an epoch runs in the C++ core, so there are no
 per-batch hooks. Before training, `callback.params` holds {"epochs", "batch_size",
 "samples", "metrics"} (metrics: the keys the logs will have).
-"""
+
+May import: pynn._checks; the model is read through its public accessors."""
 from __future__ import annotations
 
 import math

@@ -7,7 +7,9 @@ allow_pickle=False, CSV cells are parsed as numbers (or kept as label strings).
 
 Data larger than memory: .npy features are memory-mapped (np.load(mmap_mode="r"): the
 rows stay in the file until read), and CsvChunks reads a CSV a block of rows at a time,
-once per epoch, for Sequential.fit's chunks."""
+once per epoch, for Sequential.fit's chunks.
+
+May import: pynn._checks, pynn._files, pynn.datasets."""
 from __future__ import annotations
 
 import csv

@@ -3,7 +3,9 @@ listing the rows of X (and of targets) to train on, in order.
 
 ArrayEpochs: one array, all its rows or a subset (validation_split's training rows,
 listed by index instead of copied out). ChunkEpochs: one entry per chunk of a
-ChunkSource (pynn/training/chunks.py)."""
+ChunkSource (pynn/training/chunks.py).
+
+May import: pynn.training."""
 from __future__ import annotations
 
 import numpy as np

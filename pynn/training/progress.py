@@ -4,7 +4,9 @@ The batches of an epoch run inside one C++ call (GIL released, no Python per bat
 progress is reported per epoch: verbose=1 is one tqdm bar over the epochs of the fit,
 its postfix showing the last epoch's metrics. A bar only makes sense where it can redraw
 itself, so verbose=1 falls back to the verbose=2 lines (on stdout) without tqdm (the
-`progress` extra) or when stderr is not a terminal or notebook (a log file, a pipe, CI)."""
+`progress` extra) or when stderr is not a terminal or notebook (a log file, a pipe, CI).
+
+May import: pynn.training; tqdm lazily (optional)."""
 from __future__ import annotations
 
 import sys

@@ -7,7 +7,8 @@ float32 model, uint8 images, a Fortran-ordered file) is converted block by block
 epoch, so the extra memory is one block (BLOCK_BYTES) whatever the size of the file. An
 X already in memory is converted once, whole, as _checks.features does: re-converting it
 every epoch would cost time to save memory its owner has already spent.
-"""
+
+May import: pynn._checks."""
 from __future__ import annotations
 
 import mmap

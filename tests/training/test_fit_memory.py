@@ -1,4 +1,4 @@
-"""Peak memory of fit (issue 3): the data set plus a small constant.
+"""Peak memory of fit: the data set plus a small constant.
 
 fit may make one float32 copy of X when the caller passes float64, and none when it
 passes float32 C-contiguous rows; nothing X-sized per epoch (the shuffle gathers rows
