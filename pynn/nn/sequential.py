@@ -9,21 +9,18 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks, _core
-from ..datasets import train_test_split_indices
 from ..distributed.mpi import fit_data_parallel
 from ..io.model_file import save as save_model_file
 from ..io.onnx_export import to_onnx
 from ..lecture.autodiff import custom_loss_gradient
-from ..training.callbacks import Callback, History, TerminateOnNaN
-from ..training.chunks import ChunkSource
-from ..training.epochs import ArrayEpochs, ChunkEpochs
+from ..training.callbacks import History
 from ..training.plotting import plot_history
-from ..training.progress import ProgressLogger
-from ..training.rows import feature_rows, in_place, predict_rows, train_rows
+from ..training.rows import feature_rows, predict_rows
 from .initializers import initialize
 from .layers import Dense, Dropout, Layer, PReLU
 from .optimizers import Optimizer, as_optimizer
 from .probabilities import sigmoid, softmax_rows
+from .fitting import fit as fit_epochs
 from .state import ModelState, Snapshot
 
 __all__ = ["Sequential", "LOSSES", "DivergenceError"]
@@ -377,121 +374,8 @@ class Sequential:
         if comm is not None:
             args = {k: v for k, v in locals().items() if k not in ("self", "comm")}  # fit's arguments
             return fit_data_parallel(self, comm, args)
-        run = self._data_parallel
-        epochs = _checks.positive_int(epochs, "epochs")
-        validation_split = _checks.real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
-        if y is None:
-            if run is not None:
-                raise ValueError("fit(comm=...) needs X and y as arrays (each process's own rows), not chunks")
-            if validation_split > 0:
-                raise ValueError("validation_split needs X and y as arrays; with chunks, hold out a chunk and pass "
-                                 "it as validation_data=(X_val, y_val)")
-            if sample_weight is not None:
-                raise ValueError("with chunks, sample weights go into the chunks: (X_chunk, y_chunk, sample_weight_chunk)")
-            data = ChunkEpochs(ChunkSource(X, epochs, bool(shuffle), self.seed), self._chunk, self.seed, bool(shuffle))
-        else:
-            X = feature_rows(X, "X", self.dtype, self.n_inputs)
-            if run is not None and not in_place(X, self.dtype):
-                # One core epoch call per epoch: every process must take the same steps.
-                X = np.ascontiguousarray(X, dtype=self.dtype)
-            targets = self._targets(y, X.shape[0], sample_weight)
-        batch_size = _checks.positive_int(batch_size, "batch_size")
-        for name, flag in (("shuffle", shuffle), ("terminate_on_nan", terminate_on_nan)):
-            if not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {_checks.describe(flag)}")
-        verbose = _checks.positive_int(verbose, "verbose", minimum=0, maximum=2)
-        validation = None
-        if validation_data is not None:
-            if validation_split > 0:
-                raise ValueError("pass validation_data or validation_split, not both")
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise TypeError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)")
-            Xv = feature_rows(validation_data[0], "validation_data X", self.dtype, self.n_inputs)
-            vw = validation_data[2] if len(validation_data) == 3 else None
-            validation = (Xv, self._targets(validation_data[1], Xv.shape[0], vw, "validation_data y"))
-        if y is not None:
-            train_rows_ = None
-            if validation_split > 0:
-                train_rows_, validation = self._split_validation(X, targets, validation_split)
-            data = ArrayEpochs(X, targets, train_rows_, self.seed, bool(shuffle))
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks must be pynn.Callback instances, got {_checks.describe(cb)}")
-        if terminate_on_nan and not any(isinstance(cb, TerminateOnNaN) for cb in callbacks):
-            callbacks.append(TerminateOnNaN())
-        config = self._bind_optimizer(optimizer)
-
-        history = History()
-        metrics = ["loss"] + (["accuracy"] if self.is_classifier else [])
-        metrics += [f"val_{m}" for m in metrics] if validation is not None else []
-        history.params = {"epochs": epochs, "batch_size": batch_size, "samples": data.n_rows, "metrics": metrics}
-        if run is not None:  # every process's arguments are good; rank 0's parameters everywhere
-            run.begin(self, history.params, validation, shuffle)
-        progress = ProgressLogger(verbose) if verbose else None
-        callbacks = [history] + ([progress] if progress else []) + callbacks
-        for cb in callbacks:
-            cb.set_model(self)
-            cb.set_params(history.params)
-        self.stop_training = False
-        snapshot = Snapshot(self.state())  # allocated once for all epochs
-        try:
-            for cb in callbacks:
-                cb.on_train_begin()
-            for epoch in range(epochs):
-                for cb in callbacks:
-                    cb.on_epoch_begin(epoch)
-                config.lr = self.optimizer.lr  # a callback may have changed it
-                try:
-                    logs = self._run_epoch(data, batch_size, config, snapshot,
-                                           reducer=run.reducer if run is not None else None)
-                except DivergenceError as exc:  # the epoch is undone; a TerminateOnNaN turns it into a stop
-                    guard = next((cb for cb in callbacks if isinstance(cb, TerminateOnNaN)), None)
-                    if guard is None:
-                        raise
-                    guard.on_divergence(epoch, exc)
-                    history.params["diverged_epoch"] = epoch
-                    break
-                if validation is not None:
-                    val = self._evaluate(*validation) if run is None else run.evaluate(self, *validation)
-                    logs.update({f"val_{k}": v for k, v in val.items()})
-                for cb in callbacks:
-                    cb.on_epoch_end(epoch, logs)
-                if run is not None:  # a callback on one process stops them all
-                    self.stop_training = run.end_epoch(self.stop_training)
-                if self.stop_training:
-                    break
-            for cb in callbacks:
-                cb.on_train_end()
-        finally:
-            if progress is not None:
-                progress.close()
-        self.history = history
-        return history
-
-    def _split_validation(self, X, targets, fraction: float):
-        """(training rows, (X, targets_val, validation rows)): a shuffled split seeded by
-        the model's seed, stratified on class labels (softmax labels, or one 0/1 output).
-        X is not copied: training and validation read their rows of X by index."""
-        labels, dense, weights = targets
-        strata = labels
-        if strata is None and self.loss == "binary_cross_entropy" and dense.shape[1] == 1:
-            strata = dense[:, 0]
-        train, val = train_test_split_indices(X.shape[0], fraction, seed=[self.seed, 2], stratify=strata)
-        if len(train) == 0 or len(val) == 0:
-            raise ValueError(f"validation_split={fraction} of {X.shape[0]} samples leaves "
-                             f"{len(train)} for training and {len(val)} for validation; both need at least one")
-
-        def part(idx):
-            return tuple(None if a is None else np.ascontiguousarray(a[idx]) for a in targets)
-
-        return train, (X, part(val), val)
-
-    def _chunk(self, entry, k: int) -> tuple:
-        """(X, targets) of the k-th chunk of an epoch, validated as fit's arrays are."""
-        X = feature_rows(entry[0], f"chunk {k} X", self.dtype, self.n_inputs)
-        weights = entry[2] if len(entry) == 3 else None
-        return X, self._targets(entry[1], X.shape[0], weights, f"chunk {k} y")
+        return fit_epochs(self, X, y, epochs, batch_size, optimizer, shuffle, validation_data, verbose,
+                          sample_weight, callbacks, validation_split, terminate_on_nan)
 
     def plot_history(self, path, title: str | None = None) -> str:
         """Loss (and accuracy) curves of the last fit, train and validation, as an image
@@ -499,41 +383,6 @@ class Sequential:
         if self.history is None:
             raise ValueError("this model has no history yet: call fit first")
         return plot_history(self.history, path, title=title)
-
-    def _run_epoch(self, data, batch_size, config, snapshot: Snapshot, reducer=None) -> dict:
-        # The shuffle of epoch e depends only on (seed, e): a run resumed from a saved
-        # model shuffles exactly as an uninterrupted one.
-        snapshot.take()
-        loss_sum, rows, correct = 0.0, 0, 0
-        try:
-            for X, targets, perm in data(self.epochs_done):
-                if isinstance(self.loss, str):
-                    part = train_rows(lambda *data: self._net.train_epoch(*data, batch_size, config, reducer=reducer),
-                                      self.dtype, X, targets, perm, batch_size)
-                else:
-                    part = self._custom_epoch(X, targets, perm, batch_size, config)
-                loss_sum, rows, correct = loss_sum + part[0], rows + part[1], correct + part[2]
-            self._check_finite_params(snapshot.params)
-        except Exception:
-            # A DivergenceError, or a custom loss that fails on a later batch: either way
-            # the model keeps the parameters it had before the epoch (the last finite ones).
-            snapshot.restore()
-            raise
-        self.epochs_done += 1
-        logs = {"loss": loss_sum / rows}
-        if self.loss == "softmax_cross_entropy":
-            logs["accuracy"] = correct / rows
-        elif self.loss == "binary_cross_entropy":
-            logs["accuracy"] = correct / (rows * self.n_outputs)
-        return logs
-
-    def _custom_epoch(self, X, targets, perm, batch_size, config):
-        loss_sum = 0.0
-        for start in range(0, len(perm), batch_size):
-            idx = perm[start:start + batch_size]
-            loss_sum += self._custom_loss_gradients(np.ascontiguousarray(X[idx]), targets[1][idx]) * len(idx)
-            self._net.apply_update(config)
-        return loss_sum, len(perm), 0
 
     # ------------------------------------------------------------------ inference
     def _evaluate(self, X, targets, rows=None) -> dict:

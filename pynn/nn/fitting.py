@@ -1,0 +1,180 @@
+"""Sequential.fit's work: its arguments checked, the epochs run around the core's batch
+loop (each epoch undone if it diverges), validation, callbacks and History. The batch
+loop of an epoch is one core call; here is only what happens between them.
+
+May import: pynn.nn, pynn.training, pynn.datasets, pynn._checks."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _checks
+from .._core import DivergenceError
+from ..datasets import train_test_split_indices
+from ..training.callbacks import Callback, History, TerminateOnNaN
+from ..training.chunks import ChunkSource
+from ..training.epochs import ArrayEpochs, ChunkEpochs
+from ..training.progress import ProgressLogger
+from ..training.rows import feature_rows, in_place, train_rows
+from .state import Snapshot
+
+__all__ = ["fit"]
+
+
+def fit(model, X, y, epochs, batch_size, optimizer, shuffle, validation_data, verbose, sample_weight,
+        callbacks, validation_split, terminate_on_nan) -> History:
+    """Sequential.fit without comm (see its docstring): check the arguments, then run
+    the epochs, the callbacks and the validation around the core's batch loop."""
+    run = model._data_parallel
+    epochs = _checks.positive_int(epochs, "epochs")
+    validation_split = _checks.real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
+    if y is None:
+        if run is not None:
+            raise ValueError("fit(comm=...) needs X and y as arrays (each process's own rows), not chunks")
+        if validation_split > 0:
+            raise ValueError("validation_split needs X and y as arrays; with chunks, hold out a chunk and pass "
+                             "it as validation_data=(X_val, y_val)")
+        if sample_weight is not None:
+            raise ValueError("with chunks, sample weights go into the chunks: (X_chunk, y_chunk, sample_weight_chunk)")
+        data = ChunkEpochs(ChunkSource(X, epochs, bool(shuffle), model.seed), lambda entry, k: _chunk(model, entry, k), model.seed, bool(shuffle))
+    else:
+        X = feature_rows(X, "X", model.dtype, model.n_inputs)
+        if run is not None and not in_place(X, model.dtype):
+            # One core epoch call per epoch: every process must take the same steps.
+            X = np.ascontiguousarray(X, dtype=model.dtype)
+        targets = model._targets(y, X.shape[0], sample_weight)
+    batch_size = _checks.positive_int(batch_size, "batch_size")
+    for name, flag in (("shuffle", shuffle), ("terminate_on_nan", terminate_on_nan)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {_checks.describe(flag)}")
+    verbose = _checks.positive_int(verbose, "verbose", minimum=0, maximum=2)
+    validation = None
+    if validation_data is not None:
+        if validation_split > 0:
+            raise ValueError("pass validation_data or validation_split, not both")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise TypeError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)")
+        Xv = feature_rows(validation_data[0], "validation_data X", model.dtype, model.n_inputs)
+        vw = validation_data[2] if len(validation_data) == 3 else None
+        validation = (Xv, model._targets(validation_data[1], Xv.shape[0], vw, "validation_data y"))
+    if y is not None:
+        train_rows_ = None
+        if validation_split > 0:
+            train_rows_, validation = _split_validation(model, X, targets, validation_split)
+        data = ArrayEpochs(X, targets, train_rows_, model.seed, bool(shuffle))
+    callbacks = list(callbacks or [])
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be pynn.Callback instances, got {_checks.describe(cb)}")
+    if terminate_on_nan and not any(isinstance(cb, TerminateOnNaN) for cb in callbacks):
+        callbacks.append(TerminateOnNaN())
+    config = model._bind_optimizer(optimizer)
+
+    history = History()
+    metrics = ["loss"] + (["accuracy"] if model.is_classifier else [])
+    metrics += [f"val_{m}" for m in metrics] if validation is not None else []
+    history.params = {"epochs": epochs, "batch_size": batch_size, "samples": data.n_rows, "metrics": metrics}
+    if run is not None:  # every process's arguments are good; rank 0's parameters everywhere
+        run.begin(model, history.params, validation, shuffle)
+    progress = ProgressLogger(verbose) if verbose else None
+    callbacks = [history] + ([progress] if progress else []) + callbacks
+    for cb in callbacks:
+        cb.set_model(model)
+        cb.set_params(history.params)
+    model.stop_training = False
+    snapshot = Snapshot(model.state())  # allocated once for all epochs
+    try:
+        for cb in callbacks:
+            cb.on_train_begin()
+        for epoch in range(epochs):
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch)
+            config.lr = model.optimizer.lr  # a callback may have changed it
+            try:
+                logs = _run_epoch(model, data, batch_size, config, snapshot,
+                                       reducer=run.reducer if run is not None else None)
+            except DivergenceError as exc:  # the epoch is undone; a TerminateOnNaN turns it into a stop
+                guard = next((cb for cb in callbacks if isinstance(cb, TerminateOnNaN)), None)
+                if guard is None:
+                    raise
+                guard.on_divergence(epoch, exc)
+                history.params["diverged_epoch"] = epoch
+                break
+            if validation is not None:
+                val = model._evaluate(*validation) if run is None else run.evaluate(model, *validation)
+                logs.update({f"val_{k}": v for k, v in val.items()})
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if run is not None:  # a callback on one process stops them all
+                model.stop_training = run.end_epoch(model.stop_training)
+            if model.stop_training:
+                break
+        for cb in callbacks:
+            cb.on_train_end()
+    finally:
+        if progress is not None:
+            progress.close()
+    model.history = history
+    return history
+
+
+def _split_validation(model, X, targets, fraction: float):
+    """(training rows, (X, targets_val, validation rows)): a shuffled split seeded by
+    the model's seed, stratified on class labels (softmax labels, or one 0/1 output).
+    X is not copied: training and validation read their rows of X by index."""
+    labels, dense, weights = targets
+    strata = labels
+    if strata is None and model.loss == "binary_cross_entropy" and dense.shape[1] == 1:
+        strata = dense[:, 0]
+    train, val = train_test_split_indices(X.shape[0], fraction, seed=[model.seed, 2], stratify=strata)
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError(f"validation_split={fraction} of {X.shape[0]} samples leaves "
+                         f"{len(train)} for training and {len(val)} for validation; both need at least one")
+
+    def part(idx):
+        return tuple(None if a is None else np.ascontiguousarray(a[idx]) for a in targets)
+
+    return train, (X, part(val), val)
+
+
+def _chunk(model, entry, k: int) -> tuple:
+    """(X, targets) of the k-th chunk of an epoch, validated as fit's arrays are."""
+    X = feature_rows(entry[0], f"chunk {k} X", model.dtype, model.n_inputs)
+    weights = entry[2] if len(entry) == 3 else None
+    return X, model._targets(entry[1], X.shape[0], weights, f"chunk {k} y")
+
+
+def _run_epoch(model, data, batch_size, config, snapshot: Snapshot, reducer=None) -> dict:
+    # The shuffle of epoch e depends only on (seed, e): a run resumed from a saved
+    # model shuffles exactly as an uninterrupted one.
+    snapshot.take()
+    loss_sum, rows, correct = 0.0, 0, 0
+    try:
+        for X, targets, perm in data(model.epochs_done):
+            if isinstance(model.loss, str):
+                part = train_rows(lambda *data: model._net.train_epoch(*data, batch_size, config, reducer=reducer),
+                                  model.dtype, X, targets, perm, batch_size)
+            else:
+                part = _custom_epoch(model, X, targets, perm, batch_size, config)
+            loss_sum, rows, correct = loss_sum + part[0], rows + part[1], correct + part[2]
+        model._check_finite_params(snapshot.params)
+    except Exception:
+        # A DivergenceError, or a custom loss that fails on a later batch: either way
+        # the model keeps the parameters it had before the epoch (the last finite ones).
+        snapshot.restore()
+        raise
+    model.epochs_done += 1
+    logs = {"loss": loss_sum / rows}
+    if model.loss == "softmax_cross_entropy":
+        logs["accuracy"] = correct / rows
+    elif model.loss == "binary_cross_entropy":
+        logs["accuracy"] = correct / (rows * model.n_outputs)
+    return logs
+
+
+def _custom_epoch(model, X, targets, perm, batch_size, config):
+    loss_sum = 0.0
+    for start in range(0, len(perm), batch_size):
+        idx = perm[start:start + batch_size]
+        loss_sum += model._custom_loss_gradients(np.ascontiguousarray(X[idx]), targets[1][idx]) * len(idx)
+        model._net.apply_update(config)
+    return loss_sum, len(perm), 0
