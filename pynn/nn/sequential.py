@@ -278,7 +278,7 @@ class Sequential:
         X = self._X(X)
         targets = self._targets(y, X.shape[0], sample_weight)
         config = self._bind_optimizer(optimizer)
-        snapshot = self._snapshot()
+        snapshot = Snapshot(self.state()).take()  # after binding: only the optimizer's buffers are copied
         try:
             if isinstance(self.loss, str):
                 loss, _ = self._net.train_step(X, targets, config)
@@ -287,7 +287,7 @@ class Sequential:
                 self._net.apply_update(config)
             self._check_finite_params()
         except BaseException:
-            self._restore(snapshot)
+            snapshot.restore()
             raise
         return float(loss)
 
@@ -298,14 +298,6 @@ class Sequential:
             raise DivergenceError("the loss is not finite")
         self._net.backward_from(X, np.ascontiguousarray(d_out, dtype=self.dtype))
         return float(loss)
-
-    # A copy of everything an update changes, so a failed step or epoch can be undone
-    # (the optimizer must be bound first: only the buffers it uses are copied).
-    def _snapshot(self) -> Snapshot:
-        return Snapshot(self.state()).take()
-
-    def _restore(self, snapshot: Snapshot) -> None:
-        snapshot.restore()
 
     def _check_finite_params(self, flat=None) -> None:
         """DivergenceError unless every parameter is finite (`flat`: a view of the whole
