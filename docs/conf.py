@@ -64,7 +64,7 @@ html_theme_options = {"description": "Fast feed-forward neural networks on the C
 
 
 # ---------------------------------------------------------------------- public names
-# pynn's objects live in private modules (pynn.sequential, pynn.layers, ...) that may move;
+# pynn's objects live in the rooms' modules (pynn.nn.sequential, pynn.nn.layers, ...) that may move;
 # users import them from pynn and from the public submodules below. Setting each public
 # object's __module__ to the path users import makes autodoc name it so in signatures,
 # base classes and type hints, so every cross-reference resolves to the documented entry.
