@@ -28,7 +28,7 @@ mkdir -p "$WORK/shims"
 for tool in cc gcc g++ c++ clang clang++ cmake ninja; do
   cat >"$WORK/shims/$tool" <<EOF
 #!/bin/sh
-echo "test_wheel: '$tool \$*' was called: installing a wheel must compile nothing" >&2
+echo "test_wheel: '$tool \$*' was called on a PATH without compilers: a wheel must install and run without one" >&2
 echo "$tool \$*" >>"$WORK/compiler-calls.log"
 exit 1
 EOF
