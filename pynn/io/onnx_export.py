@@ -128,8 +128,11 @@ def to_onnx(model, path, opset: int = 17) -> None:
     props = {"pynn_loss": model.loss, "pynn_dtype": model.dtype}
     props.update({f"pynn.{k}": v for k, v in (getattr(model, "metadata", None) or {}).items()})
     onnx.helper.set_model_props(proto, props)
-    # IR version 8 is what onnxruntime releases since 1.14 read for opsets 17..19;
-    # newer opsets need the IR version onnx pairs with them.
-    proto.ir_version = min(proto.ir_version, 8) if opset < 20 else proto.ir_version
+    # IR version 8 is what onnxruntime releases since 1.14 read for opsets 17..19; newer
+    # opsets get the oldest IR version that carries them. make_model's default, the installed
+    # onnx's newest, can be more than the onnxruntime of a Python reads (on CPython 3.9 the
+    # last releases are onnx 1.19, writing IR 12, and onnxruntime 1.19, reading up to IR 10).
+    proto.ir_version = (min(proto.ir_version, 8) if opset < 20
+                        else onnx.helper.find_min_ir_version_for(proto.opset_import))
     onnx.checker.check_model(proto, full_check=True)
     atomic_write(os.fspath(path), [proto.SerializeToString()])

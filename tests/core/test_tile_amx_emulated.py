@@ -19,10 +19,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CXX = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
 
+
+def _why_no_compiler():
+    """None if CXX runs, else why not (tools/test_wheel.sh puts failing shims on PATH)."""
+    if CXX is None:
+        return "no C++ compiler"
+    try:
+        probe = subprocess.run([CXX, "--version"], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        return f"the C++ compiler {CXX} does not run: {exc}"
+    if probe.returncode != 0:
+        return f"the C++ compiler {CXX} does not run: {probe.stderr.strip()[:300]}"
+    return None
+
+
+IS_X86_64_LINUX = sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
+NO_COMPILER = _why_no_compiler() if IS_X86_64_LINUX else None
 pytestmark = [
-    pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")),
-                       reason="the AMX backend is x86-64 Linux only"),
-    pytest.mark.skipif(CXX is None, reason="no C++ compiler"),
+    pytest.mark.skipif(not IS_X86_64_LINUX, reason="the AMX backend is x86-64 Linux only"),
+    pytest.mark.skipif(NO_COMPILER is not None, reason=str(NO_COMPILER)),
 ]
 
 
