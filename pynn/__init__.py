@@ -16,11 +16,12 @@ from .lecture.neuron import Neuron, Perceptron
 from .nn.functional import (derivative, elu, gelu, identity, leaky_relu, log_softmax, relu, sigmoid, silu,
                             softmax, softplus, tanh)
 from .nn.loading import load
-from .nn.layers import (ELU, GELU, Activation, Dense, Dropout, Identity, Layer, LeakyReLU, PReLU, ReLU, Sigmoid,
-                        SiLU, Softplus, Tanh)
+from .nn.layers import (ELU, GELU, LAYERS, Activation, Dense, Dropout, Identity, Layer, LayerKind, LeakyReLU, PReLU,
+                        ReLU, Sigmoid, SiLU, Softplus, Tanh)
 from .nn.optimizers import SGD, Adam, AdamW, Optimizer
 from .nn.precision import get_bf16_kernel, get_float32_matmul_precision, set_bf16_kernel, set_float32_matmul_precision
 from .nn.sequential import LOSSES, DivergenceError, Sequential
+from .nn.state import ModelState
 from .nn.threads import get_num_threads, set_num_threads
 from .training import data_sources  # noqa: F401
 from .training.callbacks import (Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
@@ -41,9 +42,9 @@ for _name, _module in _MOVED.items():
 del _name, _module
 
 __all__ = [
-    "Sequential", "LOSSES", "DivergenceError", "load",
+    "Sequential", "LOSSES", "DivergenceError", "load", "ModelState",
     "Layer", "Dense", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "PReLU", "ELU",
-    "GELU", "SiLU", "Softplus", "Dropout",
+    "GELU", "SiLU", "Softplus", "Dropout", "LayerKind", "LAYERS",
     "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "softmax",
     "log_softmax", "derivative",
     "Optimizer", "SGD", "Adam", "AdamW",

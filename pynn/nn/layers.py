@@ -195,15 +195,16 @@ class Dropout(Layer):
 class LayerKind:
     """One row of LAYERS.
 
-    cls        the layer class; its name is the "class" of get_config() and a TOML `type`
-    name       snake_case: the core's name for it, the estimators' `activation` value
-    settings   what a TOML layer table may set: key -> "units" (Dense's n_out), "int",
-               "per_unit" (an int, or "per_unit" for the layer's width), "float",
-               "probability" (a float in [0, 1)), "bool" or "init" (an initializer name)
-    onnx       the ONNX operator at inference (None: the identity), and onnx_attributes:
-               ONNX attribute -> the layer's attribute holding its value
-    he_init    'auto' init picks He (not Glorot) for the Dense layer before this one
-    unit       an activation function (the estimators' `activation` choices)"""
+    - ``cls``: the layer class; its name is the "class" of get_config() and a TOML ``type``.
+    - ``name``: snake_case: the core's name for it, the estimators' ``activation`` value.
+    - ``settings``: what a TOML layer table may set: key -> "units" (Dense's n_out), "int",
+      "per_unit" (an int, or "per_unit" for the layer's width), "float", "probability"
+      (a float in [0, 1)), "bool" or "init" (an initializer name).
+    - ``onnx``: the ONNX operator at inference (None: the identity), and ``onnx_attributes``:
+      ONNX attribute -> the layer's attribute holding its value.
+    - ``he_init``: 'auto' init picks He (not Glorot) for the Dense layer before this one.
+    - ``unit``: an activation function (the estimators' ``activation`` choices).
+    """
 
     cls: type
     name: str

@@ -21,15 +21,15 @@ def optimizer_buffer_ids(optimizer) -> tuple[int, ...]:
 
 
 class ModelState:
-    """Views of a model's flat buffers and its counters:
+    """Views of a model's flat buffers and its counters.
 
-    params             every parameter, one flat writeable view (layer order, as
-                       Sequential.parameters() lists them)
-    optimizer_buffers  the buffers the model's optimizer uses (SGD: momentum; Adam,
-                       AdamW: m, v), flat writeable views; () before an optimizer is bound
-    opt_step           the optimizer's step count (Adam's bias correction reads it)
-    train_forwards     training forwards so far (dropout masks are drawn from it)
-    optimizer_kind     which optimizer the core's state belongs to ("sgd", "adam", "adamw")
+    - ``params``: every parameter, one flat writeable view (layer order, as
+      Sequential.parameters() lists them).
+    - ``optimizer_buffers``: the buffers the model's optimizer uses (SGD: momentum; Adam,
+      AdamW: m, v), flat writeable views; () before an optimizer is bound.
+    - ``opt_step``: the optimizer's step count (Adam's bias correction reads it).
+    - ``train_forwards``: training forwards so far (dropout masks are drawn from it).
+    - ``optimizer_kind``: which optimizer the core's state belongs to ("sgd", "adam", "adamw").
     """
 
     def __init__(self, model, net):
