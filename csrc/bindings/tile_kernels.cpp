@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels.h"
+#include "dispatch/kernel_switch.h"
 #include "kernels/tile_bf16.h"
-#include "kernels_avx512.h"
+#include "kernels/avx512.h"
 
 namespace py = pybind11;
 

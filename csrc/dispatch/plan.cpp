@@ -3,7 +3,7 @@
 #include <atomic>
 
 #include "dispatch/cpu.h"
-#include "kernels.h"
+#include "dispatch/kernel_switch.h"
 #include "kernels/tile_bf16.h"
 
 namespace pynn {

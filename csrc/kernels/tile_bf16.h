@@ -1,7 +1,7 @@
 // bfloat16 GEMM kernels of a dense layer on tiles of up to 16 rows x 32 columns, the shape
 // of Intel AMX: C (M,N) += A (M,K pairs) B (K pairs,N) with A's rows and B's pair rows in
 // bf16 pairs (32-bit slots, even k in the low half), accumulated in float32. Operand
-// layouts are exactly those of the avx512 bf16 kernels (kernels_avx512.h), so a caller can
+// layouts are exactly those of the avx512 bf16 kernels (kernels/avx512.h), so a caller can
 // swap these in. One blocking routine (tile_block.h) runs over two tile backends:
 //   scalar: portable C++ that emulates the tile registers and TDPBF16PS as the Intel SDM
 //           pseudo-code describes them (any CPU; the reference the AMX path is tested against);
@@ -13,7 +13,7 @@
 #include <cstdint>
 
 #include "common.h"
-#include "kernels_avx512.h"  // FusedAct
+#include "kernels/avx512.h"  // FusedAct
 
 namespace pynn {
 namespace tile {

@@ -1,4 +1,4 @@
-// The bfloat16 products of a "medium" layer (network.h, Bf16Operands), each on the kernel
+// The bfloat16 products of a "medium" layer (network/network.h, Bf16Operands), each on the kernel
 // the plan chose (dispatch/plan.h, bf16_kernel_): the only place that knows which bf16
 // kernel family runs, so the fused step and predict stay the same for all of them.
 //   forward:  Y (B, O) = act(Xb (B, I) Wp^T + b)   Xb: x_rows, Wp: w_panels
@@ -6,13 +6,13 @@
 //   dW:       dW (O, I) = dZ^T X                   dZ^T: dz_pairs (avx512-bf16, row pairs) or
 //                                                  dz_cols (tiles: pairs along the batch);
 //                                                  X: x_pairs (row pairs)
-// "avx512-bf16" runs the vdpbf16ps kernels (kernels_avx512.h); "amx" and "amx-emulated" the
+// "avx512-bf16" runs the vdpbf16ps kernels (kernels/avx512.h); "amx" and "amx-emulated" the
 // tile kernels (kernels/tile_bf16.h) on the AMX or the scalar tile backend.
 #include <type_traits>
 
 #include "kernels/tile_bf16.h"
-#include "kernels_avx512.h"
-#include "network.h"
+#include "kernels/avx512.h"
+#include "network/network.h"
 
 namespace pynn {
 namespace {

@@ -2,7 +2,7 @@
 // shard, and every step applies, on every process, the update of the union of the
 // processes' batches.
 //
-// Exactness. The loss kernels divide by the rows of the mean (losses.h, norm_rows). Here
+// Exactness. The loss kernels divide by the rows of the mean (kernels/losses.h, norm_rows). Here
 // each process passes the step's rows over all processes (`total`), so its gradient is
 // (sum over its rows of the per-row gradient) / total, and the sum over processes is the
 // gradient of the union batch: the same formula as one process fitting all rows, summed in
@@ -22,8 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "network.h"
-#include "optimizers.h"
+#include "network/network.h"
+#include "kernels/optimizers.h"
 
 namespace pynn {
 

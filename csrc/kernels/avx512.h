@@ -2,7 +2,7 @@
 // (BLIS/Goto style, up to 14 rows x 32 columns in 28 zmm accumulators) with the layer's
 // elementwise work fused into its store. The library is built for baseline x86-64; these
 // functions carry target attributes and run only when kernel_avx512_usable() says so.
-// OpenBLAS (gemm.h) stays the fallback and the reference the tests compare against.
+// OpenBLAS (kernels/gemm.h) stays the fallback and the reference the tests compare against.
 #pragma once
 #include <cstdint>
 
@@ -90,7 +90,7 @@ void dense_backward_dx_bf16(float* dX, const std::uint32_t* dYb, const std::uint
 bool dw_tile_bf16(float* dW, float* db, const float* dY, const std::uint32_t* dYp, const std::uint32_t* Xp, idx B,
                   idx I, idx O, idx o0, int rows, idx p);
 
-// One row of softmax cross-entropy with a class label (losses.cpp), C <= 16 float32 logits
+// One row of softmax cross-entropy with a class label (kernels/losses.cpp), C <= 16 float32 logits
 // in one zmm. False (nothing written) when a logit is inf or NaN or the row does not fit:
 // the caller's scalar path handles those. Else *loss = log(sum_c exp(z_c - m)) - (z_label - m)
 // with m = max z (the sum in double), *argmax = the first maximum, and, when g != nullptr,

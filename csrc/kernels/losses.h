@@ -5,7 +5,7 @@
 // weights (B) may be nullptr (all ones). Losses accumulate in double.
 // norm_rows (default: B) is the B of the mean: a thread handling rows [r0, r1) of a batch
 // passes the whole batch's row count, so the partial losses and gradients it writes sum to
-// the batch's (csrc/train_step_fused.cpp).
+// the batch's (csrc/network/region_step.cpp).
 #pragma once
 #include "common.h"
 

@@ -8,14 +8,14 @@
 #include <mutex>
 #include <vector>
 
-#include "activations.h"
+#include "kernels/activations.h"
 #include "aligned.h"
 #include "common.h"
 #include "dispatch/plan.h"
-#include "kernels_avx512.h"
-#include "losses.h"
+#include "kernels/avx512.h"
+#include "kernels/losses.h"
 #include "network/reducer.h"
-#include "optimizers.h"
+#include "kernels/optimizers.h"
 
 namespace pynn {
 
@@ -37,7 +37,7 @@ struct LayerSpec {
 // from the sign of its output (relu; leaky relu with alpha >= 0; identity).
 bool fusable_activation(const LayerSpec& s, FusedAct* act);
 
-// Adam/AdamW's per-step scalars (optimizers.h) in float, for the AVX-512 update.
+// Adam/AdamW's per-step scalars (kernels/optimizers.h) in float, for the AVX-512 update.
 avx512::AdamF32 adam_f32(const OptimizerConfig& opt, std::int64_t step);
 
 template <typename T>
@@ -168,7 +168,7 @@ private:
                               idx* correct);
 
     // float32 fast path: each dense layer's W in the forward kernel's panel layout
-    // (kernels_avx512.h), rebuilt from params_ whenever they may have changed (an update,
+    // (kernels/avx512.h), rebuilt from params_ whenever they may have changed (an update,
     // or Python writing into a parameter view between calls).
     Buffer<T> packed_;
     std::vector<idx> pack_off_;  // per layer: offset into packed_
@@ -187,7 +187,7 @@ private:
     std::vector<std::pair<int, idx>> update_items_;  // (dense layer, panel), or (-1, 0) for the rest
 
     // The training step of train_epoch as one parallel region (float32, AVX-512, networks of
-    // Dense and activation layers): csrc/train_step_fused.cpp.
+    // Dense and activation layers): csrc/network/region_step.cpp.
     bool fused_step_eligible() const;
     // Threads of the fused step for B rows: small steps are not worth a second thread.
     int fused_step_threads(idx B) const;
@@ -203,7 +203,7 @@ private:
     std::vector<char> fused_;               // per layer: 1 if the next layer is fused into it
     std::vector<size_t> dense_layers_;      // dense layers, in order (update_items_ lists their panels so)
     // A dense layer whose W is large keeps its work on the threads that own its panels
-    // (train_step_fused.cpp); for a small one an even split of the rows matters more.
+    // (network/region_step.cpp); for a small one an even split of the rows matters more.
     static bool owns_panels(const LayerSpec& s) { return s.n_in * s.n_out * idx(sizeof(T)) > 256 * 1024; }
     // The work of the small dense layers (those that do not own panels), as items with
     // the cumulative cost after each, in a fixed order; the fused step gives each thread the
@@ -218,7 +218,7 @@ private:
     };
     std::vector<SharedTile> shared_dw_;                   // dW tiles (cost: rows x columns)
     std::vector<std::pair<idx, double>> shared_updates_;  // (update item, cumulative cost): panels, the rest
-    // A "medium" matmul-precision epoch (kernels.h): the fused steps run the products of
+    // A "medium" matmul-precision epoch (dispatch/kernel_switch.h): the fused steps run the products of
     // every dense layer with at least kBf16MinWeights weights (dispatch/plan.h) on bfloat16
     // operands (the forward, dW, and dX for all but the first layer) with the plan's bf16
     // kernel, made from W after each update and from the step's inputs and output
@@ -227,7 +227,7 @@ private:
     static bool bf16_layer(const LayerSpec& s) {
         return s.kind == LayerKind::dense && s.n_in * s.n_out >= kBf16MinWeights;
     }
-    struct Bf16Operands {  // of one layer, in the layouts of kernels_avx512.h
+    struct Bf16Operands {  // of one layer, in the layouts of kernels/avx512.h
         Buffer<std::uint32_t> w_panels;  // W as forward panels (pack_panel_bf16)
         Buffer<std::uint32_t> w_pairs;   // W's row pairs, for dX (pack_row_pairs_bf16; not layer 0)
         Buffer<std::uint32_t> x_rows;    // the input's rows, for the forward (capacity_, (n_in + 1) / 2)

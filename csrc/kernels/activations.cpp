@@ -1,4 +1,4 @@
-#include "activations.h"
+#include "kernels/activations.h"
 
 #include <cmath>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "kernels.h"
+#include "dispatch/kernel_switch.h"
 
 #include <atomic>
 #include <cstdlib>

@@ -1,8 +1,8 @@
-#include "shuffle.h"
+#include "network/epoch_order.h"
 
 #include <utility>
 
-#include "rng.h"
+#include "kernels/rng.h"
 
 namespace pynn {
 

@@ -1,6 +1,6 @@
 // The training step of train_epoch as one parallel region (float32, AVX-512 kernels).
 //
-// The layer-by-layer step (network.cpp) forks a parallel loop per kernel: about ten
+// The layer-by-layer step (network/network.cpp) forks a parallel loop per kernel: about ten
 // fork/joins per step, each a point where one thread waits for the other. On small
 // networks they cost more than the arithmetic (digits 64-100-10 at batch 200: this step
 // is 22% faster); on the 784-256-128-10 benchmark they are a few percent. Here one region
@@ -27,7 +27,7 @@
 // step, so both give bit-identical parameters, for any thread count
 // (tests/test_fused_step.py).
 //
-// In a "medium" precision epoch (kernels.h, bf16_epoch_) the dense layers of at least
+// In a "medium" precision epoch (dispatch/kernel_switch.h, bf16_epoch_) the dense layers of at least
 // 128 x 128 weights (bf16_layer) take bfloat16 operands in their forward, dW and dX. A
 // large first layer: each thread converts its rows of the batch straight from X (rows and
 // row pairs, no float32 copy; before the first barrier) and its own panels' columns of dZ0
@@ -45,11 +45,11 @@
 #include <exception>
 #include <type_traits>
 
-#include "activations.h"
-#include "kernels.h"
+#include "kernels/activations.h"
+#include "dispatch/kernel_switch.h"
 #include "kernels/tile_bf16.h"
-#include "kernels_avx512.h"
-#include "network.h"
+#include "kernels/avx512.h"
+#include "network/network.h"
 
 namespace pynn {
 namespace {

@@ -1,4 +1,4 @@
-#include "network.h"
+#include "network/network.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,10 +9,10 @@
 #include <string>
 #include <type_traits>
 
-#include "dense.h"
-#include "dropout.h"
-#include "kernels.h"
-#include "kernels_avx512.h"
+#include "kernels/dense.h"
+#include "kernels/dropout.h"
+#include "dispatch/kernel_switch.h"
+#include "kernels/avx512.h"
 
 namespace pynn {
 namespace {

@@ -12,15 +12,15 @@
 #include <cstring>
 #include <string>
 
-#include "activations.h"
+#include "kernels/activations.h"
 #include "dispatch/cpu.h"
 #include "dispatch/plan.h"
 #include "kernels/tile_bf16.h"
-#include "kernels.h"
-#include "kernels_avx512.h"
-#include "network.h"
-#include "shuffle.h"
-#include "threads.h"
+#include "dispatch/kernel_switch.h"
+#include "kernels/avx512.h"
+#include "network/network.h"
+#include "network/epoch_order.h"
+#include "dispatch/threads.h"
 
 namespace py = pybind11;
 using namespace pynn;
@@ -454,7 +454,7 @@ PYBIND11_MODULE(_core, m) {
         if (out.ndim() != 1) throw InputError("out must be a 1-D int64 array");
         epoch_order(out.mutable_data(), static_cast<idx>(out.shape(0)), seed, epoch);
     }, py::arg("out").noconvert(), py::arg("seed"), py::arg("epoch"),
-       "Fill out (n,) with epoch `epoch`'s row order for a model with `seed` (csrc/shuffle.h).");
+       "Fill out (n,) with epoch `epoch`'s row order for a model with `seed` (csrc/network/epoch_order.h).");
     m.def("all_finite", &array_all_finite<float>, py::arg("x").noconvert());
     m.def("all_finite", &array_all_finite<double>, py::arg("x").noconvert());
     m.def("set_num_threads", &set_num_threads, py::arg("n"));

@@ -1,6 +1,6 @@
-// AVX-512 float32 kernels; see kernels_avx512.h. Everything below the target pragma is
+// AVX-512 float32 kernels; see kernels/avx512.h. Everything below the target pragma is
 // compiled for AVX-512 (F/BW/VL/DQ + FMA, + BF16 for the bf16 kernels) and reached only
-// through the run-time checks in kernels.cpp, so the library still loads and runs on any
+// through the run-time checks in dispatch/kernel_switch.cpp, so the library still loads and runs on any
 // x86-64.
 //
 // One microkernel serves the three GEMMs of a dense layer. It computes a tile of
@@ -12,10 +12,10 @@
 //   dX = dY W:           A = dY,                 B = W as stored (rows of W are contiguous);
 //   dW = dY^T X:         A = dY read transposed, B = X as stored.
 // Only the forward needs packing: it is the one product whose B operand is W^T.
-// The bf16 kernels (AVX512_BF16, bf16_supported() in kernels.cpp) are the same microkernel
+// The bf16 kernels (AVX512_BF16, bf16_supported() in dispatch/kernel_switch.cpp) are the same microkernel
 // over pairs of bfloat16 in 32-bit slots: the forward with X's rows and W's panels as
 // pairs along k, dW with X and dY as interleaved row pairs (pairs along the batch).
-#include "kernels_avx512.h"
+#include "kernels/avx512.h"
 
 #include "kernels/blocking.h"
 

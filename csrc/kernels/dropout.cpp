@@ -1,4 +1,4 @@
-#include "dropout.h"
+#include "kernels/dropout.h"
 
 #include <cmath>
 

@@ -1,11 +1,11 @@
-#include "losses.h"
+#include "kernels/losses.h"
 
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
 
-#include "kernels.h"
-#include "kernels_avx512.h"
+#include "dispatch/kernel_switch.h"
+#include "kernels/avx512.h"
 
 namespace pynn {
 namespace {

@@ -1,6 +1,6 @@
-#include "dense.h"
+#include "kernels/dense.h"
 
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 namespace pynn {
 

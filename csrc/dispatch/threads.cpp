@@ -1,4 +1,4 @@
-#include "threads.h"
+#include "dispatch/threads.h"
 
 #include <omp.h>
 

@@ -1,4 +1,4 @@
-#include "optimizers.h"
+#include "kernels/optimizers.h"
 
 #include <omp.h>
 
