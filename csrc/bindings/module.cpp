@@ -17,7 +17,7 @@
 #include "dispatch/plan.h"
 #include "kernels/tile_bf16.h"
 #include "dispatch/kernel_switch.h"
-#include "kernels/avx512.h"
+#include "dispatch/flops_probe.h"
 #include "network/network.h"
 #include "network/epoch_order.h"
 #include "dispatch/threads.h"
@@ -508,7 +508,7 @@ PYBIND11_MODULE(_core, m) {
         if (!avx512_supported()) throw InputError("fma_peak_gflops needs a CPU with AVX-512");
         if (threads < 1 || !(seconds > 0.0 && seconds <= 10.0)) throw InputError("threads must be >= 1, seconds in (0, 10]");
         py::gil_scoped_release release;
-        return avx512::fma_peak_gflops(threads, seconds);
+        return fma_peak_gflops(threads, seconds);
     }, py::arg("threads"), py::arg("seconds") = 0.3,
        "Measured fp32 FMA peak (GFLOP/s) of `threads` threads, AVX-512 CPUs only (for benchmarks).");
     m.def("blas_info", []() {

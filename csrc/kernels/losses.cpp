@@ -5,7 +5,6 @@
 #include <type_traits>
 
 #include "dispatch/kernel_switch.h"
-#include "kernels/avx512.h"
 
 namespace pynn {
 namespace {

@@ -45,4 +45,13 @@ idx count_correct_argmax(const T* logits, const std::int32_t* labels, const T* p
 template <typename T>
 idx count_correct_binary(const T* logits, const T* targets, idx B, idx C);
 
+namespace avx512 {
+// One row of softmax cross-entropy with a class label (compute_loss's row kernel; losses_avx512.cpp, AVX-512 CPUs only), C <= 16 float32 logits
+// in one zmm. False (nothing written) when a logit is inf or NaN or the row does not fit:
+// the caller's scalar path handles those. Else *loss = log(sum_c exp(z_c - m)) - (z_label - m)
+// with m = max z (the sum in double), *argmax = the first maximum, and, when g != nullptr,
+// g[c] = scale * (softmax(z)_c - [c == label]).
+bool softmax_xent_row(const float* z, idx C, idx label, float scale, float* g, double* loss, idx* argmax);
+}  // namespace avx512
+
 }  // namespace pynn

@@ -45,4 +45,15 @@ void adam_update_ranges(T* p, const T* g, T* m, T* v, const idx* ranges, idx n_r
 template <typename T>
 bool all_finite(const T* x, idx n);
 
+namespace avx512 {
+// Adam/AdamW (the formulas above, coefficients already in float; optimizers_avx512.cpp, AVX-512 CPUs only) on the rows of
+// one 32-output panel of a weight matrix W (O, I) with its gradient and moments (same
+// layout as W): one contiguous block of each. The caller re-packs the panel after it
+// (pack_panel or pack_panel_bf16), while it is in cache.
+struct AdamF32 {
+    float step_size, inv_bc2_sqrt, one_minus_b1, b2, one_minus_b2, eps, keep, l2;
+};
+void adam_panel_rows(float* W, const float* G, float* M, float* V, idx O, idx I, idx panel, const AdamF32& a);
+}  // namespace avx512
+
 }  // namespace pynn

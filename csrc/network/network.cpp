@@ -13,6 +13,7 @@
 #include "kernels/dropout.h"
 #include "dispatch/kernel_switch.h"
 #include "kernels/avx512.h"
+#include "kernels/avx512_bf16.h"
 
 namespace pynn {
 namespace {
@@ -21,14 +22,14 @@ constexpr idx kPredictChunk = 4096;
 
 }  // namespace
 
-bool fusable_activation(const LayerSpec& s, FusedAct* act) {
+bool fusable_activation(const LayerSpec& s, EpilogueAct* act) {
     if (s.kind != LayerKind::activation) return false;
     switch (s.act) {
-        case Act::identity: *act = FusedAct::identity; return true;
-        case Act::relu: *act = FusedAct::relu; return true;
+        case Act::identity: *act = EpilogueAct::identity; return true;
+        case Act::relu: *act = EpilogueAct::relu; return true;
         case Act::leaky_relu:
             if (!(s.alpha >= 0.0)) return false;  // a negative slope flips the sign: not fusable
-            *act = FusedAct::leaky_relu;
+            *act = EpilogueAct::leaky_relu;
             return true;
         default: return false;
     }
@@ -195,7 +196,7 @@ void Network<T>::reserve_fused() {
     const size_t L = layers_.size();
     grad_out_.assign(L, {});
     const std::string what = "the workspace for a batch of " + std::to_string(capacity_) + " rows (lower batch_size)";
-    fuse_act_.assign(L, FusedAct::identity);
+    fuse_act_.assign(L, EpilogueAct::identity);
     fused_.assign(L, 0);
     dense_layers_.clear();
     for (size_t l = 0; l < L; ++l) {
@@ -438,7 +439,7 @@ const T* Network<T>::forward(const T* X, idx B, bool training) {
                     if (fast_) {
                         // Dense + a following relu-like activation in one pass: the
                         // activation's output is written directly and serves as both.
-                        FusedAct act = FusedAct::identity;
+                        EpilogueAct act = EpilogueAct::identity;
                         const bool fuse = l + 1 < layers_.size() && fusable_activation(layers_[l + 1], &act);
                         T* dst = fuse ? acts_[l + 1].data() : out;
                         const float alpha = fuse ? static_cast<float>(layers_[l + 1].alpha) : 0.0f;
@@ -477,7 +478,7 @@ const T* Network<T>::forward(const T* X, idx B, bool training) {
 }
 
 template <typename T>
-void Network<T>::dense_forward_bf16(size_t l, T* Y, const T* X, idx B, FusedAct act, float alpha) {
+void Network<T>::dense_forward_bf16(size_t l, T* Y, const T* X, idx B, EpilogueAct act, float alpha) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
         Bf16Operands& o = bf16_[l];
@@ -516,7 +517,7 @@ void Network<T>::backward(const T* X, const T* d_out, idx B) {
                         if (!need_dx) break;
                         // A relu-like activation in front: apply its derivative (from the
                         // sign of its output) in the dX store and skip its own pass.
-                        FusedAct act = FusedAct::identity;
+                        EpilogueAct act = EpilogueAct::identity;
                         if (l >= 1 && fusable_activation(layers_[l - 1], &act)) {
                             avx512::dense_backward_dx(dx, d, P + s.w_off, B, s.n_in, s.n_out, outs_[l - 1], act,
                                                       static_cast<float>(layers_[l - 1].alpha));

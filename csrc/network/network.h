@@ -13,6 +13,7 @@
 #include "common.h"
 #include "dispatch/plan.h"
 #include "kernels/avx512.h"
+#include "kernels/avx512_bf16.h"
 #include "kernels/losses.h"
 #include "network/reducer.h"
 #include "kernels/optimizers.h"
@@ -35,7 +36,7 @@ struct LayerSpec {
 // Targets of one call: exactly one of labels (B) and dense (B,C); weights optional.
 // An activation the AVX-512 kernels fuse into a dense layer's store: its derivative follows
 // from the sign of its output (relu; leaky relu with alpha >= 0; identity).
-bool fusable_activation(const LayerSpec& s, FusedAct* act);
+bool fusable_activation(const LayerSpec& s, EpilogueAct* act);
 
 // Adam/AdamW's per-step scalars (kernels/optimizers.h) in float, for the AVX-512 update.
 avx512::AdamF32 adam_f32(const OptimizerConfig& opt, std::int64_t step);
@@ -199,7 +200,7 @@ private:
     // again after reserve() grows the workspace): grad_out_ sized for capacity_ rows.
     void reserve_fused();
     std::vector<Buffer<T>> grad_out_;  // per dense layer: dLoss/d(its output), (capacity_, n_out)
-    std::vector<FusedAct> fuse_act_;        // per layer: activation fused into a dense layer's store
+    std::vector<EpilogueAct> fuse_act_;        // per layer: activation fused into a dense layer's store
     std::vector<char> fused_;               // per layer: 1 if the next layer is fused into it
     std::vector<size_t> dense_layers_;      // dense layers, in order (update_items_ lists their panels so)
     // A dense layer whose W is large keeps its work on the threads that own its panels
@@ -227,7 +228,7 @@ private:
     static bool bf16_layer(const LayerSpec& s) {
         return s.kind == LayerKind::dense && s.n_in * s.n_out >= kBf16MinWeights;
     }
-    struct Bf16Operands {  // of one layer, in the layouts of kernels/avx512.h
+    struct Bf16Operands {  // of one layer, in the layouts of kernels/avx512_bf16.h
         Buffer<std::uint32_t> w_panels;  // W as forward panels (pack_panel_bf16)
         Buffer<std::uint32_t> w_pairs;   // W's row pairs, for dX (pack_row_pairs_bf16; not layer 0)
         Buffer<std::uint32_t> x_rows;    // the input's rows, for the forward (capacity_, (n_in + 1) / 2)
@@ -246,7 +247,7 @@ private:
     void size_bf16_operands(size_t l, bool training);
     bool bf16_inference_ = false;  // set by predict while it runs
     // Y (B, n_out) = act(X W^T + b) of dense layer l on bf16 operands (the plan's kernel).
-    void dense_forward_bf16(size_t l, T* Y, const T* X, idx B, FusedAct act, float alpha);
+    void dense_forward_bf16(size_t l, T* Y, const T* X, idx B, EpilogueAct act, float alpha);
     // Packs W of bf16 layer l, panel q, into both bf16 layouts.
     void pack_bf16_panel(size_t l, idx q);
     // The products of bf16 layer l on the kernel bf16_kernel_ names, over bf16_[l]'s
@@ -254,9 +255,9 @@ private:
     // panel q, or of rows [r0, r0 + nr); dX of rows [r0, r0 + nr) from dZ's rows; dZ's rows
     // [r0, r1) of B as dW's operand; dW rows [o0, o0 + rows) x input panel p (false when a
     // value it wrote is inf or NaN).
-    void bf16_forward_tile(size_t l, T* Y, const T* bias, FusedAct act, float alpha, idx r0, int rows, idx q);
-    void bf16_forward_rows(size_t l, T* Y, const T* bias, FusedAct act, float alpha, idx r0, idx nr);
-    void bf16_dx_rows(size_t l, T* dX, const T* y_prev, FusedAct act, float alpha, idx r0, idx nr);
+    void bf16_forward_tile(size_t l, T* Y, const T* bias, EpilogueAct act, float alpha, idx r0, int rows, idx q);
+    void bf16_forward_rows(size_t l, T* Y, const T* bias, EpilogueAct act, float alpha, idx r0, idx nr);
+    void bf16_dx_rows(size_t l, T* dX, const T* y_prev, EpilogueAct act, float alpha, idx r0, idx nr);
     void bf16_dz_operand(size_t l, idx r0, idx r1, idx B);
     bool bf16_dw_tile(size_t l, T* dW, T* db, idx B, idx o0, int rows, idx p);
     void bf16_thread_done();  // a thread's last bf16 product of a step (AMX: release the tiles)

@@ -49,6 +49,7 @@
 #include "dispatch/kernel_switch.h"
 #include "kernels/tile_bf16.h"
 #include "kernels/avx512.h"
+#include "kernels/avx512_bf16.h"
 #include "network/network.h"
 
 namespace pynn {
@@ -130,7 +131,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         // Where each layer's output lives (reserve() may have moved acts_): a dense layer
         // with a fused activation writes the activation's output, as forward() does.
         const size_t L = layers_.size();
-        const std::vector<FusedAct>& fuse_act = fuse_act_;
+        const std::vector<EpilogueAct>& fuse_act = fuse_act_;
         const std::vector<char>& fused = fused_;
         for (size_t l = 0; l < L; ++l) {
             outs_[l] = acts_[l].data();
@@ -277,7 +278,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                     const auto& s = layers_[l];
                     if (s.kind == LayerKind::dense) {
                         // The activation's derivative rides in the dX store (then its pass is skipped).
-                        FusedAct act = FusedAct::identity;
+                        EpilogueAct act = EpilogueAct::identity;
                         const bool fuse = fusable_activation(layers_[l - 1], &act);
                         float* dx = rows_of(fuse ? l - 2 : l - 1);
                         const float* y_prev = fuse ? outs_[l - 1] + r0 * s.n_in : nullptr;
