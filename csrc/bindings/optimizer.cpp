@@ -1,0 +1,67 @@
+// Bindings of the optimizer settings (OptimizerConfig) and of the names of activations
+// and losses: strings from Python into the core's enums.
+#include <cmath>
+#include <string>
+
+#include "bindings/convert.h"
+
+namespace pynn {
+
+Act parse_act(const std::string& name) {
+    static const std::pair<const char*, Act> table[] = {
+        {"identity", Act::identity}, {"sigmoid", Act::sigmoid}, {"tanh", Act::tanh},
+        {"relu", Act::relu},         {"leaky_relu", Act::leaky_relu}, {"elu", Act::elu},
+        {"gelu", Act::gelu},         {"silu", Act::silu},       {"softplus", Act::softplus}};
+    for (const auto& [n, a] : table)
+        if (name == n) return a;
+    throw InputError("unknown activation '" + name +
+                     "'; expected one of identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus");
+}
+
+Loss parse_loss(const std::string& name) {
+    if (name == "softmax_cross_entropy") return Loss::softmax_cross_entropy;
+    if (name == "binary_cross_entropy") return Loss::binary_cross_entropy;
+    if (name == "mse") return Loss::mse;
+    if (name == "none") return Loss::none;
+    throw InputError("unknown loss '" + name + "'; expected softmax_cross_entropy, binary_cross_entropy, mse or none");
+}
+
+const char* opt_kind_name(OptKind k) {
+    return k == OptKind::sgd ? "sgd" : k == OptKind::adam ? "adam" : "adamw";
+}
+
+OptimizerConfig make_opt(const std::string& kind, double lr, double momentum, bool nesterov, double weight_decay,
+                         double beta1, double beta2, double eps) {
+    OptimizerConfig c;
+    if (kind == "sgd") c.kind = OptKind::sgd;
+    else if (kind == "adam") c.kind = OptKind::adam;
+    else if (kind == "adamw") c.kind = OptKind::adamw;
+    else throw InputError("unknown optimizer '" + kind + "'; expected sgd, adam or adamw");
+    // The Python optimizers check these too; here they guard the core itself (a NaN
+    // learning rate would silently turn every parameter into NaN).
+    auto require = [](bool ok, const std::string& what, double got) {
+        if (!ok) throw InputError(what + ", got " + std::to_string(got));
+    };
+    require(std::isfinite(lr) && lr > 0, "lr must be finite and > 0", lr);
+    require(std::isfinite(momentum) && momentum >= 0, "momentum must be finite and >= 0", momentum);
+    require(std::isfinite(weight_decay) && weight_decay >= 0, "weight_decay must be finite and >= 0", weight_decay);
+    require(beta1 >= 0 && beta1 < 1, "beta1 must be in [0, 1)", beta1);
+    require(beta2 >= 0 && beta2 < 1, "beta2 must be in [0, 1)", beta2);
+    require(std::isfinite(eps) && eps > 0, "eps must be finite and > 0", eps);
+    c.lr = lr; c.momentum = momentum; c.nesterov = nesterov; c.weight_decay = weight_decay;
+    c.beta1 = beta1; c.beta2 = beta2; c.eps = eps;
+    return c;
+}
+
+void bind_optimizer(py::module_& m) {
+    py::class_<OptimizerConfig>(m, "OptimizerConfig")
+        .def(py::init(&make_opt), py::arg("kind"), py::arg("lr"), py::arg("momentum") = 0.0,
+             py::arg("nesterov") = false, py::arg("weight_decay") = 0.0, py::arg("beta1") = 0.9,
+             py::arg("beta2") = 0.999, py::arg("eps") = 1e-8)
+        .def_property("lr", [](const OptimizerConfig& c) { return c.lr; }, [](OptimizerConfig& c, double lr) {
+            if (!(std::isfinite(lr) && lr > 0)) throw InputError("lr must be finite and > 0, got " + std::to_string(lr));
+            c.lr = lr;
+        });
+}
+
+}  // namespace pynn
