@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bindings/convert.h"
+#include "dispatch/kernel_switch.h"
 #include "dispatch/threads.h"
 #include "network/epoch_order.h"
 
@@ -62,7 +63,7 @@ py::tuple evaluate_loss(const std::string& name, Array<T> outputs, TargetArrays<
     {
         py::gil_scoped_release release;
         ThreadScope threads(effective_threads());
-        loss = compute_loss<T>(kind, nullptr, outputs.data(), t.labels, t.dense, t.weights, B, C, &correct);
+        loss = compute_loss<T>(kind, nullptr, outputs.data(), t.labels, t.dense, t.weights, B, C, &correct, 0, use_avx512());
     }
     return py::make_tuple(loss, correct);
 }

@@ -1,3 +1,5 @@
+// The plan (plan.h): the fixed table of bf16 kernels per CPU class and the pin that overrides
+// it. Uses dispatch/ and kernels/.
 #include "dispatch/plan.h"
 
 #include <atomic>

@@ -1,3 +1,5 @@
+// Elementwise activations and PReLU, forward and backward (activations.h). Portable C++;
+// uses common.h only.
 #include "kernels/activations.h"
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// The dense layer over BLAS GEMM (dense.h): the portable path of every dtype. Uses kernels/gemm.h.
 #include "kernels/dense.h"
 
 #include "kernels/gemm.h"

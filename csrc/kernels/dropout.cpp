@@ -1,3 +1,4 @@
+// Inverted dropout's masks and products (dropout.h), masks drawn from kernels/rng.h.
 #include "kernels/dropout.h"
 
 #include <cmath>

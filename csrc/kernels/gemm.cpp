@@ -1,3 +1,4 @@
+// GEMM through the vendored OpenBLAS's CBLAS (gemm.h): sizes checked to fit BLAS's int.
 #include "kernels/gemm.h"
 
 #include <climits>

@@ -15,10 +15,12 @@ enum class Loss : int { softmax_cross_entropy, binary_cross_entropy, mse, none }
 
 // logits (B,C); exactly one of labels (B, values in [0,C)) and probs (B,C) is given.
 // correct, when given, gets count_correct_argmax's hits added (computed in the same row pass).
+// avx512_rows: float32 rows of up to 16 classes with labels may take avx512::softmax_xent_row
+// (the caller has checked the CPU runs it and the kernel switch allows it).
 //   l_b = -sum_c t_bc log softmax(z_b)_c ;  dz_bc = w_b (softmax(z_b)_c * sum_c t_bc - t_bc) / B
 template <typename T>
 double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* labels, const T* probs,
-                             const T* weights, idx B, idx C, idx norm_rows = 0, idx* correct = nullptr);
+                             const T* weights, idx B, idx C, idx norm_rows = 0, idx* correct = nullptr, bool avx512_rows = false);
 
 // logits, targets (B,C):  l = max(z,0) - z t + log1p(exp(-|z|)) ;  dz = w_b (sigmoid(z) - t) / (B C)
 template <typename T>
@@ -33,9 +35,10 @@ double mean_squared_error(T* grad, const T* outputs, const T* targets, const T* 
 // The loss `kind` of outputs (B,C) against labels or dense targets (optional weights);
 // writes dLoss/doutputs into grad when given and adds the hits to *correct when given
 // (argmax for softmax CE, per element for BCE, none for MSE). Loss::none throws.
+// norm_rows: the B of the mean (0: B); avx512_rows as for softmax_cross_entropy.
 template <typename T>
 double compute_loss(Loss kind, T* grad, const T* outputs, const std::int32_t* labels, const T* dense,
-                    const T* weights, idx B, idx C, idx* correct, idx norm_rows = 0);
+                    const T* weights, idx B, idx C, idx* correct, idx norm_rows, bool avx512_rows);
 
 // Number of rows whose argmax matches the label (or the argmax of the probability row).
 template <typename T>

@@ -1,3 +1,5 @@
+// SGD and Adam/AdamW over flat buffers, and the finiteness check (optimizers.h). Portable
+// C++ with per-function target clones. Uses common.h only.
 #include "kernels/optimizers.h"
 
 #include <omp.h>

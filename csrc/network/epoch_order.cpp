@@ -1,3 +1,5 @@
+// The epoch's row order (epoch_order.h): Fisher-Yates over a counter-based splitmix64
+// stream. Uses kernels/rng.h.
 #include "network/epoch_order.h"
 
 #include <utility>

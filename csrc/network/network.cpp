@@ -552,7 +552,7 @@ void Network<T>::backward(const T* X, const T* d_out, idx B) {
 
 template <typename T>
 double Network<T>::loss_forward_backward(T* d_out, const T* out, const Targets<T>& y, idx B, idx* correct) {
-    return compute_loss(loss_, d_out, out, y.labels, y.dense, y.weights, B, n_outputs(), correct);
+    return compute_loss(loss_, d_out, out, y.labels, y.dense, y.weights, B, n_outputs(), correct, 0, use_avx512());
 }
 
 template <typename T>

@@ -271,7 +271,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                                             y.labels ? batch_labels_.data() + r0 : nullptr,
                                             y.dense ? batch_dense_.data() + r0 * C : nullptr,
                                             y.weights ? batch_w_.data() + r0 : nullptr, nr, C, &part_correct[t],
-                                            norm_rows > 0 ? norm_rows : B);
+                                            norm_rows > 0 ? norm_rows : B, use_avx512());
                 if (!std::isfinite(part_loss[t])) bad_loss.store(true, std::memory_order_relaxed);
                 // Layer 0 is dense and needs no dX.
                 for (l = L - 1; l > 0; --l) {

@@ -22,8 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "network/network.h"
+#include "dispatch/kernel_switch.h"
 #include "kernels/optimizers.h"
+#include "network/network.h"
 
 namespace pynn {
 
@@ -60,7 +61,7 @@ double Network<T>::reduced_train_step(const T* X, const Targets<T>& y, idx B, id
     if (B > 0) {
         reserve(B);
         const T* out = forward(X, B, true);
-        loss = compute_loss(loss_, d0_.data(), out, y.labels, y.dense, y.weights, B, n_outputs(), correct, total);
+        loss = compute_loss(loss_, d0_.data(), out, y.labels, y.dense, y.weights, B, n_outputs(), correct, total, use_avx512());
         bad_loss = !std::isfinite(loss);
         if (!bad_loss) backward(X, d0_.data(), B);
     }
