@@ -104,14 +104,15 @@ void bind_network(py::module_& m, const char* name) {
         .def("optimizer_buffer", [](py::object self, int which) {
             Net& n = self.cast<Net&>();
             if (which != 0 && which != 1) throw InputError("which must be 0 or 1");
-            // opt_buf allocates on first use: under the lock, or a train_step running in
+            // 0: the first moment (SGD's momentum, Adam's m), 1: the second (Adam's v).
+            // Allocated on first use: under the lock, or a train_step running in
             // another thread could be writing the vector while it is reallocated. Once
             // allocated it keeps its size, so the view stays valid.
             Buffer<T>* buf;
             {
                 py::gil_scoped_release release;
                 std::lock_guard<std::mutex> lock(n.busy);
-                buf = &n.opt_buf(which);
+                buf = which == 0 ? &n.first_moment() : &n.second_moment();
             }
             return view_of<T>(buf->data(), 0, {static_cast<idx>(buf->size())}, self);
         })

@@ -13,7 +13,7 @@
 //                   same arithmetic as "amx" on any CPU with AVX512_BF16 (which converts
 //                   the operands), slowly (tests, and reproducing an AMX run elsewhere)
 // Under float32 matmul precision "medium" (dispatch/kernel_switch.h) the dense layers of at least
-// kBf16MinWeights weights in fit's fused step take the CPU's bf16 kernel -- or stay on
+// kBf16MinWeights weights in fit's one-region step take the CPU's bf16 kernel -- or stay on
 // "avx512" where no bf16 kernel is faster than float32 on that CPU, so "medium" never
 // slows a run down.
 #pragma once

@@ -26,7 +26,7 @@ void pack_panel(float* P, const float* W, idx O, idx I, idx p);
 void dense_forward(float* Y, const float* X, const float* P, const float* b, idx B, idx I, idx O,
                    EpilogueAct act, float alpha);
 
-// dX (B,I) = (dY (B,O) W (O,I)) * act'(Yprev): Yprev (B,I) is the output of a fused-kind
+// dX (B,I) = (dY (B,O) W (O,I)) * act'(Yprev): Yprev (B,I) is the output of a store
 // activation in front of this layer (its derivative from the sign of Yprev), or
 // nullptr for none (plain dX).
 void dense_backward_dx(float* dX, const float* dY, const float* W, idx B, idx I, idx O,
@@ -36,7 +36,7 @@ void dense_backward_dx(float* dX, const float* dY, const float* W, idx B, idx I,
 void dense_backward_dw(float* dW, float* db, const float* dY, const float* X, idx B, idx I, idx O);
 
 // Single tiles of the products above, for callers that share tiles out among their own
-// threads (the fused training step). A tile is at most kTileRows rows by one 32-column panel.
+// threads (the one-region training step). A tile is at most kTileRows rows by one 32-column panel.
 constexpr int kTileRows = 14;
 constexpr idx kPanel = 32;
 inline idx panel_count(idx n) { return (n + kPanel - 1) / kPanel; }  // 32-wide panels covering n

@@ -1,6 +1,6 @@
 // The bfloat16 products of a "medium" layer (network/network.h, Bf16Operands), each on the kernel
 // the plan chose (dispatch/plan.h, bf16_kernel_): the only place that knows which bf16
-// kernel family runs, so the fused step and predict stay the same for all of them.
+// kernel family runs, so the one-region step and predict stay the same for all of them.
 //   forward:  Y (B, O) = act(Xb (B, I) Wp^T + b)   Xb: x_rows, Wp: w_panels
 //   dX:       dX (B, I) = (dZb (B, O) W) * act'    dZb: dz_rows, W: w_pairs
 //   dW:       dW (O, I) = dZ^T X                   dZ^T: dz_pairs (avx512-bf16, row pairs) or

@@ -80,7 +80,7 @@ void Network<T>::reserve(idx B) {
         assign_zeros(acts_[l], B * s.n_out, what);
         if (s.kind == LayerKind::dropout) assign_zeros(masks_[l], B * s.n_out, what);
     }
-    grad_out_.clear();  // the fused step's buffers, sized on its first use (fused_train_step)
+    grad_out_.clear();  // the one-region step's buffers, sized on its first use (region_train_step)
     assign_zeros(d0_, B * widest_, what);
     assign_zeros(d1_, B * widest_, what);
     assign_zeros(batch_x_, B * n_inputs_, what);
@@ -91,16 +91,15 @@ void Network<T>::reserve(idx B) {
 }
 
 template <typename T>
-Buffer<T>& Network<T>::opt_buf(int which) {
-    auto& buf = which == 0 ? opt_a_ : opt_b_;
+Buffer<T>& Network<T>::optimizer_state(Buffer<T>& buf) {
     if (buf.size() != params_.size()) assign_zeros(buf, n_params(), "the optimizer state");
     return buf;
 }
 
 template <typename T>
 void Network<T>::reset_optimizer_state() {
-    std::fill(opt_a_.begin(), opt_a_.end(), T(0));
-    std::fill(opt_b_.begin(), opt_b_.end(), T(0));
+    std::fill(first_moment_.begin(), first_moment_.end(), T(0));
+    std::fill(second_moment_.begin(), second_moment_.end(), T(0));
     opt_step = 0;
 }
 
@@ -108,8 +107,8 @@ template void Network<float>::finalize();
 template void Network<double>::finalize();
 template void Network<float>::reserve(idx);
 template void Network<double>::reserve(idx);
-template Buffer<float>& Network<float>::opt_buf(int);
-template Buffer<double>& Network<double>::opt_buf(int);
+template Buffer<float>& Network<float>::optimizer_state(Buffer<float>&);
+template Buffer<double>& Network<double>::optimizer_state(Buffer<double>&);
 template void Network<float>::reset_optimizer_state();
 template void Network<double>::reset_optimizer_state();
 

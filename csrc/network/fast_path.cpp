@@ -14,13 +14,13 @@
 
 namespace pynn {
 
-bool fusable_activation(const LayerSpec& s, EpilogueAct* act) {
+bool store_activation(const LayerSpec& s, EpilogueAct* act) {
     if (s.kind != LayerKind::activation) return false;
     switch (s.act) {
         case Act::identity: *act = EpilogueAct::identity; return true;
         case Act::relu: *act = EpilogueAct::relu; return true;
         case Act::leaky_relu:
-            if (!(s.alpha >= 0.0)) return false;  // a negative slope flips the sign: not fusable
+            if (!(s.alpha >= 0.0)) return false;  // a negative slope flips the sign: not a store activation
             *act = EpilogueAct::leaky_relu;
             return true;
         default: return false;
@@ -28,22 +28,22 @@ bool fusable_activation(const LayerSpec& s, EpilogueAct* act) {
 }
 
 template <typename T>
-void Network<T>::reserve_fused() {
+void Network<T>::reserve_region_step() {
     if (grad_out_.size() == layers_.size()) return;
     const size_t L = layers_.size();
     grad_out_.assign(L, {});
     const std::string what = "the workspace for a batch of " + std::to_string(capacity_) + " rows (lower batch_size)";
-    fuse_act_.assign(L, EpilogueAct::identity);
-    fused_.assign(L, 0);
+    store_act_.assign(L, EpilogueAct::identity);
+    act_in_store_.assign(L, 0);
     dense_layers_.clear();
     for (size_t l = 0; l < L; ++l) {
         const auto& s = layers_[l];
         if (s.kind != LayerKind::dense) continue;
         assign_zeros(grad_out_[l], capacity_ * s.n_out, what);
         dense_layers_.push_back(l);
-        // A dense layer followed by a fusable activation writes the activation's output
+        // A dense layer followed by a store activation writes the activation's output
         // directly, as forward() does.
-        fused_[l] = l + 1 < L && fusable_activation(layers_[l + 1], &fuse_act_[l]);
+        act_in_store_[l] = l + 1 < L && store_activation(layers_[l + 1], &store_act_[l]);
     }
     // The small layers' dW tiles and update items (the order of update_item_count()).
     shared_dw_.clear();
@@ -175,7 +175,7 @@ idx Network<T>::update_item_count() {
 template <typename T>
 void Network<T>::update_item(idx t, const OptimizerConfig& opt, const avx512::AdamF32& adam) {
     if constexpr (std::is_same_v<T, float>) {
-        float *p = params_.data(), *m = opt_a_.data(), *v = opt_b_.data();
+        float *p = params_.data(), *m = first_moment_.data(), *v = second_moment_.data();
         const float* g = grads_.data();
         const int l = update_items_[static_cast<size_t>(t)].first;
         const idx n_ranges = static_cast<idx>(flat_ranges_.size() / 2);
@@ -219,12 +219,12 @@ avx512::AdamF32 adam_f32(const OptimizerConfig& opt, std::int64_t step) {
 }
 
 template <typename T>
-bool Network<T>::fused_update(const OptimizerConfig& opt) {
+bool Network<T>::update_and_repack(const OptimizerConfig& opt) {
     if constexpr (std::is_same_v<T, float>) {
         if (!use_avx512()) return false;
         const idx n_items = update_item_count();
-        opt_buf(0);
-        if (opt.kind != OptKind::sgd) opt_buf(1);
+        first_moment();
+        if (opt.kind != OptKind::sgd) second_moment();
         const avx512::AdamF32 a = adam_f32(opt, opt_step);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_params() > kParallelGrain ? current_threads() : 1)
         for (idx t = 0; t < n_items; ++t) update_item(t, opt, a);
@@ -261,7 +261,7 @@ void Network<T>::dense_forward_bf16(size_t l, T* Y, const T* X, idx B, EpilogueA
 }
 
 #define PYNN_INSTANTIATE(T)                                                                        \
-    template void Network<T>::reserve_fused();                                                     \
+    template void Network<T>::reserve_region_step();                                                     \
     template void Network<T>::size_bf16_operands(size_t, bool);                                   \
     template bool Network<T>::begin_bf16_epoch();                                                  \
     template bool Network<T>::begin_bf16_inference();                                              \
@@ -269,7 +269,7 @@ void Network<T>::dense_forward_bf16(size_t l, T* Y, const T* X, idx B, EpilogueA
     template void Network<T>::pack_layout();                                                       \
     template idx Network<T>::update_item_count();                                                  \
     template void Network<T>::update_item(idx, const OptimizerConfig&, const avx512::AdamF32&);    \
-    template bool Network<T>::fused_update(const OptimizerConfig&);                                \
+    template bool Network<T>::update_and_repack(const OptimizerConfig&);                                \
     template void Network<T>::pack_weights();                                                      \
     template void Network<T>::dense_forward_bf16(size_t, T*, const T*, idx, EpilogueAct, float);
 PYNN_INSTANTIATE(float)

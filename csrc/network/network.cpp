@@ -87,9 +87,9 @@ const T* Network<T>::forward(const T* X, idx B, bool training) {
                         // Dense + a following relu-like activation in one pass: the
                         // activation's output is written directly and serves as both.
                         EpilogueAct act = EpilogueAct::identity;
-                        const bool fuse = l + 1 < layers_.size() && fusable_activation(layers_[l + 1], &act);
-                        T* dst = fuse ? acts_[l + 1].data() : out;
-                        const float alpha = fuse ? static_cast<float>(layers_[l + 1].alpha) : 0.0f;
+                        const bool in_store = l + 1 < layers_.size() && store_activation(layers_[l + 1], &act);
+                        T* dst = in_store ? acts_[l + 1].data() : out;
+                        const float alpha = in_store ? static_cast<float>(layers_[l + 1].alpha) : 0.0f;
                         if (bf16_inference_ && bf16_layer(s))
                             dense_forward_bf16(l, dst, in, B, act, alpha);
                         else
@@ -97,7 +97,7 @@ const T* Network<T>::forward(const T* X, idx B, bool training) {
                                                   s.use_bias ? P + s.b_off : nullptr, B, s.n_in, s.n_out, act, alpha);
                         outs_[l] = dst;
                         in = dst;
-                        if (fuse) outs_[++l] = dst;  // backward reads the sign of dst for both
+                        if (in_store) outs_[++l] = dst;  // backward reads the sign of dst for both
                         continue;
                     }
                 }
@@ -152,7 +152,7 @@ void Network<T>::backward(const T* X, const T* d_out, idx B) {
                         // A relu-like activation in front: apply its derivative (from the
                         // sign of its output) in the dX store and skip its own pass.
                         EpilogueAct act = EpilogueAct::identity;
-                        if (l >= 1 && fusable_activation(layers_[l - 1], &act)) {
+                        if (l >= 1 && store_activation(layers_[l - 1], &act)) {
                             avx512::dense_backward_dx(dx, d, P + s.w_off, B, s.n_in, s.n_out, outs_[l - 1], act,
                                                       static_cast<float>(layers_[l - 1].alpha));
                             d = dx;
@@ -231,7 +231,7 @@ void Network<T>::backward_from(const T* X, const T* d_out, idx B) {
 
 template <typename T>
 void Network<T>::match_optimizer_state(const OptimizerConfig& opt) {
-    if (opt.kind != opt_kind_ || (opt_step > 0 && opt_a_.size() != params_.size())) {
+    if (opt.kind != opt_kind_ || (opt_step > 0 && first_moment_.size() != params_.size())) {
         reset_optimizer_state();
         opt_kind_ = opt.kind;
     }
@@ -266,11 +266,11 @@ void Network<T>::apply_update(const OptimizerConfig& opt) {
     match_optimizer_state(opt);
     ++opt_step;
     packed_ok_ = false;
-    if (fused_update(opt)) return;
+    if (update_and_repack(opt)) return;
     if (opt.kind == OptKind::sgd) {
-        sgd_update(params_.data(), grads_.data(), opt_buf(0).data(), n, opt, opt_step);
+        sgd_update(params_.data(), grads_.data(), first_moment().data(), n, opt, opt_step);
     } else {
-        adam_update(params_.data(), grads_.data(), opt_buf(0).data(), opt_buf(1).data(), n, opt, opt_step);
+        adam_update(params_.data(), grads_.data(), first_moment().data(), second_moment().data(), n, opt, opt_step);
     }
 }
 
@@ -296,7 +296,7 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
         ~InEpoch() { flag = false; }
     } in_epoch(in_epoch_);
     EpochStats stats;
-    const bool fused = fused_step_eligible();
+    const bool one_region = region_step_eligible();
     // A bf16 epoch leaves the bf16 layers' float32 panels stale: re-packed on next use.
     struct EndBf16 {
         Network& net;
@@ -319,15 +319,15 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
         } reducing{*this};
         reducer_ = reducer;
         dropout_stream_ = static_cast<std::uint64_t>(reducer->rank()) << 32;
-        return reduced_epoch(X, y, N, perm, batch_size, opt, should_stop, fused);
+        return reduced_epoch(X, y, N, perm, batch_size, opt, should_stop, one_region);
     }
     for (idx start = 0; start < N; start += bs) {
         if (should_stop && should_stop()) throw Interrupted();
         const idx B = std::min(bs, N - start);
         const std::int64_t* rows = perm + start;
         double loss;
-        if (fused) {
-            loss = fused_train_step(X, y, rows, B, opt, &stats.correct);
+        if (one_region) {
+            loss = region_train_step(X, y, rows, B, opt, &stats.correct);
         } else {
             const Targets<T> batch = gather_batch(X, y, rows, B);
             loss = train_step(batch_x_.data(), batch, B, opt, &stats.correct);

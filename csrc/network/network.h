@@ -34,9 +34,9 @@ struct LayerSpec {
 };
 
 // Targets of one call: exactly one of labels (B) and dense (B,C); weights optional.
-// An activation the AVX-512 kernels fuse into a dense layer's store: its derivative follows
+// An activation a dense layer's store can apply (epilogue.h): its derivative follows
 // from the sign of its output (relu; leaky relu with alpha >= 0; identity).
-bool fusable_activation(const LayerSpec& s, EpilogueAct* act);
+bool store_activation(const LayerSpec& s, EpilogueAct* act);
 
 // Adam/AdamW's per-step scalars (kernels/optimizers.h) in float, for the AVX-512 update.
 avx512::AdamF32 adam_f32(const OptimizerConfig& opt, std::int64_t step);
@@ -76,8 +76,11 @@ public:
     T* params() { return params_.data(); }
     T* grads() { return grads_.data(); }
 
-    // Optimizer state (allocated on first use): SGD momentum buffer, Adam m and v.
-    Buffer<T>& opt_buf(int which);
+    // Optimizer state, one value per parameter, allocated on first use:
+    //   first moment:  SGD's momentum buffer; Adam's m (torch's exp_avg);
+    //   second moment: Adam's v (torch's exp_avg_sq); unused by SGD.
+    Buffer<T>& first_moment() { return optimizer_state(first_moment_); }
+    Buffer<T>& second_moment() { return optimizer_state(second_moment_); }
     std::int64_t opt_step = 0;           // updates done with the current optimizer state
     std::uint64_t train_forwards = 0;   // training forward passes so far (dropout's step)
     std::uint64_t seed;
@@ -121,7 +124,7 @@ public:
     };
     std::vector<LayerPlan> kernel_plan(idx B) const;
     // The bf16 kernel fit's step and predict give this network's bf16 layers under the
-    // current settings (the plan's, under "medium", for a network the fused step takes),
+    // current settings (the plan's, under "medium", for a network the one-region step takes),
     // or Matmul::avx512 where none: the one rule train_epoch, predict and kernel_plan follow.
     Matmul medium_bf16_kernel() const;
 
@@ -131,7 +134,7 @@ private:
     idx n_inputs_;
     Loss loss_ = Loss::softmax_cross_entropy;
     std::vector<LayerSpec> layers_;
-    Buffer<T> params_, grads_, opt_a_, opt_b_;
+    Buffer<T> params_, grads_, first_moment_, second_moment_;
     bool finalized_ = false;
 
     // Workspace, sized for capacity_ rows: acts_[l] is layer l's output, masks_[l] the
@@ -143,6 +146,7 @@ private:
     std::vector<std::int32_t> batch_labels_;
 
     void reserve(idx B);
+    Buffer<T>& optimizer_state(Buffer<T>& buf);  // buf, sized for the parameters (zeros) if it was not
 
     // Data-parallel steps (network/train_epoch_reduced.cpp). The gradient buffer carries
     // kReduceTail values after the parameters' gradients: this process's step flags (loss
@@ -156,13 +160,13 @@ private:
     Reducer* reducer_ = nullptr;    // set by train_epoch for its duration
     bool step_stop_ = false;        // this process was asked to stop before this step
     std::uint64_t dropout_stream_ = 0;  // rank << 32: each process draws its own dropout masks
-    // Sums the gradients and the flags across processes; fused_train_step calls it on one
+    // Sums the gradients and the flags across processes; region_train_step calls it on one
     // thread between its dW and update phases, reduced_train_step between backward and update.
     StepVerdict reduce_step(bool bad_loss, bool bad_grad);
     // Throws what a verdict other than ok() means (the same error on every process).
     void throw_verdict(const StepVerdict& v) const;
     EpochStats reduced_epoch(const T* X, const Targets<T>& y, idx N, const std::int64_t* perm, idx batch_size,
-                             const OptimizerConfig& opt, const std::function<bool()>& should_stop, bool fused);
+                             const OptimizerConfig& opt, const std::function<bool()>& should_stop, bool one_region);
     // The layer-by-layer step under a reducer: B local rows (0: a shard that ran out) of a
     // step of `total` rows over all processes.
     double reduced_train_step(const T* X, const Targets<T>& y, idx B, idx total, const OptimizerConfig& opt,
@@ -178,10 +182,10 @@ private:
     bool in_epoch_ = false;      // inside train_epoch: no Python between steps
     void pack_weights();
     void pack_layout();
-    // The optimizer update with the weight re-pack fused in (float32 fast path), one work
+    // The optimizer update with the weight re-pack done as it goes (float32 fast path), one work
     // item per 32-output panel of each dense W plus one for all other parameters; false
     // if not applicable.
-    bool fused_update(const OptimizerConfig& opt);
+    bool update_and_repack(const OptimizerConfig& opt);
     void update_item(idx t, const OptimizerConfig& opt, const avx512::AdamF32& adam);
     idx update_item_count();
     std::vector<idx> flat_ranges_;  // [lo, hi) pairs of parameters outside dense weights
@@ -189,25 +193,25 @@ private:
 
     // The training step of train_epoch as one parallel region (float32, AVX-512, networks of
     // Dense and activation layers): csrc/network/region_step.cpp.
-    bool fused_step_eligible() const;
-    // Threads of the fused step for B rows: small steps are not worth a second thread.
-    int fused_step_threads(idx B) const;
+    bool region_step_eligible() const;
+    // Threads of the one-region step for B rows: small steps are not worth a second thread.
+    int region_step_threads(idx B) const;
     // norm_rows: the rows the loss's mean is over (default B; under a reducer, the step's
     // rows over all processes).
-    double fused_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
+    double region_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
                             const OptimizerConfig& opt, idx* correct, idx norm_rows = 0);
-    // What the fused step derives from the layers alone, made once by reserve_fused() (and
+    // What the one-region step derives from the layers alone, made once by reserve_region_step() (and
     // again after reserve() grows the workspace): grad_out_ sized for capacity_ rows.
-    void reserve_fused();
+    void reserve_region_step();
     std::vector<Buffer<T>> grad_out_;  // per dense layer: dLoss/d(its output), (capacity_, n_out)
-    std::vector<EpilogueAct> fuse_act_;        // per layer: activation fused into a dense layer's store
-    std::vector<char> fused_;               // per layer: 1 if the next layer is fused into it
+    std::vector<EpilogueAct> store_act_;        // per layer: activation applied in a dense layer's store
+    std::vector<char> act_in_store_;               // per layer: 1 if its store applies the next layer (an activation)
     std::vector<size_t> dense_layers_;      // dense layers, in order (update_items_ lists their panels so)
     // A dense layer whose W is large keeps its work on the threads that own its panels
     // (network/region_step.cpp); for a small one an even split of the rows matters more.
     static bool owns_panels(const LayerSpec& s) { return s.n_in * s.n_out * idx(sizeof(T)) > 256 * 1024; }
     // The work of the small dense layers (those that do not own panels), as items with
-    // the cumulative cost after each, in a fixed order; the fused step gives each thread the
+    // the cumulative cost after each, in a fixed order; the one-region step gives each thread the
     // items whose cost midpoint falls in its share (share_owner), so a layer too small to
     // split (the 10-output last layer) no longer lands on one thread on top of its half.
     struct SharedTile {
@@ -219,7 +223,7 @@ private:
     };
     std::vector<SharedTile> shared_dw_;                   // dW tiles (cost: rows x columns)
     std::vector<std::pair<idx, double>> shared_updates_;  // (update item, cumulative cost): panels, the rest
-    // A "medium" matmul-precision epoch (dispatch/kernel_switch.h): the fused steps run the products of
+    // A "medium" matmul-precision epoch (dispatch/kernel_switch.h): the one-region steps run the products of
     // every dense layer with at least kBf16MinWeights weights (dispatch/plan.h) on bfloat16
     // operands (the forward, dW, and dX for all but the first layer) with the plan's bf16
     // kernel, made from W after each update and from the step's inputs and output

@@ -75,7 +75,7 @@ double Network<T>::reduced_train_step(const T* X, const Targets<T>& y, idx B, id
 template <typename T>
 EpochStats Network<T>::reduced_epoch(const T* X, const Targets<T>& y, idx N, const std::int64_t* perm,
                                      idx batch_size, const OptimizerConfig& opt,
-                                     const std::function<bool()>& should_stop, bool fused) {
+                                     const std::function<bool()>& should_stop, bool one_region) {
     Reducer& reducer = *reducer_;
     const idx bs = batch_size;
     std::int64_t steps = (N + bs - 1) / bs;
@@ -103,8 +103,8 @@ EpochStats Network<T>::reduced_epoch(const T* X, const Targets<T>& y, idx N, con
         const std::int64_t* rows = perm + s * bs;
         double loss;
         try {
-            if (fused && B > 0) {
-                loss = fused_train_step(X, y, rows, B, opt, &stats.correct, total);
+            if (one_region && B > 0) {
+                loss = region_train_step(X, y, rows, B, opt, &stats.correct, total);
             } else if (B > 0) {
                 const Targets<T> batch = gather_batch(X, y, rows, B);
                 loss = reduced_train_step(batch_x_.data(), batch, B, total, opt, &stats.correct);
