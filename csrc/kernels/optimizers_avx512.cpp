@@ -13,7 +13,7 @@
 namespace pynn {
 namespace avx512 {
 
-void adam_panel_rows(float* W, const float* G, float* M, float* V, idx O, idx I, idx panel, const AdamF32& a) {
+void adam_panel_rows(float* W, const float* G, float* M, float* V, idx O, idx I, idx panel, const AdamCoefficients<float>& a) {
     // The panel's rows are one contiguous block of W: Adam streams through it (the
     // prefetchers follow 4 sequential streams; a tile-wise walk over 128 short
     // segments measured slower), then the caller packs the panel, now in L1/L2. The loop is
@@ -49,7 +49,7 @@ void adam_panel_rows(float* W, const float* G, float* M, float* V, idx O, idx I,
 // Not GCC/Clang on x86: the kernels do not exist and avx512_supported() is false.
 namespace pynn {
 namespace avx512 {
-void adam_panel_rows(float*, const float*, float*, float*, idx, idx, idx, const AdamF32&) {
+void adam_panel_rows(float*, const float*, float*, float*, idx, idx, idx, const AdamCoefficients<float>&) {
     throw std::logic_error("AVX-512 kernels not built");
 }
 }  // namespace avx512

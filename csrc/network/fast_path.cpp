@@ -173,7 +173,7 @@ idx Network<T>::update_item_count() {
 }
 
 template <typename T>
-void Network<T>::update_item(idx t, const OptimizerConfig& opt, const avx512::AdamF32& adam) {
+void Network<T>::update_item(idx t, const OptimizerConfig& opt, const AdamCoefficients<float>& adam) {
     if constexpr (std::is_same_v<T, float>) {
         float *p = params_.data(), *m = first_moment_.data(), *v = second_moment_.data();
         const float* g = grads_.data();
@@ -210,14 +210,6 @@ void Network<T>::update_item(idx t, const OptimizerConfig& opt, const avx512::Ad
     }
 }
 
-avx512::AdamF32 adam_f32(const OptimizerConfig& opt, std::int64_t step) {
-    const AdamCoefs c = adam_coefs(opt, step);
-    return avx512::AdamF32{static_cast<float>(c.step_size), static_cast<float>(c.inv_bc2_sqrt),
-                           static_cast<float>(c.one_minus_b1), static_cast<float>(c.b2),
-                           static_cast<float>(c.one_minus_b2), static_cast<float>(c.eps),
-                           static_cast<float>(c.keep), static_cast<float>(c.l2)};
-}
-
 template <typename T>
 bool Network<T>::update_and_repack(const OptimizerConfig& opt) {
     if constexpr (std::is_same_v<T, float>) {
@@ -225,7 +217,7 @@ bool Network<T>::update_and_repack(const OptimizerConfig& opt) {
         const idx n_items = update_item_count();
         first_moment();
         if (opt.kind != OptKind::sgd) second_moment();
-        const avx512::AdamF32 a = adam_f32(opt, opt_step);
+        const AdamCoefficients<float> a = adam_coefficients(opt, opt_step).as<float>();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_params() > kParallelGrain ? current_threads() : 1)
         for (idx t = 0; t < n_items; ++t) update_item(t, opt, a);
         packed_ok_ = true;
@@ -268,7 +260,7 @@ void Network<T>::dense_forward_bf16(size_t l, T* Y, const T* X, idx B, EpilogueA
     template void Network<T>::pack_bf16_panel(size_t, idx);                                        \
     template void Network<T>::pack_layout();                                                       \
     template idx Network<T>::update_item_count();                                                  \
-    template void Network<T>::update_item(idx, const OptimizerConfig&, const avx512::AdamF32&);    \
+    template void Network<T>::update_item(idx, const OptimizerConfig&, const AdamCoefficients<float>&);    \
     template bool Network<T>::update_and_repack(const OptimizerConfig&);                                \
     template void Network<T>::pack_weights();                                                      \
     template void Network<T>::dense_forward_bf16(size_t, T*, const T*, idx, EpilogueAct, float);

@@ -38,9 +38,6 @@ struct LayerSpec {
 // from the sign of its output (relu; leaky relu with alpha >= 0; identity).
 bool store_activation(const LayerSpec& s, EpilogueAct* act);
 
-// Adam/AdamW's per-step scalars (kernels/optimizers.h) in float, for the AVX-512 update.
-avx512::AdamF32 adam_f32(const OptimizerConfig& opt, std::int64_t step);
-
 template <typename T>
 struct Targets {
     const std::int32_t* labels = nullptr;
@@ -186,7 +183,7 @@ private:
     // item per 32-output panel of each dense W plus one for all other parameters; false
     // if not applicable.
     bool update_and_repack(const OptimizerConfig& opt);
-    void update_item(idx t, const OptimizerConfig& opt, const avx512::AdamF32& adam);
+    void update_item(idx t, const OptimizerConfig& opt, const AdamCoefficients<float>& adam);
     idx update_item_count();
     std::vector<idx> flat_ranges_;  // [lo, hi) pairs of parameters outside dense weights
     std::vector<std::pair<int, idx>> update_items_;  // (dense layer, panel), or (-1, 0) for the rest

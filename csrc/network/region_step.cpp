@@ -126,7 +126,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
         if (opt.kind != OptKind::sgd) second_moment();
         update_item_count();  // builds update_items_, whose order shared_updates_ follows
         ++opt_step;  // the update below is step opt_step (undone if the step diverges)
-        const avx512::AdamF32 adam = adam_f32(opt, opt_step);
+        const AdamCoefficients<float> adam = adam_coefficients(opt, opt_step).as<float>();
 
         // Where each layer's output lives (reserve() may have moved acts_): a dense layer
         // with a store activation writes the activation's output, as forward() does.
