@@ -93,6 +93,7 @@ struct type_caster<pynn::TargetArrays<T>> {
 
 namespace pynn {
 // The binders of csrc/bindings/, one per area; module.cpp calls them in order.
+void bind_names(py::module_& m);                 // names.cpp
 void bind_optimizer(py::module_& m);             // optimizer.cpp
 void bind_networks(py::module_& m);              // network.cpp
 void bind_functions(py::module_& m);             // functions.cpp

@@ -34,6 +34,7 @@ PYBIND11_MODULE(_core, m) {
         }
     });
 
+    bind_names(m);
     bind_optimizer(m);
     bind_networks(m);
     bind_tile_kernels(m);

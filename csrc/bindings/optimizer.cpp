@@ -1,30 +1,11 @@
-// Bindings of the optimizer settings (OptimizerConfig) and of the names of activations
-// and losses: strings from Python into the core's enums.
+// Bindings of the optimizer settings (OptimizerConfig): the optimizer's name and
+// hyper-parameters from Python into the core's struct, checked.
 #include <cmath>
 #include <string>
 
 #include "bindings/convert.h"
 
 namespace pynn {
-
-Act parse_act(const std::string& name) {
-    static const std::pair<const char*, Act> table[] = {
-        {"identity", Act::identity}, {"sigmoid", Act::sigmoid}, {"tanh", Act::tanh},
-        {"relu", Act::relu},         {"leaky_relu", Act::leaky_relu}, {"elu", Act::elu},
-        {"gelu", Act::gelu},         {"silu", Act::silu},       {"softplus", Act::softplus}};
-    for (const auto& [n, a] : table)
-        if (name == n) return a;
-    throw InputError("unknown activation '" + name +
-                     "'; expected one of identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus");
-}
-
-Loss parse_loss(const std::string& name) {
-    if (name == "softmax_cross_entropy") return Loss::softmax_cross_entropy;
-    if (name == "binary_cross_entropy") return Loss::binary_cross_entropy;
-    if (name == "mse") return Loss::mse;
-    if (name == "none") return Loss::none;
-    throw InputError("unknown loss '" + name + "'; expected softmax_cross_entropy, binary_cross_entropy, mse or none");
-}
 
 const char* opt_kind_name(OptKind k) {
     return k == OptKind::sgd ? "sgd" : k == OptKind::adam ? "adam" : "adamw";
