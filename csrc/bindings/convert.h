@@ -23,6 +23,7 @@ Act parse_act(const std::string& name);
 Loss parse_loss(const std::string& name);
 OptimizerConfig make_opt(const std::string& kind, double lr, double momentum, bool nesterov, double weight_decay,
                          double beta1, double beta2, double eps);
+OptKind parse_opt_kind(const std::string& kind);
 const char* opt_kind_name(OptKind k);
 
 // C order, converted to T, and aligned: NumPy copies an array that is not (e.g. a view at
@@ -47,7 +48,7 @@ struct TargetArrays {
     std::optional<Array<T>> dense;
     std::optional<Array<T>> weights;
 
-    Targets<T> view(idx N, idx C, bool need_labels_or_dense) const {
+    Targets<T> view(idx N, idx C) const {
         Targets<T> t;
         if (labels) {
             if (labels->ndim() != 1 || labels->shape(0) != N) throw InputError("labels must have shape (n_samples,)");
@@ -65,7 +66,7 @@ struct TargetArrays {
             if (weights->ndim() != 1 || weights->shape(0) != N) throw InputError("sample weights must have shape (n_samples,)");
             t.weights = weights->data();
         }
-        if (need_labels_or_dense && !t.labels && !t.dense) throw InputError("targets are required");
+        if (!t.labels && !t.dense) throw InputError("targets are required");
         if (t.labels && t.dense) throw InputError("give either labels or dense targets, not both");
         return t;
     }

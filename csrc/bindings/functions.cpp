@@ -57,7 +57,7 @@ py::tuple evaluate_loss(const std::string& name, Array<T> outputs, TargetArrays<
     if (kind == Loss::none) throw InputError("loss 'none' has no value");
     if (outputs.ndim() != 2) throw InputError("outputs must be 2-D (n_samples, n_outputs)");
     const idx B = outputs.shape(0), C = outputs.shape(1);
-    const Targets<T> t = y.view(B, C, true);
+    const Targets<T> t = y.view(B, C);
     idx correct = 0;
     double loss;
     {

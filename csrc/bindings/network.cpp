@@ -75,16 +75,16 @@ void bind_network(py::module_& m, const char* name) {
         .def_readwrite("opt_step", &Net::opt_step)
         .def_property("optimizer_kind",
             [](const Net& n) { return std::string(opt_kind_name(n.optimizer_kind())); },
-            [](Net& n, const std::string& kind) { n.set_optimizer_kind(make_opt(kind, 1.0, 0, false, 0, 0.9, 0.999, 1e-8).kind); })
+            [](Net& n, const std::string& kind) { n.set_optimizer_kind(parse_opt_kind(kind)); })
         .def_readwrite("train_forwards", &Net::train_forwards)
         .def_readonly("seed", &Net::seed)
         .def("layer_offsets", [](Net& n) {
             py::list out;
             for (const auto& s : n.layers()) {
                 py::dict d;
-                d["kind"] = static_cast<int>(s.kind);
-                d["n_in"] = s.n_in; d["n_out"] = s.n_out;
-                d["w_off"] = s.w_off; d["b_off"] = s.b_off; d["slope_off"] = s.slope_off; d["k"] = s.k;
+                d["w_off"] = s.w_off;
+                d["b_off"] = s.b_off;
+                d["slope_off"] = s.slope_off;
                 out.append(d);
             }
             return out;
@@ -150,7 +150,7 @@ void bind_network(py::module_& m, const char* name) {
         .def("loss_and_gradients", [](Net& n, Array<T> X, TargetArrays<T> y) {
             check_matrix(X, n.n_inputs(), "X");
             const idx B = X.shape(0);
-            Targets<T> t = y.view(B, n.n_outputs(), true);
+            Targets<T> t = y.view(B, n.n_outputs());
             idx correct = 0;
             double loss;
             in_core(n, [&] { loss = n.loss_and_gradients(X.data(), t, B, &correct); });
@@ -159,7 +159,7 @@ void bind_network(py::module_& m, const char* name) {
         .def("train_step", [](Net& n, Array<T> X, TargetArrays<T> y, const OptimizerConfig& opt) {
             check_matrix(X, n.n_inputs(), "X");
             const idx B = X.shape(0);
-            Targets<T> t = y.view(B, n.n_outputs(), true);
+            Targets<T> t = y.view(B, n.n_outputs());
             idx correct = 0;
             double loss;
             in_core(n, [&] { loss = n.train_step(X.data(), t, B, opt, &correct); });
@@ -175,11 +175,11 @@ void bind_network(py::module_& m, const char* name) {
             in_core(n, [&] { n.apply_update(opt); });
         })
         .def("train_epoch", [](Net& n, Array<T> X, TargetArrays<T> y, Array<std::int64_t> perm,
-                               idx batch_size, const OptimizerConfig& opt, bool check_interrupts,
+                               idx batch_size, const OptimizerConfig& opt,
                                Reducer* reducer) {
             check_matrix(X, n.n_inputs(), "X");
             const idx N = X.shape(0);
-            Targets<T> t = y.view(N, n.n_outputs(), true);
+            Targets<T> t = y.view(N, n.n_outputs());
             // perm lists the rows of the epoch in order: a permutation of all rows, or of a
             // subset (validation_split trains on some rows of X without copying them out).
             if (perm.ndim() != 1) throw InputError("perm must be a 1-D array of row indices");
@@ -187,13 +187,12 @@ void bind_network(py::module_& m, const char* name) {
             const std::int64_t* p = perm.data();
             for (idx i = 0; i < rows; ++i)
                 if (p[i] < 0 || p[i] >= N) throw InputError("perm holds an index out of range");
-            if (batch_size < 1) throw InputError("batch_size must be >= 1");
-            auto check = check_interrupts ? make_interrupt_check() : std::function<bool()>();
+            const std::function<bool()> check = make_interrupt_check();
             EpochStats s;
             in_core(n, [&] { s = n.train_epoch(X.data(), t, rows, p, batch_size, opt, check, reducer); });
-            return py::make_tuple(s.loss_sum, s.rows, s.correct, s.batches);
+            return py::make_tuple(s.loss_sum, s.rows, s.correct);
         }, py::arg("X"), py::arg("y"), py::arg("perm"), py::arg("batch_size"), py::arg("optimizer"),
-           py::arg("check_interrupts") = true, py::arg("reducer") = nullptr);
+           py::arg("reducer") = nullptr);
 }
 
 }  // namespace

@@ -11,19 +11,27 @@ const char* opt_kind_name(OptKind k) {
     return k == OptKind::sgd ? "sgd" : k == OptKind::adam ? "adam" : "adamw";
 }
 
+OptKind parse_opt_kind(const std::string& kind) {
+    if (kind == "sgd") return OptKind::sgd;
+    if (kind == "adam") return OptKind::adam;
+    if (kind == "adamw") return OptKind::adamw;
+    throw InputError("unknown optimizer '" + kind + "'; expected sgd, adam or adamw");
+}
+
+namespace {
+// The core's own guard for direct _core use (pynn's optimizers check and document these for
+// users): a NaN learning rate would silently turn every parameter into NaN.
+void require(bool ok, const std::string& what, double got) {
+    if (!ok) throw InputError(what + ", got " + std::to_string(got));
+}
+void require_lr(double lr) { require(std::isfinite(lr) && lr > 0, "lr must be finite and > 0", lr); }
+}  // namespace
+
 OptimizerConfig make_opt(const std::string& kind, double lr, double momentum, bool nesterov, double weight_decay,
                          double beta1, double beta2, double eps) {
     OptimizerConfig c;
-    if (kind == "sgd") c.kind = OptKind::sgd;
-    else if (kind == "adam") c.kind = OptKind::adam;
-    else if (kind == "adamw") c.kind = OptKind::adamw;
-    else throw InputError("unknown optimizer '" + kind + "'; expected sgd, adam or adamw");
-    // The Python optimizers check these too; here they guard the core itself (a NaN
-    // learning rate would silently turn every parameter into NaN).
-    auto require = [](bool ok, const std::string& what, double got) {
-        if (!ok) throw InputError(what + ", got " + std::to_string(got));
-    };
-    require(std::isfinite(lr) && lr > 0, "lr must be finite and > 0", lr);
+    c.kind = parse_opt_kind(kind);
+    require_lr(lr);
     require(std::isfinite(momentum) && momentum >= 0, "momentum must be finite and >= 0", momentum);
     require(std::isfinite(weight_decay) && weight_decay >= 0, "weight_decay must be finite and >= 0", weight_decay);
     require(beta1 >= 0 && beta1 < 1, "beta1 must be in [0, 1)", beta1);
@@ -40,7 +48,7 @@ void bind_optimizer(py::module_& m) {
              py::arg("nesterov") = false, py::arg("weight_decay") = 0.0, py::arg("beta1") = 0.9,
              py::arg("beta2") = 0.999, py::arg("eps") = 1e-8)
         .def_property("lr", [](const OptimizerConfig& c) { return c.lr; }, [](OptimizerConfig& c, double lr) {
-            if (!(std::isfinite(lr) && lr > 0)) throw InputError("lr must be finite and > 0, got " + std::to_string(lr));
+            require_lr(lr);
             c.lr = lr;
         });
 }

@@ -129,17 +129,21 @@ inline MicroFn pick(int mr, int ncols, bool masked, bool bf16 = false) {
 }
 
 // db[o0 .. o0 + rows) = column sums of dY (B, O) over its B rows (one float add per row, in
-// row order); false when a sum is inf or NaN.
+// row order); false when a sum is inf or NaN. Columns in groups of a tile's rows (the
+// accumulators stay in registers); any count of rows is safe.
 bool column_sums(float* db, const float* dY, idx B, idx O, idx o0, int rows) {
-    float acc[kMR] = {};
-    for (idx b = 0; b < B; ++b) {
-        const float* d = dY + b * O + o0;
-        for (int r = 0; r < rows; ++r) acc[r] += d[r];
-    }
     bool finite = true;
-    for (int r = 0; r < rows; ++r) {
-        db[o0 + r] = acc[r];
-        finite &= std::isfinite(acc[r]);
+    for (int c0 = 0; c0 < rows; c0 += kMR) {
+        const int n = rows - c0 < kMR ? rows - c0 : kMR;
+        float acc[kMR] = {};
+        for (idx b = 0; b < B; ++b) {
+            const float* d = dY + b * O + o0 + c0;
+            for (int r = 0; r < n; ++r) acc[r] += d[r];
+        }
+        for (int r = 0; r < n; ++r) {
+            db[o0 + c0 + r] = acc[r];
+            finite &= std::isfinite(acc[r]);
+        }
     }
     return finite;
 }

@@ -64,30 +64,34 @@ void Network<T>::finalize() {
 }
 
 template <typename T>
-void Network<T>::reserve(idx B) {
+void Network<T>::reserve(idx B, bool training) {
     if (!finalized_) throw InputError("network is not finalized");
     // An empty batch would leave the workspace unallocated (and the mean loss 0/0).
     if (B < 1) throw InputError("X must have at least one row");
-    if (B <= capacity_) return;
-    widest_ = n_inputs_;
-    acts_.resize(layers_.size());
-    masks_.resize(layers_.size());
     // B and the widths are < 2^31 (checked in Python and by BLAS), so B * width fits int64.
     const std::string what = "the workspace for a batch of " + std::to_string(B) + " rows (lower batch_size)";
+    if (B > capacity_) {
+        acts_.resize(layers_.size());
+        for (size_t l = 0; l < layers_.size(); ++l) assign_zeros(acts_[l], B * layers_[l].n_out, what);
+        grad_out_.clear();  // the one-region step's buffers, sized on its first use (region_train_step)
+        capacity_ = B;
+    }
+    if (!training || B <= training_rows_) return;
+    const idx rows = B;
+    widest_ = n_inputs_;
+    masks_.resize(layers_.size());
     for (size_t l = 0; l < layers_.size(); ++l) {
         const auto& s = layers_[l];
         widest_ = std::max(widest_, s.n_out);
-        assign_zeros(acts_[l], B * s.n_out, what);
-        if (s.kind == LayerKind::dropout) assign_zeros(masks_[l], B * s.n_out, what);
+        if (s.kind == LayerKind::dropout) assign_zeros(masks_[l], rows * s.n_out, what);
     }
-    grad_out_.clear();  // the one-region step's buffers, sized on its first use (region_train_step)
-    assign_zeros(d0_, B * widest_, what);
-    assign_zeros(d1_, B * widest_, what);
-    assign_zeros(batch_x_, B * n_inputs_, what);
-    assign_zeros(batch_dense_, B * n_outputs(), what);
-    batch_w_.assign(static_cast<size_t>(B), T(0));
-    batch_labels_.assign(static_cast<size_t>(B), 0);
-    capacity_ = B;
+    assign_zeros(d0_, rows * widest_, what);
+    assign_zeros(d1_, rows * widest_, what);
+    assign_zeros(batch_x_, rows * n_inputs_, what);
+    assign_zeros(batch_dense_, rows * n_outputs(), what);
+    batch_w_.assign(static_cast<size_t>(rows), T(0));
+    batch_labels_.assign(static_cast<size_t>(rows), 0);
+    training_rows_ = rows;
 }
 
 template <typename T>
@@ -105,8 +109,8 @@ void Network<T>::reset_optimizer_state() {
 
 template void Network<float>::finalize();
 template void Network<double>::finalize();
-template void Network<float>::reserve(idx);
-template void Network<double>::reserve(idx);
+template void Network<float>::reserve(idx, bool);
+template void Network<double>::reserve(idx, bool);
 template Buffer<float>& Network<float>::optimizer_state(Buffer<float>&);
 template Buffer<double>& Network<double>::optimizer_state(Buffer<double>&);
 template void Network<float>::reset_optimizer_state();

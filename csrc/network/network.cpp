@@ -194,7 +194,7 @@ void Network<T>::predict(T* out, const T* X, idx B, bool training) {
     const idx C = n_outputs();
     if (B == 0) return;  // nothing to compute: an empty (0, C) result
     const idx chunk = training ? B : std::min(B, kPredictChunk);
-    reserve(chunk);
+    reserve(chunk, training);
     packed_ok_ = false;  // Python may have written into the parameters since the last call
     // Under "medium" inference takes the bf16 kernels where fit's step would (kernel_plan).
     struct Bf16Inference {
@@ -334,7 +334,6 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
         }
         stats.loss_sum += loss * static_cast<double>(B);
         stats.rows += B;
-        stats.batches += 1;
     }
     return stats;
 }

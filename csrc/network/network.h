@@ -49,7 +49,6 @@ struct EpochStats {
     double loss_sum = 0.0;  // sum over batches of (batch loss * batch rows)
     idx rows = 0;           // rows trained on
     idx correct = 0;        // argmax (or binary, per element) hits, for accuracy
-    idx batches = 0;
 };
 
 template <typename T>
@@ -142,7 +141,10 @@ private:
     Buffer<T> d0_, d1_, batch_x_, batch_dense_, batch_w_;
     std::vector<std::int32_t> batch_labels_;
 
-    void reserve(idx B);
+    // The workspace for batches of B rows: the layers' outputs (all predict needs) and, with
+    // training, dropout's masks, the gradient ping-pong buffers and the gathered batch.
+    void reserve(idx B, bool training = true);
+    idx training_rows_ = 0;  // the rows the training part of the workspace is sized for
     Buffer<T>& optimizer_state(Buffer<T>& buf);  // buf, sized for the parameters (zeros) if it was not
 
     // Data-parallel steps (network/train_epoch_reduced.cpp). The gradient buffer carries

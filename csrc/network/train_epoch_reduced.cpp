@@ -119,7 +119,6 @@ EpochStats Network<T>::reduced_epoch(const T* X, const Targets<T>& y, idx N, con
         step_stop_ = false;
         stats.loss_sum += loss * static_cast<double>(total);  // this process's share of the step's loss sum
         stats.rows += B;
-        stats.batches += 1;
     }
     // The epoch's numbers over all processes: the same History everywhere.
     double global[3] = {stats.loss_sum, static_cast<double>(stats.rows), static_cast<double>(stats.correct)};

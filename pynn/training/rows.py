@@ -105,7 +105,7 @@ def train_rows(train_epoch, dtype: str, X: np.ndarray, targets: tuple, perm: np.
     perm is cut into blocks of whole batches, each gathered and converted, so the batches
     and the updates are those of a converted copy of X."""
     if in_place(X, dtype):
-        loss_sum, rows, correct, _ = train_epoch(X, targets, perm)
+        loss_sum, rows, correct = train_epoch(X, targets, perm)
         return loss_sum, rows, correct
     step = _block_rows(X, dtype, batch_size)
     loss_sum, rows, correct = 0.0, 0, 0
