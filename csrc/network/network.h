@@ -1,7 +1,10 @@
 // A feed-forward network over flat buffers (llm.c style): one allocation each for the
 // parameters, their gradients and the optimizer state; layers hold offsets into them.
 // Activations live in a workspace sized for the largest batch seen, so the steady
-// state of training allocates nothing.
+// state of training allocates nothing. Defined in network.cpp (layers, forward, backward,
+// steps, the epoch), buffers.cpp (allocations), fast_path.cpp and region_step.cpp (the
+// float32 AVX-512 path), bf16_products.cpp and train_epoch_reduced.cpp. Uses dispatch/
+// and kernels/.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -33,11 +36,11 @@ struct LayerSpec {
     idx w_off = 0, b_off = 0, slope_off = 0;  // offsets into the parameter buffer
 };
 
-// Targets of one call: exactly one of labels (B) and dense (B,C); weights optional.
 // An activation a dense layer's store can apply (epilogue.h): its derivative follows
 // from the sign of its output (relu; leaky relu with alpha >= 0; identity).
 bool store_activation(const LayerSpec& s, EpilogueAct* act);
 
+// Targets of one call: exactly one of labels (B) and dense (B,C); weights optional.
 template <typename T>
 struct Targets {
     const std::int32_t* labels = nullptr;
@@ -212,7 +215,7 @@ private:
     // The work of the small dense layers (those that do not own panels), as items with
     // the cumulative cost after each, in a fixed order; the one-region step gives each thread the
     // items whose cost midpoint falls in its share (share_owner), so a layer too small to
-    // split (the 10-output last layer) no longer lands on one thread on top of its half.
+    // split (a 10-output last layer) does not land on one thread on top of its half.
     struct SharedTile {
         size_t layer;
         idx o0;
