@@ -58,7 +58,7 @@ class Shuffler:
 
     The order of epoch e (counted over the model's life) is a function of (seed, e) only,
     so a run resumed from a saved model shuffles exactly as an uninterrupted one: a
-    Fisher-Yates shuffle over a counter-based splitmix64 stream (csrc/shuffle.h, reproduced
+    Fisher-Yates shuffle over a counter-based splitmix64 stream (csrc/network/epoch_order.h, reproduced
     by pynn.reference.epoch_order). It is computed in the core into one buffer per fit:
     ~3 us for the digits' 1,347 rows, where NumPy's default_rng([seed, 1, e]).permutation
     took ~45 us -- a tenth of an epoch of a small network."""

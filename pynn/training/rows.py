@@ -21,7 +21,7 @@ __all__ = ["BLOCK_BYTES", "PREDICT_ROWS", "feature_rows", "in_place", "is_mapped
 # The most a block of converted or gathered rows takes.
 BLOCK_BYTES = 8 << 20
 # The core's inference works through kPredictChunk = 4096 rows at a time from the first
-# row of each call (csrc/network.cpp); blocks of a multiple of it cut X where the core
+# row of each call (csrc/network/network.cpp); blocks of a multiple of it cut X where the core
 # would, so predicting block by block gives the bits of one call on all of X.
 PREDICT_ROWS = 4096
 
