@@ -1,4 +1,4 @@
-// How the GEMM kernels (kernels/avx512.cpp, kernels/tile_bf16.cpp) share out a product:
+// How the GEMM kernels (kernels/avx512_gemm.cpp, kernels/tile_bf16.cpp) share out a product:
 // rows into near-equal blocks, and how many threads a product is worth.
 #pragma once
 #include "common.h"
