@@ -2,7 +2,7 @@
 
 pynn's vendored OpenBLAS starts its own worker threads when it loads, and they spin for
 ~0.1 s (OpenBLAS's default idle timeout) although they never get work: pynn hands every
-OpenBLAS job to its OpenMP team through OpenBLAS's threads callback (csrc/threads.cpp).
+OpenBLAS job to its OpenMP team through OpenBLAS's threads callback (csrc/dispatch/threads.cpp).
 On a 2-core machine that spin took a core from the first fit in a fresh process (40-80 ms
 lost on the digits estimator). OPENBLAS_THREAD_TIMEOUT is read once, when a library loads,
 so it is set only around loading the core (unless the user set it) and removed again:

@@ -264,7 +264,7 @@ def dropout_keep_mask(seed, step, layer_index, shape, p):
     return (u >= threshold).reshape(shape)
 
 
-SHUFFLE_STREAM = 0x53485546464C45  # "SHUFFLE" (csrc/shuffle.h)
+SHUFFLE_STREAM = 0x53485546464C45  # "SHUFFLE" (csrc/network/epoch_order.h)
 
 
 def epoch_order(n, seed, epoch):

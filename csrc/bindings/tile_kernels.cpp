@@ -10,9 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "kernels.h"
+#include "dispatch/kernel_switch.h"
 #include "kernels/tile_bf16.h"
-#include "kernels_avx512.h"
+#include "kernels/avx512.h"
+#include "kernels/avx512_bf16.h"
 
 namespace py = pybind11;
 
@@ -42,10 +43,10 @@ size_t slots(idx n) { return n > 0 ? static_cast<size_t>(n) : 1; }
 
 tile::TileBackend tile_backend(Which w) { return w == Which::amx ? tile::TileBackend::amx : tile::TileBackend::scalar; }
 
-FusedAct parse_act(const std::string& name) {
-    if (name == "identity") return FusedAct::identity;
-    if (name == "relu") return FusedAct::relu;
-    if (name == "leaky_relu") return FusedAct::leaky_relu;
+EpilogueAct parse_epilogue_act(const std::string& name) {
+    if (name == "identity") return EpilogueAct::identity;
+    if (name == "relu") return EpilogueAct::relu;
+    if (name == "leaky_relu") return EpilogueAct::leaky_relu;
     throw InputError("act must be 'identity', 'relu' or 'leaky_relu', got '" + name + "'");
 }
 
@@ -61,7 +62,7 @@ void check_2d(const F32& a, const char* name) {
 // Y = act(X W^T + b): X (B,I), W (O,I), b (O) or None.
 F32 forward(const std::string& backend, F32 X, F32 W, std::optional<F32> b, const std::string& act_name, float alpha) {
     const Which w = parse_backend(backend);
-    const FusedAct act = parse_act(act_name);
+    const EpilogueAct act = parse_epilogue_act(act_name);
     check_2d(X, "X");
     check_2d(W, "W");
     const idx B = X.shape(0), I = X.shape(1), O = W.shape(0);
@@ -88,7 +89,7 @@ F32 forward(const std::string& backend, F32 X, F32 W, std::optional<F32> b, cons
 F32 backward_dx(const std::string& backend, F32 dY, F32 W, std::optional<F32> y_prev, const std::string& act_name,
                 float alpha) {
     const Which w = parse_backend(backend);
-    const FusedAct act = parse_act(act_name);
+    const EpilogueAct act = parse_epilogue_act(act_name);
     check_2d(dY, "dY");
     check_2d(W, "W");
     const idx B = dY.shape(0), O = dY.shape(1), I = W.shape(1);

@@ -1,3 +1,4 @@
+// What the CPU is (cpu.h): CPUID vendor, family, model, brand and features, read once. Uses common.h only.
 #include "dispatch/cpu.h"
 
 #include <cstdint>

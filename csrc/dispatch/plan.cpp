@@ -1,9 +1,11 @@
+// The plan (plan.h): the fixed table of bf16 kernels per CPU class and the pin that overrides
+// it. Uses dispatch/ and kernels/.
 #include "dispatch/plan.h"
 
 #include <atomic>
 
 #include "dispatch/cpu.h"
-#include "kernels.h"
+#include "dispatch/kernel_switch.h"
 #include "kernels/tile_bf16.h"
 
 namespace pynn {

@@ -6,14 +6,14 @@
 //
 // Kernels of a float32 dense layer:
 //   "blas"          OpenBLAS sgemm plus elementwise passes (any CPU; float64 always)
-//   "avx512"        the register-blocked float32 kernels (kernels_avx512.h)
+//   "avx512"        the register-blocked float32 kernels (kernels/avx512.h)
 //   "avx512-bf16"   bfloat16 operands, float32 accumulation by vdpbf16ps (AVX512_BF16)
 //   "amx"           bfloat16 operands, float32 accumulation by AMX tiles (tdpbf16ps)
 //   "amx-emulated"  the AMX kernels' blocking over a portable scalar tile backend: the
 //                   same arithmetic as "amx" on any CPU with AVX512_BF16 (which converts
 //                   the operands), slowly (tests, and reproducing an AMX run elsewhere)
-// Under float32 matmul precision "medium" (kernels.h) the dense layers of at least
-// kBf16MinWeights weights in fit's fused step take the CPU's bf16 kernel -- or stay on
+// Under float32 matmul precision "medium" (dispatch/kernel_switch.h) the dense layers of at least
+// kBf16MinWeights weights in fit's one-region step take the CPU's bf16 kernel -- or stay on
 // "avx512" where no bf16 kernel is faster than float32 on that CPU, so "medium" never
 // slows a run down.
 #pragma once

@@ -1,3 +1,5 @@
+// The Reducer of network/reducer.h on MPI (mpi_reducer.h): libmpi's Allreduce, looked up
+// with dlsym in the library mpi4py already loaded. Uses network/reducer.h only.
 #include "distributed/mpi_reducer.h"
 
 #include <dlfcn.h>

@@ -1,4 +1,4 @@
-// How the GEMM kernels (kernels_avx512.cpp, kernels/tile_bf16.cpp) share out a product:
+// How the GEMM kernels (kernels/avx512_gemm.cpp, kernels/tile_bf16.cpp) share out a product:
 // rows into near-equal blocks, and how many threads a product is worth.
 #pragma once
 #include "common.h"
@@ -15,7 +15,7 @@ struct RowBlocks {
 };
 
 // Threads for a product of m*n*k multiply-adds in `tasks` tiles: below ~64k the fork costs
-// more than it saves. (The fused training step sets ThreadScope(1) in its region: its
+// more than it saves. (The one-region training step sets ThreadScope(1) in its region: its
 // kernels run on the caller.)
 inline int gemm_threads(idx mnk, idx tasks) {
     int nt = current_threads();

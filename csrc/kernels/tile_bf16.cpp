@@ -148,23 +148,10 @@ void run_block(TileBackend backend, const Block& s, float* acc) {
     }
 }
 
-enum class Epi : int { store, bias_act, act_grad };
-
-// What the store of a block does besides storing (the same operations, in the same order,
-// as the avx512 kernels' Epilogue).
-struct Epilogue {
-    Epi kind = Epi::store;
-    FusedAct act = FusedAct::identity;
-    float alpha = 0.0f;
-    const float* bias = nullptr;    // bias_act: bias of the block's first column, or nullptr
-    const float* y_prev = nullptr;  // act_grad: activation output at the block's (0, 0)
-    idx ld_prev = 0;
-};
-
 // C rows < M, columns < N (rows ldc apart) = epilogue(acc); false when a stored value is
 // inf or NaN. One loop per kind of epilogue, so each inner loop is branch-free (and
 // vectorizes at whatever the build targets).
-template <Epi kind, FusedAct act>
+template <EpilogueKind kind, EpilogueAct act>
 bool store_rows(const float* acc, int M, int N, float* C, idx ldc, const Epilogue& e) {
     static const float kZeros[32] = {};
     const float* bias = e.bias ? e.bias : kZeros;  // + 0 as the vector code does (-0 becomes +0)
@@ -172,18 +159,18 @@ bool store_rows(const float* acc, int M, int N, float* C, idx ldc, const Epilogu
     bool finite = true;
     for (int r = 0; r < M; ++r) {
         const float* a = acc + r * 32;
-        const float* y = kind == Epi::act_grad ? e.y_prev + r * e.ld_prev : nullptr;
+        const float* y = kind == EpilogueKind::act_grad ? e.y_prev + r * e.ld_prev : nullptr;
         float* c = C + r * ldc;
         for (int n = 0; n < N; ++n) {
             float z = a[n];
-            if (kind == Epi::bias_act) {
+            if (kind == EpilogueKind::bias_act) {
                 z += bias[n];
-                if (act == FusedAct::relu) z = z > 0.0f ? z : 0.0f;  // vmaxps(z, 0): NaN gives 0
-                if (act == FusedAct::leaky_relu) z = z <= 0.0f ? z * alpha : z;
-            } else if (kind == Epi::act_grad) {
+                if (act == EpilogueAct::relu) z = z > 0.0f ? z : 0.0f;  // vmaxps(z, 0): NaN gives 0
+                if (act == EpilogueAct::leaky_relu) z = z <= 0.0f ? z * alpha : z;
+            } else if (kind == EpilogueKind::act_grad) {
                 // relu / leaky relu (alpha >= 0): the derivative is 1 where the output is > 0.
-                if (act == FusedAct::relu) z = y[n] <= 0.0f ? 0.0f : z;
-                if (act == FusedAct::leaky_relu) z = y[n] <= 0.0f ? z * alpha : z;
+                if (act == EpilogueAct::relu) z = y[n] <= 0.0f ? 0.0f : z;
+                if (act == EpilogueAct::leaky_relu) z = y[n] <= 0.0f ? z * alpha : z;
             }
             finite &= std::isfinite(z);
             c[n] = z;
@@ -193,18 +180,18 @@ bool store_rows(const float* acc, int M, int N, float* C, idx ldc, const Epilogu
 }
 
 bool store_block(const float* acc, int M, int N, float* C, idx ldc, const Epilogue& e) {
-    const FusedAct act = e.kind == Epi::store ? FusedAct::identity : e.act;
-    const Epi kind = act == FusedAct::identity && e.kind == Epi::act_grad ? Epi::store : e.kind;
-    if (kind == Epi::bias_act) {
-        if (act == FusedAct::relu) return store_rows<Epi::bias_act, FusedAct::relu>(acc, M, N, C, ldc, e);
-        if (act == FusedAct::leaky_relu) return store_rows<Epi::bias_act, FusedAct::leaky_relu>(acc, M, N, C, ldc, e);
-        return store_rows<Epi::bias_act, FusedAct::identity>(acc, M, N, C, ldc, e);
+    const EpilogueAct act = e.kind == EpilogueKind::store ? EpilogueAct::identity : e.act;
+    const EpilogueKind kind = act == EpilogueAct::identity && e.kind == EpilogueKind::act_grad ? EpilogueKind::store : e.kind;
+    if (kind == EpilogueKind::bias_act) {
+        if (act == EpilogueAct::relu) return store_rows<EpilogueKind::bias_act, EpilogueAct::relu>(acc, M, N, C, ldc, e);
+        if (act == EpilogueAct::leaky_relu) return store_rows<EpilogueKind::bias_act, EpilogueAct::leaky_relu>(acc, M, N, C, ldc, e);
+        return store_rows<EpilogueKind::bias_act, EpilogueAct::identity>(acc, M, N, C, ldc, e);
     }
-    if (kind == Epi::act_grad) {
-        if (act == FusedAct::relu) return store_rows<Epi::act_grad, FusedAct::relu>(acc, M, N, C, ldc, e);
-        return store_rows<Epi::act_grad, FusedAct::leaky_relu>(acc, M, N, C, ldc, e);
+    if (kind == EpilogueKind::act_grad) {
+        if (act == EpilogueAct::relu) return store_rows<EpilogueKind::act_grad, EpilogueAct::relu>(acc, M, N, C, ldc, e);
+        return store_rows<EpilogueKind::act_grad, EpilogueAct::leaky_relu>(acc, M, N, C, ldc, e);
     }
-    return store_rows<Epi::store, FusedAct::identity>(acc, M, N, C, ldc, e);
+    return store_rows<EpilogueKind::store, EpilogueAct::identity>(acc, M, N, C, ldc, e);
 }
 
 // Caller errors, checked before any tile is touched (the loops check before their parallel
@@ -285,23 +272,19 @@ void release_tiles(TileBackend backend) {
 }
 
 void dense_forward_tile(TileBackend backend, float* Y, const std::uint32_t* Xb, const std::uint32_t* P,
-                        const float* b, idx I, idx O, FusedAct act, float alpha, idx r0, int rows, idx p) {
+                        const float* b, idx I, idx O, EpilogueAct act, float alpha, idx r0, int rows, idx p) {
     require(backend, rows);
     const idx I2 = (I + 1) / 2, c0 = p * kPanel;
     const int nc = static_cast<int>(O - c0 < kPanel ? O - c0 : kPanel);
     if (rows <= 0 || nc <= 0) return;
     alignas(64) float acc[kTileRows * 32];
     run_block(backend, Block{Xb + r0 * I2, I2, P + p * I2 * kPanel, kPanel, I2, rows, nc}, acc);
-    Epilogue e;
-    e.kind = Epi::bias_act;
-    e.act = act;
-    e.alpha = alpha;
-    e.bias = b ? b + c0 : nullptr;
+    const Epilogue e = Epilogue::bias_activation(b ? b + c0 : nullptr, act, alpha);
     store_block(acc, rows, nc, Y + r0 * O + c0, O, e);
 }
 
 void dense_forward(TileBackend backend, float* Y, const std::uint32_t* Xb, const std::uint32_t* P, const float* b,
-                   idx B, idx I, idx O, FusedAct act, float alpha) {
+                   idx B, idx I, idx O, EpilogueAct act, float alpha) {
     require(backend);
     if (B <= 0 || O <= 0) return;
     const RowBlocks rb(B, kTileRows);
@@ -322,7 +305,7 @@ void dense_forward(TileBackend backend, float* Y, const std::uint32_t* Xb, const
 }
 
 void dense_backward_dx(TileBackend backend, float* dX, const std::uint32_t* dYb, const std::uint32_t* Wp, idx B,
-                       idx I, idx O, const float* y_prev, FusedAct act, float alpha) {
+                       idx I, idx O, const float* y_prev, EpilogueAct act, float alpha) {
     require(backend);
     if (B <= 0 || I <= 0) return;
     const RowBlocks rb(B, kTileRows);
@@ -336,14 +319,7 @@ void dense_backward_dx(TileBackend backend, float* dX, const std::uint32_t* dYb,
             const idx r0 = rb.start(i), c0 = p * kPanel;
             const int mr = rb.rows(i, B), nc = static_cast<int>(I - c0 < kPanel ? I - c0 : kPanel);
             run_block(backend, Block{dYb + r0 * O2, O2, Wp + c0, I, O2, mr, nc}, acc);
-            Epilogue e;
-            if (y_prev) {
-                e.kind = Epi::act_grad;
-                e.act = act;
-                e.alpha = alpha;
-                e.y_prev = y_prev + r0 * I + c0;
-                e.ld_prev = I;
-            }
+            const Epilogue e = y_prev ? Epilogue::activation_gradient(y_prev + r0 * I + c0, I, act, alpha) : Epilogue();
             store_block(acc, mr, nc, dX + r0 * I + c0, I, e);
         }
         release_tiles(backend);

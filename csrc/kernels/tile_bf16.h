@@ -1,7 +1,7 @@
 // bfloat16 GEMM kernels of a dense layer on tiles of up to 16 rows x 32 columns, the shape
 // of Intel AMX: C (M,N) += A (M,K pairs) B (K pairs,N) with A's rows and B's pair rows in
 // bf16 pairs (32-bit slots, even k in the low half), accumulated in float32. Operand
-// layouts are exactly those of the avx512 bf16 kernels (kernels_avx512.h), so a caller can
+// layouts are exactly those of the avx512 bf16 kernels (kernels/avx512_bf16.h), so a caller can
 // swap these in. One blocking routine (tile_block.h) runs over two tile backends:
 //   scalar: portable C++ that emulates the tile registers and TDPBF16PS as the Intel SDM
 //           pseudo-code describes them (any CPU; the reference the AMX path is tested against);
@@ -13,7 +13,7 @@
 #include <cstdint>
 
 #include "common.h"
-#include "kernels_avx512.h"  // FusedAct
+#include "kernels/epilogue.h"
 
 namespace pynn {
 namespace tile {
@@ -39,18 +39,18 @@ void release_tiles(TileBackend backend);
 // Xb = X (B,I) as row_to_bf16 rows of (I + 1) / 2 slots, P = W (O,I) as pack_panel_bf16
 // panels ((I + 1) / 2 pair rows of 32 slots each), b (O) or nullptr. Only columns < O are written.
 void dense_forward_tile(TileBackend backend, float* Y, const std::uint32_t* Xb, const std::uint32_t* P,
-                        const float* b, idx I, idx O, FusedAct act, float alpha, idx r0, int rows, idx p);
+                        const float* b, idx I, idx O, EpilogueAct act, float alpha, idx r0, int rows, idx p);
 
 // All B rows of the above; parallel over tiles like avx512::dense_forward_bf16.
 void dense_forward(TileBackend backend, float* Y, const std::uint32_t* Xb, const std::uint32_t* P, const float* b,
-                   idx B, idx I, idx O, FusedAct act, float alpha);
+                   idx B, idx I, idx O, EpilogueAct act, float alpha);
 
 // dX (B,I) = (dY (B,O) W (O,I)) * act'(y_prev): dYb = dY as row_to_bf16 rows of (O + 1) / 2
 // slots, Wp = W as pack_row_pairs_bf16 pair rows ((O + 1) / 2 rows of I slots); y_prev (B,I)
 // the output of the activation in front of the layer (its derivative from its sign), or
 // nullptr for plain dX.
 void dense_backward_dx(TileBackend backend, float* dX, const std::uint32_t* dYb, const std::uint32_t* Wp, idx B,
-                       idx I, idx O, const float* y_prev, FusedAct act, float alpha);
+                       idx I, idx O, const float* y_prev, EpilogueAct act, float alpha);
 
 // dY (B,O) transposed into bf16 pairs along the batch: Dt[o][q] = (dY[2q][o], dY[2q + 1][o]),
 // O rows of (B + 1) / 2 slots, the odd row of an odd B read as zero. Writes slots

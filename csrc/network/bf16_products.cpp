@@ -1,18 +1,19 @@
-// The bfloat16 products of a "medium" layer (network.h, Bf16Operands), each on the kernel
+// The bfloat16 products of a "medium" layer (network/network.h, Bf16Operands), each on the kernel
 // the plan chose (dispatch/plan.h, bf16_kernel_): the only place that knows which bf16
-// kernel family runs, so the fused step and predict stay the same for all of them.
+// kernel family runs, so the one-region step and predict stay the same for all of them.
 //   forward:  Y (B, O) = act(Xb (B, I) Wp^T + b)   Xb: x_rows, Wp: w_panels
 //   dX:       dX (B, I) = (dZb (B, O) W) * act'    dZb: dz_rows, W: w_pairs
 //   dW:       dW (O, I) = dZ^T X                   dZ^T: dz_pairs (avx512-bf16, row pairs) or
 //                                                  dz_cols (tiles: pairs along the batch);
 //                                                  X: x_pairs (row pairs)
-// "avx512-bf16" runs the vdpbf16ps kernels (kernels_avx512.h); "amx" and "amx-emulated" the
+// "avx512-bf16" runs the vdpbf16ps kernels (kernels/avx512_bf16.h); "amx" and "amx-emulated" the
 // tile kernels (kernels/tile_bf16.h) on the AMX or the scalar tile backend.
 #include <type_traits>
 
 #include "kernels/tile_bf16.h"
-#include "kernels_avx512.h"
-#include "network.h"
+#include "kernels/avx512.h"
+#include "kernels/avx512_bf16.h"
+#include "network/network.h"
 
 namespace pynn {
 namespace {
@@ -20,7 +21,7 @@ tile::TileBackend backend_of(Matmul k) { return k == Matmul::amx ? tile::TileBac
 }  // namespace
 
 template <typename T>
-void Network<T>::bf16_forward_tile(size_t l, T* Y, const T* bias, FusedAct act, float alpha, idx r0, int rows,
+void Network<T>::bf16_forward_tile(size_t l, T* Y, const T* bias, EpilogueAct act, float alpha, idx r0, int rows,
                                    idx q) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
@@ -34,7 +35,7 @@ void Network<T>::bf16_forward_tile(size_t l, T* Y, const T* bias, FusedAct act, 
 }
 
 template <typename T>
-void Network<T>::bf16_forward_rows(size_t l, T* Y, const T* bias, FusedAct act, float alpha, idx r0, idx nr) {
+void Network<T>::bf16_forward_rows(size_t l, T* Y, const T* bias, EpilogueAct act, float alpha, idx r0, idx nr) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
         const std::uint32_t* xb = bf16_[l].x_rows.data() + r0 * ((s.n_in + 1) / 2);
@@ -47,7 +48,7 @@ void Network<T>::bf16_forward_rows(size_t l, T* Y, const T* bias, FusedAct act, 
 }
 
 template <typename T>
-void Network<T>::bf16_dx_rows(size_t l, T* dX, const T* y_prev, FusedAct act, float alpha, idx r0, idx nr) {
+void Network<T>::bf16_dx_rows(size_t l, T* dX, const T* y_prev, EpilogueAct act, float alpha, idx r0, idx nr) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
         const std::uint32_t* dzb = bf16_[l].dz_rows.data() + r0 * ((s.n_out + 1) / 2);
@@ -93,9 +94,9 @@ void Network<T>::bf16_thread_done() {
 }
 
 #define PYNN_BF16_PRODUCTS(T)                                                                              \
-    template void Network<T>::bf16_forward_tile(size_t, T*, const T*, FusedAct, float, idx, int, idx);      \
-    template void Network<T>::bf16_forward_rows(size_t, T*, const T*, FusedAct, float, idx, idx);           \
-    template void Network<T>::bf16_dx_rows(size_t, T*, const T*, FusedAct, float, idx, idx);               \
+    template void Network<T>::bf16_forward_tile(size_t, T*, const T*, EpilogueAct, float, idx, int, idx);      \
+    template void Network<T>::bf16_forward_rows(size_t, T*, const T*, EpilogueAct, float, idx, idx);           \
+    template void Network<T>::bf16_dx_rows(size_t, T*, const T*, EpilogueAct, float, idx, idx);               \
     template void Network<T>::bf16_dz_operand(size_t, idx, idx, idx);                                      \
     template bool Network<T>::bf16_dw_tile(size_t, T*, T*, idx, idx, int, idx);                             \
     template void Network<T>::bf16_thread_done();

@@ -2,7 +2,7 @@
 // shard, and every step applies, on every process, the update of the union of the
 // processes' batches.
 //
-// Exactness. The loss kernels divide by the rows of the mean (losses.h, norm_rows). Here
+// Exactness. The loss kernels divide by the rows of the mean (kernels/losses.h, norm_rows). Here
 // each process passes the step's rows over all processes (`total`), so its gradient is
 // (sum over its rows of the per-row gradient) / total, and the sum over processes is the
 // gradient of the union batch: the same formula as one process fitting all rows, summed in
@@ -22,8 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "network.h"
-#include "optimizers.h"
+#include "dispatch/kernel_switch.h"
+#include "kernels/optimizers.h"
+#include "network/network.h"
 
 namespace pynn {
 
@@ -60,7 +61,7 @@ double Network<T>::reduced_train_step(const T* X, const Targets<T>& y, idx B, id
     if (B > 0) {
         reserve(B);
         const T* out = forward(X, B, true);
-        loss = compute_loss(loss_, d0_.data(), out, y.labels, y.dense, y.weights, B, n_outputs(), correct, total);
+        loss = compute_loss(loss_, d0_.data(), out, y.labels, y.dense, y.weights, B, n_outputs(), correct, total, use_avx512());
         bad_loss = !std::isfinite(loss);
         if (!bad_loss) backward(X, d0_.data(), B);
     }
@@ -74,7 +75,7 @@ double Network<T>::reduced_train_step(const T* X, const Targets<T>& y, idx B, id
 template <typename T>
 EpochStats Network<T>::reduced_epoch(const T* X, const Targets<T>& y, idx N, const std::int64_t* perm,
                                      idx batch_size, const OptimizerConfig& opt,
-                                     const std::function<bool()>& should_stop, bool fused) {
+                                     const std::function<bool()>& should_stop, bool one_region) {
     Reducer& reducer = *reducer_;
     const idx bs = batch_size;
     std::int64_t steps = (N + bs - 1) / bs;
@@ -102,8 +103,8 @@ EpochStats Network<T>::reduced_epoch(const T* X, const Targets<T>& y, idx N, con
         const std::int64_t* rows = perm + s * bs;
         double loss;
         try {
-            if (fused && B > 0) {
-                loss = fused_train_step(X, y, rows, B, opt, &stats.correct, total);
+            if (one_region && B > 0) {
+                loss = region_train_step(X, y, rows, B, opt, &stats.correct, total);
             } else if (B > 0) {
                 const Targets<T> batch = gather_batch(X, y, rows, B);
                 loss = reduced_train_step(batch_x_.data(), batch, B, total, opt, &stats.correct);
@@ -118,7 +119,6 @@ EpochStats Network<T>::reduced_epoch(const T* X, const Targets<T>& y, idx N, con
         step_stop_ = false;
         stats.loss_sum += loss * static_cast<double>(total);  // this process's share of the step's loss sum
         stats.rows += B;
-        stats.batches += 1;
     }
     // The epoch's numbers over all processes: the same History everywhere.
     double global[3] = {stats.loss_sum, static_cast<double>(stats.rows), static_cast<double>(stats.correct)};

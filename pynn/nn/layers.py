@@ -7,12 +7,13 @@ computes X @ W.T + b, exactly like torch.nn.Linear.
 
 LAYERS, at the end, is the one table of layer kinds: each class with its snake_case
 name (the core's activation name, the estimators' `activation`), the settings a TOML
-config may give, its ONNX operator and whether 'auto' init picks He for the Dense layer
-before it. Sequential, the TOML config, the estimators, ONNX export and
+config may give and its ONNX operator. What the core computes for each name, and whether
+'auto' init picks He for the Dense layer before it, is the core's activation table
+(csrc/kernels/activation_table.h, read here through _core.activation_table()). Sequential, the TOML config, the estimators, ONNX export and
 pynn.functional read it; adding an activation is its kernel in the core, a class here
 and its row in LAYERS.
 
-May import: pynn._checks, pynn.nn.initializers.
+May import: pynn._core (its activation table), pynn._checks, pynn.nn.initializers.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import _checks
+from .. import _checks, _core
 from .initializers import check_name
 
 __all__ = ["Layer", "Dense", "Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
@@ -202,7 +203,6 @@ class LayerKind:
       (a float in [0, 1)), "bool" or "init" (an initializer name).
     - ``onnx``: the ONNX operator at inference (None: the identity), and ``onnx_attributes``:
       ONNX attribute -> the layer's attribute holding its value.
-    - ``he_init``: 'auto' init picks He (not Glorot) for the Dense layer before this one.
     - ``unit``: an activation function (the estimators' ``activation`` choices).
     """
 
@@ -211,8 +211,16 @@ class LayerKind:
     settings: dict = field(default_factory=dict)
     onnx: str | None = None
     onnx_attributes: dict = field(default_factory=dict)
-    he_init: bool = False
     unit: bool = True
+
+    @property
+    def he_init(self) -> bool:
+        """'auto' init picks He (not Glorot) for the Dense layer before this one, as the
+        core's activation table says (layers the table lacks, Dense and Dropout: Glorot)."""
+        return _CORE_INIT_RULES.get(self.name) == "he"
+
+
+_CORE_INIT_RULES = {row["name"]: row["init"] for row in _core.activation_table()}
 
 
 LAYERS = {kind.cls.__name__: kind for kind in (
@@ -220,13 +228,13 @@ LAYERS = {kind.cls.__name__: kind for kind in (
     LayerKind(Identity, "identity"),
     LayerKind(Sigmoid, "sigmoid", onnx="Sigmoid"),
     LayerKind(Tanh, "tanh", onnx="Tanh"),
-    LayerKind(ReLU, "relu", onnx="Relu", he_init=True),
+    LayerKind(ReLU, "relu", onnx="Relu"),
     LayerKind(LeakyReLU, "leaky_relu", {"negative_slope": "float"}, onnx="LeakyRelu",
-              onnx_attributes={"alpha": "negative_slope"}, he_init=True),
-    LayerKind(PReLU, "prelu", {"num_parameters": "per_unit", "init": "float"}, onnx="PRelu", he_init=True),
-    LayerKind(ELU, "elu", {"alpha": "float"}, onnx="Elu", onnx_attributes={"alpha": "alpha"}, he_init=True),
-    LayerKind(GELU, "gelu", onnx="Gelu", he_init=True),
-    LayerKind(SiLU, "silu", onnx="SiLU", he_init=True),
+              onnx_attributes={"alpha": "negative_slope"}),
+    LayerKind(PReLU, "prelu", {"num_parameters": "per_unit", "init": "float"}, onnx="PRelu"),
+    LayerKind(ELU, "elu", {"alpha": "float"}, onnx="Elu", onnx_attributes={"alpha": "alpha"}),
+    LayerKind(GELU, "gelu", onnx="Gelu"),
+    LayerKind(SiLU, "silu", onnx="SiLU"),
     LayerKind(Softplus, "softplus", onnx="Softplus"),
     LayerKind(Dropout, "dropout", {"p": "probability"}, unit=False),
 )}

@@ -10,7 +10,7 @@ An epoch is one pass over the chunks. Which chunks an epoch visits, and in what 
   it serves one epoch only.
 
 Within a chunk, shuffle=True shuffles the rows: the k-th chunk of epoch e (counted in the
-order visited) in the order csrc/shuffle.h draws from (seed_k, e), where seed_0 is the
+order visited) in the order csrc/network/epoch_order.h draws from (seed_k, e), where seed_0 is the
 model's seed, so one chunk shuffles exactly as the same rows given as arrays.
 
 May import: pynn._checks, pynn.training.shuffle."""

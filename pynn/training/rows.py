@@ -22,7 +22,7 @@ __all__ = ["BLOCK_BYTES", "PREDICT_ROWS", "feature_rows", "in_place", "is_mapped
 # The most a block of converted or gathered rows takes.
 BLOCK_BYTES = 8 << 20
 # The core's inference works through kPredictChunk = 4096 rows at a time from the first
-# row of each call (csrc/network.cpp); blocks of a multiple of it cut X where the core
+# row of each call (csrc/network/network.cpp); blocks of a multiple of it cut X where the core
 # would, so predicting block by block gives the bits of one call on all of X.
 PREDICT_ROWS = 4096
 
@@ -106,7 +106,7 @@ def train_rows(train_epoch, dtype: str, X: np.ndarray, targets: tuple, perm: np.
     perm is cut into blocks of whole batches, each gathered and converted, so the batches
     and the updates are those of a converted copy of X."""
     if in_place(X, dtype):
-        loss_sum, rows, correct, _ = train_epoch(X, targets, perm)
+        loss_sum, rows, correct = train_epoch(X, targets, perm)
         return loss_sum, rows, correct
     step = _block_rows(X, dtype, batch_size)
     loss_sum, rows, correct = 0.0, 0, 0

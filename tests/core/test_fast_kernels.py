@@ -1,6 +1,6 @@
 """The AVX-512 float32 kernels against the plain OpenBLAS path and pynn.reference.
 
-The fast path (csrc/kernels_avx512.cpp) replaces, for float32 Dense layers, the OpenBLAS
+The fast path (csrc/kernels/avx512_gemm.cpp) replaces, for float32 Dense layers, the OpenBLAS
 GEMMs and the separate bias / activation / derivative passes by one register-blocked
 kernel per product with those steps fused into its store. It must compute the same
 thing on every shape, including ragged ones (1, 7, 33, 257: tails of the 14-row and

@@ -1,4 +1,4 @@
-"""The one-region training step of train_epoch (csrc/train_step_fused.cpp) against the
+"""The one-region training step of train_epoch (csrc/network/region_step.cpp) against the
 layer-by-layer step.
 
 Sequential.fit runs each epoch in the core: on the AVX-512 float32 path, for networks of

@@ -1,7 +1,7 @@
 """threadpoolctl sees pynn's thread pools and its limits are honoured.
 
 pynn runs on one pool: OpenMP (libgomp) owns the threads and the vendored OpenBLAS hands
-its work to them (csrc/threads.cpp). threadpoolctl must list both libraries and a
+its work to them (csrc/dispatch/threads.cpp). threadpoolctl must list both libraries and a
 `threadpool_limits(1)` must bring pynn.get_num_threads() to 1 (what the next core call
 uses), also after pynn.set_num_threads(2), and restore it afterwards.
 """

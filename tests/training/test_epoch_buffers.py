@@ -39,7 +39,7 @@ def plain_loop(model, X, targets, batch_size, optimizer, epochs, first_epoch=0, 
     losses = []
     for e in range(first_epoch, first_epoch + epochs):
         perm = R.epoch_order(n, model.seed, e) if shuffle else np.arange(n)
-        loss_sum, rows, _, _ = model._net.train_epoch(X, targets, perm.astype(np.int64), batch_size, config)
+        loss_sum, rows, _ = model._net.train_epoch(X, targets, perm.astype(np.int64), batch_size, config)
         losses.append(loss_sum / rows)
     return losses
 

@@ -1,8 +1,10 @@
-#include "shuffle.h"
+// The epoch's row order (epoch_order.h): Fisher-Yates over a counter-based splitmix64
+// stream. Uses kernels/rng.h.
+#include "network/epoch_order.h"
 
 #include <utility>
 
-#include "rng.h"
+#include "kernels/rng.h"
 
 namespace pynn {
 

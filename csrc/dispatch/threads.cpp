@@ -1,4 +1,6 @@
-#include "threads.h"
+// The thread pool (threads.h): OpenMP as the one pool, OpenBLAS's work handed to it through
+// its threads callback, and the thread count of each call. Uses common.h only.
+#include "dispatch/threads.h"
 
 #include <omp.h>
 

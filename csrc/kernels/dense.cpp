@@ -1,6 +1,7 @@
-#include "dense.h"
+// The dense layer over BLAS GEMM (dense.h): the portable path of every dtype. Uses kernels/gemm.h.
+#include "kernels/dense.h"
 
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 namespace pynn {
 

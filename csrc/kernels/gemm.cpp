@@ -1,4 +1,5 @@
-#include "gemm.h"
+// GEMM through the vendored OpenBLAS's CBLAS (gemm.h): sizes checked to fit BLAS's int.
+#include "kernels/gemm.h"
 
 #include <climits>
 #include <type_traits>

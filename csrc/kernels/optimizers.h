@@ -28,13 +28,24 @@ void sgd_update(T* p, const T* g, T* buf, idx n, const OptimizerConfig& c, std::
 template <typename T>
 void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, std::int64_t step);
 
-// The per-step scalars of the Adam/AdamW formulas above (hoisted out of the loop):
+// The per-step scalars of the Adam/AdamW formulas above (hoisted out of the loop), in the
+// precision T of the update that uses them:
 //   g' = g + l2 p;  m += one_minus_b1 (g' - m);  v = b2 v + one_minus_b2 g'^2;
 //   p = p keep - step_size m / (sqrt(v) inv_bc2_sqrt + eps)
-struct AdamCoefs {
-    double step_size, inv_bc2_sqrt, one_minus_b1, b2, one_minus_b2, eps, keep, l2;
+template <typename T>
+struct AdamCoefficients {
+    T step_size, inv_bc2_sqrt, one_minus_b1, b2, one_minus_b2, eps, keep, l2;
+
+    // Each scalar rounded to U (computed once in double, used in float for float32).
+    template <typename U>
+    AdamCoefficients<U> as() const {
+        return {static_cast<U>(step_size), static_cast<U>(inv_bc2_sqrt), static_cast<U>(one_minus_b1),
+                static_cast<U>(b2),        static_cast<U>(one_minus_b2), static_cast<U>(eps),
+                static_cast<U>(keep),      static_cast<U>(l2)};
+    }
 };
-AdamCoefs adam_coefs(const OptimizerConfig& c, std::int64_t step);
+// Computed in double, like torch's Python-float bias corrections.
+AdamCoefficients<double> adam_coefficients(const OptimizerConfig& c, std::int64_t step);
 
 // Adam/AdamW over the elements [lo, hi) of each range only (same formulas).
 template <typename T>
@@ -44,5 +55,14 @@ void adam_update_ranges(T* p, const T* g, T* m, T* v, const idx* ranges, idx n_r
 // true when every element is finite (a non-finite gradient must never reach the parameters)
 template <typename T>
 bool all_finite(const T* x, idx n);
+
+namespace avx512 {
+// Adam/AdamW (the formulas above, coefficients already in float; optimizers_avx512.cpp, AVX-512 CPUs only) on the rows of
+// one 32-output panel of a weight matrix W (O, I) with its gradient and moments (same
+// layout as W): one contiguous block of each. The caller re-packs the panel after it
+// (pack_panel or pack_panel_bf16), while it is in cache.
+void adam_panel_rows(float* W, const float* G, float* M, float* V, idx O, idx I, idx panel,
+                     const AdamCoefficients<float>& a);
+}  // namespace avx512
 
 }  // namespace pynn

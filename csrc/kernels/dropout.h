@@ -5,7 +5,7 @@
 //   u_i = splitmix64(k ^ i) >> 40  (24 bits);  keep_i = u_i >= floor(p * 2^24)
 #pragma once
 #include "common.h"
-#include "rng.h"
+#include "kernels/rng.h"
 
 namespace pynn {
 

@@ -1,6 +1,6 @@
 // The training step of train_epoch as one parallel region (float32, AVX-512 kernels).
 //
-// The layer-by-layer step (network.cpp) forks a parallel loop per kernel: about ten
+// The layer-by-layer step (network/network.cpp) forks a parallel loop per kernel: about ten
 // fork/joins per step, each a point where one thread waits for the other. On small
 // networks they cost more than the arithmetic (digits 64-100-10 at batch 200: this step
 // is 22% faster); on the 784-256-128-10 benchmark they are a few percent. Here one region
@@ -27,7 +27,7 @@
 // step, so both give bit-identical parameters, for any thread count
 // (tests/test_fused_step.py).
 //
-// In a "medium" precision epoch (kernels.h, bf16_epoch_) the dense layers of at least
+// In a "medium" precision epoch (dispatch/kernel_switch.h, bf16_epoch_) the dense layers of at least
 // 128 x 128 weights (bf16_layer) take bfloat16 operands in their forward, dW and dX. A
 // large first layer: each thread converts its rows of the batch straight from X (rows and
 // row pairs, no float32 copy; before the first barrier) and its own panels' columns of dZ0
@@ -45,11 +45,12 @@
 #include <exception>
 #include <type_traits>
 
-#include "activations.h"
-#include "kernels.h"
+#include "kernels/activations.h"
+#include "dispatch/kernel_switch.h"
 #include "kernels/tile_bf16.h"
-#include "kernels_avx512.h"
-#include "network.h"
+#include "kernels/avx512.h"
+#include "kernels/avx512_bf16.h"
+#include "network/network.h"
 
 namespace pynn {
 namespace {
@@ -62,7 +63,7 @@ int share_owner(double start, double end, double total, int team) {
 }  // namespace
 
 template <typename T>
-bool Network<T>::fused_step_eligible() const {
+bool Network<T>::region_step_eligible() const {
     if constexpr (!std::is_same_v<T, float>) {
         return false;
     } else {
@@ -77,7 +78,7 @@ bool Network<T>::fused_step_eligible() const {
 }
 
 template <typename T>
-int Network<T>::fused_step_threads(idx B) const {
+int Network<T>::region_step_threads(idx B) const {
     idx work = 0;  // multiply-adds per row of the dense layers' forward
     for (const auto& s : layers_)
         if (s.kind == LayerKind::dense) work += s.n_in * s.n_out;
@@ -91,50 +92,50 @@ int Network<T>::fused_step_threads(idx B) const {
 
 template <typename T>
 Matmul Network<T>::medium_bf16_kernel() const {
-    return fused_step_eligible() && use_bf16() ? bf16_kernel() : Matmul::avx512;
+    return region_step_eligible() && use_bf16() ? bf16_kernel() : Matmul::avx512;
 }
 
 template <typename T>
 std::vector<typename Network<T>::LayerPlan> Network<T>::kernel_plan(idx B) const {
     std::vector<LayerPlan> plan;
-    const bool fused = fused_step_eligible();
-    const int threads = fused ? fused_step_threads(B) : current_threads();
+    const bool one_region = region_step_eligible();
+    const int threads = one_region ? region_step_threads(B) : current_threads();
     const Matmul bf16 = medium_bf16_kernel();
     for (size_t l = 0; l < layers_.size(); ++l) {
         const auto& s = layers_[l];
         if (s.kind != LayerKind::dense) continue;
         Matmul k = std::is_same_v<T, float> && use_avx512() ? Matmul::avx512 : Matmul::blas;
         if (is_bf16(bf16) && bf16_layer(s)) k = bf16;
-        plan.push_back({l, s.n_in, s.n_out, k, fused && owns_panels(s), threads});
+        plan.push_back({l, s.n_in, s.n_out, k, one_region && owns_panels(s), threads});
     }
     return plan;
 }
 
 template <typename T>
-double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
+double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
                                     const OptimizerConfig& opt, idx* correct, idx norm_rows) {
     if constexpr (!std::is_same_v<T, float>) {
-        throw std::logic_error("the fused training step is float32 only");
+        throw std::logic_error("the one-region training step is float32 only");
     } else {
         reserve(B);
-        reserve_fused();
+        reserve_region_step();
         fast_ = true;
         if (!packed_ok_) pack_weights();
         match_optimizer_state(opt);
-        opt_buf(0);  // allocated here, not inside the region
-        if (opt.kind != OptKind::sgd) opt_buf(1);
+        first_moment();  // allocated here, not inside the region
+        if (opt.kind != OptKind::sgd) second_moment();
         update_item_count();  // builds update_items_, whose order shared_updates_ follows
         ++opt_step;  // the update below is step opt_step (undone if the step diverges)
-        const avx512::AdamF32 adam = adam_f32(opt, opt_step);
+        const AdamCoefficients<float> adam = adam_coefficients(opt, opt_step).as<float>();
 
         // Where each layer's output lives (reserve() may have moved acts_): a dense layer
-        // with a fused activation writes the activation's output, as forward() does.
+        // with a store activation writes the activation's output, as forward() does.
         const size_t L = layers_.size();
-        const std::vector<FusedAct>& fuse_act = fuse_act_;
-        const std::vector<char>& fused = fused_;
+        const std::vector<EpilogueAct>& store_act = store_act_;
+        const std::vector<char>& act_in_store = act_in_store_;
         for (size_t l = 0; l < L; ++l) {
             outs_[l] = acts_[l].data();
-            if (fused[l]) {
+            if (act_in_store[l]) {
                 outs_[l] = acts_[l + 1].data();
                 outs_[l + 1] = acts_[l + 1].data();
                 ++l;
@@ -143,7 +144,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
         const idx I = n_inputs_, C = n_outputs(), widest = widest_;
         float* P = params_.data();
         float* G = grads_.data();
-        int nt = fused_step_threads(B);
+        int nt = region_step_threads(B);
         const bool first_by_panels = owns_panels(layers_[0]);
         // A "medium" epoch: the layers bf16_layer() picks take bf16 operands (train_epoch sets
         // bf16_epoch_ only when there is one, and has packed their W).
@@ -212,38 +213,38 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                         idx b0;
                         int mr;
                         avx512::row_block(B, i, &b0, &mr, bf16_first ? tile_rows : avx512::kTileRows);
-                        const float alpha = fused[0] ? static_cast<float>(layers_[1].alpha) : 0.0f;
+                        const float alpha = act_in_store[0] ? static_cast<float>(layers_[1].alpha) : 0.0f;
                         if (bf16_first)
                             bf16_forward_tile(0, const_cast<float*>(outs_[0]), s.use_bias ? P + s.b_off : nullptr,
-                                              fuse_act[0], alpha, b0, mr, q);
+                                              store_act[0], alpha, b0, mr, q);
                         else
                             avx512::dense_forward_tile(const_cast<float*>(outs_[0]), batch_x_.data(),
                                                        packed_.data() + pack_off_[0], s.use_bias ? P + s.b_off : nullptr,
-                                                       s.n_in, s.n_out, fuse_act[0], alpha, b0, mr, q);
+                                                       s.n_in, s.n_out, store_act[0], alpha, b0, mr, q);
                     }
 #pragma omp barrier
             }
             // 2. This thread's rows through the (rest of the) forward, the loss, and back.
             if (nr > 0) {
-                size_t l = first_by_panels ? (fused[0] ? 2 : 1) : 0;
+                size_t l = first_by_panels ? (act_in_store[0] ? 2 : 1) : 0;
                 const float* in = l == 0 ? batch_x_.data() + r0 * I : outs_[l - 1] + r0 * layers_[l - 1].n_out;
                 for (; l < L; ++l) {
                     const auto& s = layers_[l];
                     float* out = const_cast<float*>(outs_[l]) + r0 * s.n_out;  // outs_ point into acts_
                     if (s.kind == LayerKind::dense) {
-                        const float alpha = fused[l] ? static_cast<float>(layers_[l + 1].alpha) : 0.0f;
+                        const float alpha = act_in_store[l] ? static_cast<float>(layers_[l + 1].alpha) : 0.0f;
                         const float* bias = s.use_bias ? P + s.b_off : nullptr;
                         if (on16(l)) {  // the input's rows for the forward, its row pairs for dW
                             Bf16Operands& o = bf16_[l];
                             const float* x = l == 0 ? batch_x_.data() : outs_[l - 1];
                             own_rows(o.x_rows.data(), x, s.n_in);
                             own_pairs(o.x_pairs.data(), x, s.n_in);
-                            bf16_forward_rows(l, out, bias, fuse_act[l], alpha, r0, nr);
+                            bf16_forward_rows(l, out, bias, store_act[l], alpha, r0, nr);
                         } else {
                             avx512::dense_forward(out, in, packed_.data() + pack_off_[l], bias, nr, s.n_in, s.n_out,
-                                                  fuse_act[l], alpha);
+                                                  store_act[l], alpha);
                         }
-                        if (fused[l]) ++l;
+                        if (act_in_store[l]) ++l;
                     } else {
                         activation_forward(out, in, nr * s.n_out, s.act, static_cast<float>(s.alpha));
                     }
@@ -270,18 +271,18 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                                             y.labels ? batch_labels_.data() + r0 : nullptr,
                                             y.dense ? batch_dense_.data() + r0 * C : nullptr,
                                             y.weights ? batch_w_.data() + r0 : nullptr, nr, C, &part_correct[t],
-                                            norm_rows > 0 ? norm_rows : B);
+                                            norm_rows > 0 ? norm_rows : B, use_avx512());
                 if (!std::isfinite(part_loss[t])) bad_loss.store(true, std::memory_order_relaxed);
                 // Layer 0 is dense and needs no dX.
                 for (l = L - 1; l > 0; --l) {
                     const auto& s = layers_[l];
                     if (s.kind == LayerKind::dense) {
                         // The activation's derivative rides in the dX store (then its pass is skipped).
-                        FusedAct act = FusedAct::identity;
-                        const bool fuse = fusable_activation(layers_[l - 1], &act);
-                        float* dx = rows_of(fuse ? l - 2 : l - 1);
-                        const float* y_prev = fuse ? outs_[l - 1] + r0 * s.n_in : nullptr;
-                        const float alpha = fuse ? static_cast<float>(layers_[l - 1].alpha) : 0.0f;
+                        EpilogueAct act = EpilogueAct::identity;
+                        const bool in_store = store_activation(layers_[l - 1], &act);
+                        float* dx = rows_of(in_store ? l - 2 : l - 1);
+                        const float* y_prev = in_store ? outs_[l - 1] + r0 * s.n_in : nullptr;
+                        const float alpha = in_store ? static_cast<float>(layers_[l - 1].alpha) : 0.0f;
                         if (on16(l)) {  // dZ's rows for dX, and dW's operand
                             own_rows(bf16_[l].dz_rows.data(), grad_out_[l].data(), s.n_out);
                             bf16_dz_operand(l, r0, r1, B);
@@ -290,7 +291,7 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
                             avx512::dense_backward_dx(dx, d, P + s.w_off, nr, s.n_in, s.n_out, y_prev, act, alpha);
                         }
                         d = dx;
-                        if (fuse) --l;
+                        if (in_store) --l;
                     } else {
                         float* dx = rows_of(l - 1);
                         activation_backward(dx, d, outs_[l - 1] + r0 * s.n_out, outs_[l] + r0 * s.n_out, nr * s.n_out,
@@ -416,17 +417,17 @@ double Network<T>::fused_train_step(const T* X, const Targets<T>& y, const std::
     }
 }
 
-template bool Network<float>::fused_step_eligible() const;
-template int Network<float>::fused_step_threads(idx) const;
+template bool Network<float>::region_step_eligible() const;
+template int Network<float>::region_step_threads(idx) const;
 template Matmul Network<float>::medium_bf16_kernel() const;
 template Matmul Network<double>::medium_bf16_kernel() const;
-template int Network<double>::fused_step_threads(idx) const;
+template int Network<double>::region_step_threads(idx) const;
 template std::vector<Network<float>::LayerPlan> Network<float>::kernel_plan(idx) const;
 template std::vector<Network<double>::LayerPlan> Network<double>::kernel_plan(idx) const;
-template bool Network<double>::fused_step_eligible() const;
-template double Network<float>::fused_train_step(const float*, const Targets<float>&, const std::int64_t*, idx,
+template bool Network<double>::region_step_eligible() const;
+template double Network<float>::region_train_step(const float*, const Targets<float>&, const std::int64_t*, idx,
                                                  const OptimizerConfig&, idx*, idx);
-template double Network<double>::fused_train_step(const double*, const Targets<double>&, const std::int64_t*, idx,
+template double Network<double>::region_train_step(const double*, const Targets<double>&, const std::int64_t*, idx,
                                                   const OptimizerConfig&, idx*, idx);
 
 }  // namespace pynn

@@ -1,4 +1,5 @@
-#include "dropout.h"
+// Inverted dropout's masks and products (dropout.h), masks drawn from kernels/rng.h.
+#include "kernels/dropout.h"
 
 #include <cmath>
 

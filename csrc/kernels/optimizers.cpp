@@ -1,4 +1,6 @@
-#include "optimizers.h"
+// SGD and Adam/AdamW over flat buffers, and the finiteness check (optimizers.h). Portable
+// C++ with per-function target clones. Uses common.h only.
+#include "kernels/optimizers.h"
 
 #include <omp.h>
 
@@ -38,13 +40,8 @@ namespace {
 #endif
 
 template <typename T>
-struct AdamScalars {
-    T step_size, inv_bc2_sqrt, one_minus_b1, b2, one_minus_b2, eps, keep, l2;
-};
-
-template <typename T>
 inline void adam_chunk(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, idx n,
-                       const AdamScalars<T> s) {
+                       const AdamCoefficients<T> s) {
 #pragma omp simd
     for (idx i = 0; i < n; ++i) {
         const T p0 = p[i];
@@ -58,27 +55,26 @@ inline void adam_chunk(T* __restrict p, const T* __restrict g, T* __restrict m, 
     }
 }
 
-PYNN_CLONES void adam_chunk_f(float* p, const float* g, float* m, float* v, idx n, const AdamScalars<float> s) {
+PYNN_CLONES void adam_chunk_f(float* p, const float* g, float* m, float* v, idx n, const AdamCoefficients<float> s) {
     adam_chunk(p, g, m, v, n, s);
 }
-PYNN_CLONES void adam_chunk_d(double* p, const double* g, double* m, double* v, idx n, const AdamScalars<double> s) {
+PYNN_CLONES void adam_chunk_d(double* p, const double* g, double* m, double* v, idx n, const AdamCoefficients<double> s) {
     adam_chunk(p, g, m, v, n, s);
 }
-inline void adam_chunk_any(float* p, const float* g, float* m, float* v, idx n, const AdamScalars<float>& s) {
+inline void adam_chunk_any(float* p, const float* g, float* m, float* v, idx n, const AdamCoefficients<float>& s) {
     adam_chunk_f(p, g, m, v, n, s);
 }
-inline void adam_chunk_any(double* p, const double* g, double* m, double* v, idx n, const AdamScalars<double>& s) {
+inline void adam_chunk_any(double* p, const double* g, double* m, double* v, idx n, const AdamCoefficients<double>& s) {
     adam_chunk_d(p, g, m, v, n, s);
 }
 
 }  // namespace
 
-AdamCoefs adam_coefs(const OptimizerConfig& c, std::int64_t step) {
-    // Computed in double like torch's Python-float bias corrections.
+AdamCoefficients<double> adam_coefficients(const OptimizerConfig& c, std::int64_t step) {
     const double bc1 = 1.0 - std::pow(c.beta1, static_cast<double>(step));
     const double bc2 = 1.0 - std::pow(c.beta2, static_cast<double>(step));
     const bool decoupled = c.kind == OptKind::adamw;
-    AdamCoefs a;
+    AdamCoefficients<double> a;
     a.step_size = c.lr / bc1;
     a.inv_bc2_sqrt = 1.0 / std::sqrt(bc2);  // a multiply: one divide less per element
     a.one_minus_b1 = 1.0 - c.beta1;
@@ -90,25 +86,9 @@ AdamCoefs adam_coefs(const OptimizerConfig& c, std::int64_t step) {
     return a;
 }
 
-namespace {
-template <typename T>
-AdamScalars<T> scalars_of(const AdamCoefs& a) {
-    AdamScalars<T> s;
-    s.step_size = static_cast<T>(a.step_size);
-    s.inv_bc2_sqrt = static_cast<T>(a.inv_bc2_sqrt);
-    s.one_minus_b1 = static_cast<T>(a.one_minus_b1);
-    s.b2 = static_cast<T>(a.b2);
-    s.one_minus_b2 = static_cast<T>(a.one_minus_b2);
-    s.eps = static_cast<T>(a.eps);
-    s.keep = static_cast<T>(a.keep);
-    s.l2 = static_cast<T>(a.l2);
-    return s;
-}
-}  // namespace
-
 template <typename T>
 void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, std::int64_t step) {
-    const AdamScalars<T> s = scalars_of<T>(adam_coefs(c, step));
+    const AdamCoefficients<T> s = adam_coefficients(c, step).template as<T>();
     // Chunks of whole cache lines per thread; one chunk per thread.
     const int nt = n > kParallelGrain ? current_threads() : 1;
 #pragma omp parallel num_threads(nt)
@@ -123,7 +103,7 @@ void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, 
 template <typename T>
 void adam_update_ranges(T* p, const T* g, T* m, T* v, const idx* ranges, idx n_ranges, const OptimizerConfig& c,
                         std::int64_t step) {
-    const AdamScalars<T> s = scalars_of<T>(adam_coefs(c, step));
+    const AdamCoefficients<T> s = adam_coefficients(c, step).template as<T>();
     for (idx r = 0; r < n_ranges; ++r) {
         const idx lo = ranges[2 * r], hi = ranges[2 * r + 1];
         if (hi > lo) adam_chunk_any(p + lo, g + lo, m + lo, v + lo, hi - lo, s);

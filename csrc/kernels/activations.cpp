@@ -1,4 +1,6 @@
-#include "activations.h"
+// Elementwise activations and PReLU, forward and backward (activations.h). Portable C++;
+// uses common.h only.
+#include "kernels/activations.h"
 
 #include <cmath>
 #include <vector>

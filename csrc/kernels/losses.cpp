@@ -1,11 +1,11 @@
-#include "losses.h"
+// Losses fused with their output activation, forward and gradient (losses.h). Portable C++,
+// with the AVX-512 softmax row (losses_avx512.cpp) where the caller allows it. Uses kernels/ only.
+#include "kernels/losses.h"
 
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
 
-#include "kernels.h"
-#include "kernels_avx512.h"
 
 namespace pynn {
 namespace {
@@ -39,13 +39,13 @@ inline double exp_of(double x) { return std::exp(x); }
 
 template <typename T>
 double softmax_cross_entropy(T* grad, const T* logits, const std::int32_t* labels, const T* probs,
-                             const T* weights, idx B, idx C, idx norm_rows, idx* correct) {
+                             const T* weights, idx B, idx C, idx norm_rows, idx* correct, bool avx512_rows) {
     double total = 0.0;
     idx hits = 0;
     const double inv_b = 1.0 / static_cast<double>(norm_rows > 0 ? norm_rows : B);
     // float32 rows of up to 16 classes with labels: one zmm per row (AVX-512), the scalar
     // pass below for the rest and for rows with an inf or NaN logit.
-    const bool vector_rows = std::is_same_v<T, float> && labels && C <= 16 && use_avx512();
+    const bool vector_rows = std::is_same_v<T, float> && labels && C <= 16 && avx512_rows;
 #pragma omp parallel for reduction(+ : total, hits) if (B * C > kParallelGrain) num_threads(current_threads())
     for (idx b = 0; b < B; ++b) {
         const T* z = logits + b * C;
@@ -170,11 +170,11 @@ idx count_correct_binary(const T* logits, const T* targets, idx B, idx C) {
 
 template <typename T>
 double compute_loss(Loss kind, T* grad, const T* outputs, const std::int32_t* labels, const T* dense,
-                    const T* weights, idx B, idx C, idx* correct, idx norm_rows) {
+                    const T* weights, idx B, idx C, idx* correct, idx norm_rows, bool avx512_rows) {
     switch (kind) {
         case Loss::softmax_cross_entropy: {
             // Hits are counted in the loss's row pass (the argmax is its max).
-            return softmax_cross_entropy(grad, outputs, labels, dense, weights, B, C, norm_rows, correct);
+            return softmax_cross_entropy(grad, outputs, labels, dense, weights, B, C, norm_rows, correct, avx512_rows);
         }
         case Loss::binary_cross_entropy: {
             const double loss = binary_cross_entropy(grad, outputs, dense, weights, B, C, norm_rows);
@@ -190,12 +190,12 @@ double compute_loss(Loss kind, T* grad, const T* outputs, const std::int32_t* la
 }
 
 #define PYNN_INSTANTIATE(T)                                                                              \
-    template double softmax_cross_entropy<T>(T*, const T*, const std::int32_t*, const T*, const T*, idx, idx, idx, idx*); \
+    template double softmax_cross_entropy<T>(T*, const T*, const std::int32_t*, const T*, const T*, idx, idx, idx, idx*, bool); \
     template double binary_cross_entropy<T>(T*, const T*, const T*, const T*, idx, idx, idx);              \
     template double mean_squared_error<T>(T*, const T*, const T*, const T*, idx, idx, idx);                \
     template idx count_correct_argmax<T>(const T*, const std::int32_t*, const T*, idx, idx);               \
     template idx count_correct_binary<T>(const T*, const T*, idx, idx);                                   \
-    template double compute_loss<T>(Loss, T*, const T*, const std::int32_t*, const T*, const T*, idx, idx, idx*, idx);
+    template double compute_loss<T>(Loss, T*, const T*, const std::int32_t*, const T*, const T*, idx, idx, idx*, idx, bool);
 PYNN_INSTANTIATE(float)
 PYNN_INSTANTIATE(double)
 #undef PYNN_INSTANTIATE

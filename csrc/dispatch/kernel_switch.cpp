@@ -1,4 +1,6 @@
-#include "kernels.h"
+// The run-time switch between the AVX-512 and the BLAS float32 kernels and the float32
+// matmul precision (kernel_switch.h): process-wide settings read by network/. Uses dispatch/ and kernels/.
+#include "dispatch/kernel_switch.h"
 
 #include <atomic>
 #include <cstdlib>

@@ -1,21 +1,25 @@
 // A feed-forward network over flat buffers (llm.c style): one allocation each for the
 // parameters, their gradients and the optimizer state; layers hold offsets into them.
 // Activations live in a workspace sized for the largest batch seen, so the steady
-// state of training allocates nothing.
+// state of training allocates nothing. Defined in network.cpp (layers, forward, backward,
+// steps, the epoch), buffers.cpp (allocations), fast_path.cpp and region_step.cpp (the
+// float32 AVX-512 path), bf16_products.cpp and train_epoch_reduced.cpp. Uses dispatch/
+// and kernels/.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <vector>
 
-#include "activations.h"
+#include "kernels/activations.h"
 #include "aligned.h"
 #include "common.h"
 #include "dispatch/plan.h"
-#include "kernels_avx512.h"
-#include "losses.h"
+#include "kernels/avx512.h"
+#include "kernels/avx512_bf16.h"
+#include "kernels/losses.h"
 #include "network/reducer.h"
-#include "optimizers.h"
+#include "kernels/optimizers.h"
 
 namespace pynn {
 
@@ -32,14 +36,11 @@ struct LayerSpec {
     idx w_off = 0, b_off = 0, slope_off = 0;  // offsets into the parameter buffer
 };
 
-// Targets of one call: exactly one of labels (B) and dense (B,C); weights optional.
-// An activation the AVX-512 kernels fuse into a dense layer's store: its derivative follows
+// An activation a dense layer's store can apply (epilogue.h): its derivative follows
 // from the sign of its output (relu; leaky relu with alpha >= 0; identity).
-bool fusable_activation(const LayerSpec& s, FusedAct* act);
+bool store_activation(const LayerSpec& s, EpilogueAct* act);
 
-// Adam/AdamW's per-step scalars (optimizers.h) in float, for the AVX-512 update.
-avx512::AdamF32 adam_f32(const OptimizerConfig& opt, std::int64_t step);
-
+// Targets of one call: exactly one of labels (B) and dense (B,C); weights optional.
 template <typename T>
 struct Targets {
     const std::int32_t* labels = nullptr;
@@ -51,7 +52,6 @@ struct EpochStats {
     double loss_sum = 0.0;  // sum over batches of (batch loss * batch rows)
     idx rows = 0;           // rows trained on
     idx correct = 0;        // argmax (or binary, per element) hits, for accuracy
-    idx batches = 0;
 };
 
 template <typename T>
@@ -75,8 +75,11 @@ public:
     T* params() { return params_.data(); }
     T* grads() { return grads_.data(); }
 
-    // Optimizer state (allocated on first use): SGD momentum buffer, Adam m and v.
-    Buffer<T>& opt_buf(int which);
+    // Optimizer state, one value per parameter, allocated on first use:
+    //   first moment:  SGD's momentum buffer; Adam's m (torch's exp_avg);
+    //   second moment: Adam's v (torch's exp_avg_sq); unused by SGD.
+    Buffer<T>& first_moment() { return optimizer_state(first_moment_); }
+    Buffer<T>& second_moment() { return optimizer_state(second_moment_); }
     std::int64_t opt_step = 0;           // updates done with the current optimizer state
     std::uint64_t train_forwards = 0;   // training forward passes so far (dropout's step)
     std::uint64_t seed;
@@ -120,7 +123,7 @@ public:
     };
     std::vector<LayerPlan> kernel_plan(idx B) const;
     // The bf16 kernel fit's step and predict give this network's bf16 layers under the
-    // current settings (the plan's, under "medium", for a network the fused step takes),
+    // current settings (the plan's, under "medium", for a network the one-region step takes),
     // or Matmul::avx512 where none: the one rule train_epoch, predict and kernel_plan follow.
     Matmul medium_bf16_kernel() const;
 
@@ -130,7 +133,7 @@ private:
     idx n_inputs_;
     Loss loss_ = Loss::softmax_cross_entropy;
     std::vector<LayerSpec> layers_;
-    Buffer<T> params_, grads_, opt_a_, opt_b_;
+    Buffer<T> params_, grads_, first_moment_, second_moment_;
     bool finalized_ = false;
 
     // Workspace, sized for capacity_ rows: acts_[l] is layer l's output, masks_[l] the
@@ -141,7 +144,11 @@ private:
     Buffer<T> d0_, d1_, batch_x_, batch_dense_, batch_w_;
     std::vector<std::int32_t> batch_labels_;
 
-    void reserve(idx B);
+    // The workspace for batches of B rows: the layers' outputs (all predict needs) and, with
+    // training, dropout's masks, the gradient ping-pong buffers and the gathered batch.
+    void reserve(idx B, bool training = true);
+    idx training_rows_ = 0;  // the rows the training part of the workspace is sized for
+    Buffer<T>& optimizer_state(Buffer<T>& buf);  // buf, sized for the parameters (zeros) if it was not
 
     // Data-parallel steps (network/train_epoch_reduced.cpp). The gradient buffer carries
     // kReduceTail values after the parameters' gradients: this process's step flags (loss
@@ -155,20 +162,20 @@ private:
     Reducer* reducer_ = nullptr;    // set by train_epoch for its duration
     bool step_stop_ = false;        // this process was asked to stop before this step
     std::uint64_t dropout_stream_ = 0;  // rank << 32: each process draws its own dropout masks
-    // Sums the gradients and the flags across processes; fused_train_step calls it on one
+    // Sums the gradients and the flags across processes; region_train_step calls it on one
     // thread between its dW and update phases, reduced_train_step between backward and update.
     StepVerdict reduce_step(bool bad_loss, bool bad_grad);
     // Throws what a verdict other than ok() means (the same error on every process).
     void throw_verdict(const StepVerdict& v) const;
     EpochStats reduced_epoch(const T* X, const Targets<T>& y, idx N, const std::int64_t* perm, idx batch_size,
-                             const OptimizerConfig& opt, const std::function<bool()>& should_stop, bool fused);
+                             const OptimizerConfig& opt, const std::function<bool()>& should_stop, bool one_region);
     // The layer-by-layer step under a reducer: B local rows (0: a shard that ran out) of a
     // step of `total` rows over all processes.
     double reduced_train_step(const T* X, const Targets<T>& y, idx B, idx total, const OptimizerConfig& opt,
                               idx* correct);
 
     // float32 fast path: each dense layer's W in the forward kernel's panel layout
-    // (kernels_avx512.h), rebuilt from params_ whenever they may have changed (an update,
+    // (kernels/avx512.h), rebuilt from params_ whenever they may have changed (an update,
     // or Python writing into a parameter view between calls).
     Buffer<T> packed_;
     std::vector<idx> pack_off_;  // per layer: offset into packed_
@@ -177,38 +184,38 @@ private:
     bool in_epoch_ = false;      // inside train_epoch: no Python between steps
     void pack_weights();
     void pack_layout();
-    // The optimizer update with the weight re-pack fused in (float32 fast path), one work
+    // The optimizer update with the weight re-pack done as it goes (float32 fast path), one work
     // item per 32-output panel of each dense W plus one for all other parameters; false
     // if not applicable.
-    bool fused_update(const OptimizerConfig& opt);
-    void update_item(idx t, const OptimizerConfig& opt, const avx512::AdamF32& adam);
+    bool update_and_repack(const OptimizerConfig& opt);
+    void update_item(idx t, const OptimizerConfig& opt, const AdamCoefficients<float>& adam);
     idx update_item_count();
     std::vector<idx> flat_ranges_;  // [lo, hi) pairs of parameters outside dense weights
     std::vector<std::pair<int, idx>> update_items_;  // (dense layer, panel), or (-1, 0) for the rest
 
     // The training step of train_epoch as one parallel region (float32, AVX-512, networks of
-    // Dense and activation layers): csrc/train_step_fused.cpp.
-    bool fused_step_eligible() const;
-    // Threads of the fused step for B rows: small steps are not worth a second thread.
-    int fused_step_threads(idx B) const;
+    // Dense and activation layers): csrc/network/region_step.cpp.
+    bool region_step_eligible() const;
+    // Threads of the one-region step for B rows: small steps are not worth a second thread.
+    int region_step_threads(idx B) const;
     // norm_rows: the rows the loss's mean is over (default B; under a reducer, the step's
     // rows over all processes).
-    double fused_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
+    double region_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
                             const OptimizerConfig& opt, idx* correct, idx norm_rows = 0);
-    // What the fused step derives from the layers alone, made once by reserve_fused() (and
+    // What the one-region step derives from the layers alone, made once by reserve_region_step() (and
     // again after reserve() grows the workspace): grad_out_ sized for capacity_ rows.
-    void reserve_fused();
+    void reserve_region_step();
     std::vector<Buffer<T>> grad_out_;  // per dense layer: dLoss/d(its output), (capacity_, n_out)
-    std::vector<FusedAct> fuse_act_;        // per layer: activation fused into a dense layer's store
-    std::vector<char> fused_;               // per layer: 1 if the next layer is fused into it
+    std::vector<EpilogueAct> store_act_;        // per layer: activation applied in a dense layer's store
+    std::vector<char> act_in_store_;               // per layer: 1 if its store applies the next layer (an activation)
     std::vector<size_t> dense_layers_;      // dense layers, in order (update_items_ lists their panels so)
     // A dense layer whose W is large keeps its work on the threads that own its panels
-    // (train_step_fused.cpp); for a small one an even split of the rows matters more.
+    // (network/region_step.cpp); for a small one an even split of the rows matters more.
     static bool owns_panels(const LayerSpec& s) { return s.n_in * s.n_out * idx(sizeof(T)) > 256 * 1024; }
     // The work of the small dense layers (those that do not own panels), as items with
-    // the cumulative cost after each, in a fixed order; the fused step gives each thread the
+    // the cumulative cost after each, in a fixed order; the one-region step gives each thread the
     // items whose cost midpoint falls in its share (share_owner), so a layer too small to
-    // split (the 10-output last layer) no longer lands on one thread on top of its half.
+    // split (a 10-output last layer) does not land on one thread on top of its half.
     struct SharedTile {
         size_t layer;
         idx o0;
@@ -218,7 +225,7 @@ private:
     };
     std::vector<SharedTile> shared_dw_;                   // dW tiles (cost: rows x columns)
     std::vector<std::pair<idx, double>> shared_updates_;  // (update item, cumulative cost): panels, the rest
-    // A "medium" matmul-precision epoch (kernels.h): the fused steps run the products of
+    // A "medium" matmul-precision epoch (dispatch/kernel_switch.h): the one-region steps run the products of
     // every dense layer with at least kBf16MinWeights weights (dispatch/plan.h) on bfloat16
     // operands (the forward, dW, and dX for all but the first layer) with the plan's bf16
     // kernel, made from W after each update and from the step's inputs and output
@@ -227,7 +234,7 @@ private:
     static bool bf16_layer(const LayerSpec& s) {
         return s.kind == LayerKind::dense && s.n_in * s.n_out >= kBf16MinWeights;
     }
-    struct Bf16Operands {  // of one layer, in the layouts of kernels_avx512.h
+    struct Bf16Operands {  // of one layer, in the layouts of kernels/avx512_bf16.h
         Buffer<std::uint32_t> w_panels;  // W as forward panels (pack_panel_bf16)
         Buffer<std::uint32_t> w_pairs;   // W's row pairs, for dX (pack_row_pairs_bf16; not layer 0)
         Buffer<std::uint32_t> x_rows;    // the input's rows, for the forward (capacity_, (n_in + 1) / 2)
@@ -246,7 +253,7 @@ private:
     void size_bf16_operands(size_t l, bool training);
     bool bf16_inference_ = false;  // set by predict while it runs
     // Y (B, n_out) = act(X W^T + b) of dense layer l on bf16 operands (the plan's kernel).
-    void dense_forward_bf16(size_t l, T* Y, const T* X, idx B, FusedAct act, float alpha);
+    void dense_forward_bf16(size_t l, T* Y, const T* X, idx B, EpilogueAct act, float alpha);
     // Packs W of bf16 layer l, panel q, into both bf16 layouts.
     void pack_bf16_panel(size_t l, idx q);
     // The products of bf16 layer l on the kernel bf16_kernel_ names, over bf16_[l]'s
@@ -254,9 +261,9 @@ private:
     // panel q, or of rows [r0, r0 + nr); dX of rows [r0, r0 + nr) from dZ's rows; dZ's rows
     // [r0, r1) of B as dW's operand; dW rows [o0, o0 + rows) x input panel p (false when a
     // value it wrote is inf or NaN).
-    void bf16_forward_tile(size_t l, T* Y, const T* bias, FusedAct act, float alpha, idx r0, int rows, idx q);
-    void bf16_forward_rows(size_t l, T* Y, const T* bias, FusedAct act, float alpha, idx r0, idx nr);
-    void bf16_dx_rows(size_t l, T* dX, const T* y_prev, FusedAct act, float alpha, idx r0, idx nr);
+    void bf16_forward_tile(size_t l, T* Y, const T* bias, EpilogueAct act, float alpha, idx r0, int rows, idx q);
+    void bf16_forward_rows(size_t l, T* Y, const T* bias, EpilogueAct act, float alpha, idx r0, idx nr);
+    void bf16_dx_rows(size_t l, T* dX, const T* y_prev, EpilogueAct act, float alpha, idx r0, idx nr);
     void bf16_dz_operand(size_t l, idx r0, idx r1, idx B);
     bool bf16_dw_tile(size_t l, T* dW, T* db, idx B, idx o0, int rows, idx p);
     void bf16_thread_done();  // a thread's last bf16 product of a step (AMX: release the tiles)
