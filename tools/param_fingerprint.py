@@ -54,12 +54,8 @@ def digest(model, X_test, classifier):
     h = hashlib.sha256()
     for p in model.parameters():
         h.update(np.ascontiguousarray(p).tobytes())
-    net = model._net
-    for which in (0, 1):
-        try:
-            h.update(np.ascontiguousarray(net.optimizer_buffer(which)).tobytes())
-        except Exception:  # the optimizer has no such buffer
-            pass
+    for buffer in model.state().optimizer_buffers:
+        h.update(np.ascontiguousarray(buffer).tobytes())
     h.update(np.ascontiguousarray(model.forward(X_test)).tobytes())
     if classifier:
         h.update(np.ascontiguousarray(model.predict_proba(X_test)).tobytes())
