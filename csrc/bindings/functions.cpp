@@ -78,19 +78,15 @@ void bind_functions(py::module_& m) {
     m.def("loss", &evaluate_loss<float>, py::arg("name"), py::arg("outputs").noconvert(), py::arg("targets"));
     m.def("loss", &evaluate_loss<double>, py::arg("name"), py::arg("outputs"), py::arg("targets"));
     m.def("softmax", [](Array<double> x) {
-        // Rows of a 2-D array (or a 1-D vector): exp(x - max) / sum, in double.
+        // Rows of a 2-D array (or a 1-D vector), in double (kernels/activations.h).
         if (x.ndim() != 1 && x.ndim() != 2) throw InputError("softmax expects a 1-D or 2-D array");
         const idx C = x.shape(x.ndim() - 1), R = x.ndim() == 2 ? x.shape(0) : 1;
         Array<double> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
-        if (C == 0) return y;  // empty rows: nothing to normalize (and no x[0] to read)
         const double* xp = x.data();
         double* yp = y.mutable_data();
-        for (idx r = 0; r < R; ++r) {
-            double mx = xp[r * C];
-            for (idx c = 1; c < C; ++c) mx = std::max(mx, xp[r * C + c]);
-            double s = 0;
-            for (idx c = 0; c < C; ++c) s += (yp[r * C + c] = std::exp(xp[r * C + c] - mx));
-            for (idx c = 0; c < C; ++c) yp[r * C + c] /= s;
+        {
+            py::gil_scoped_release release;
+            softmax_rows_forward(yp, xp, R, C);
         }
         return y;
     });

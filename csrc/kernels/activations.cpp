@@ -1,7 +1,8 @@
-// Elementwise activations and PReLU, forward and backward (activations.h). Portable C++;
+// Elementwise activations and PReLU, forward and backward, and softmax over rows (activations.h). Portable C++;
 // uses common.h only.
 #include "kernels/activations.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -125,11 +126,26 @@ void prelu_backward(T* dx, T* dslope, const T* dy, const T* x, const T* slope, i
     }
 }
 
+template <typename T>
+void softmax_rows_forward(T* y, const T* x, idx R, idx C) {
+    if (C == 0) return;  // empty rows: nothing to normalize (and no x[0] to read)
+    for (idx r = 0; r < R; ++r) {
+        const T* xr = x + r * C;
+        T* yr = y + r * C;
+        T mx = xr[0];
+        for (idx c = 1; c < C; ++c) mx = std::max(mx, xr[c]);
+        T s = 0;
+        for (idx c = 0; c < C; ++c) s += (yr[c] = std::exp(xr[c] - mx));
+        for (idx c = 0; c < C; ++c) yr[c] /= s;
+    }
+}
+
 #define PYNN_INSTANTIATE(T)                                                                 \
     template void activation_forward<T>(T*, const T*, idx, Act, T);                         \
     template void activation_backward<T>(T*, const T*, const T*, const T*, idx, Act, T);    \
     template void prelu_forward<T>(T*, const T*, const T*, idx, idx, idx);                  \
-    template void prelu_backward<T>(T*, T*, const T*, const T*, const T*, idx, idx, idx);
+    template void prelu_backward<T>(T*, T*, const T*, const T*, const T*, idx, idx, idx);    \
+    template void softmax_rows_forward<T>(T*, const T*, idx, idx);
 PYNN_INSTANTIATE(float)
 PYNN_INSTANTIATE(double)
 #undef PYNN_INSTANTIATE

@@ -1,4 +1,4 @@
-// Elementwise activations, each with its exact derivative.
+// Elementwise activations, each with its exact derivative; PReLU; softmax over rows.
 // Kinks follow PyTorch: ReLU'(0) = 0; LeakyReLU, PReLU and ELU branch on x > 0.
 #pragma once
 #include "common.h"
@@ -23,5 +23,10 @@ void prelu_forward(T* y, const T* x, const T* slope, idx B, idx C, idx K);
 // dx (B,C) overwritten; dslope (K) overwritten with sum of dy*x where x <= 0.
 template <typename T>
 void prelu_backward(T* dx, T* dslope, const T* dy, const T* x, const T* slope, idx B, idx C, idx K);
+
+// y (R,C) = softmax of each row of x (R,C): exp(x - max) / sum, in T. y may not alias x.
+// C == 0 leaves y (empty) untouched.
+template <typename T>
+void softmax_rows_forward(T* y, const T* x, idx R, idx C);
 
 }  // namespace pynn
