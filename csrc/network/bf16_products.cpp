@@ -1,5 +1,5 @@
-// The bfloat16 products of a "medium" layer (network/network.h, Bf16Operands), each on the kernel
-// the plan chose (dispatch/plan.h, bf16_kernel_): the only place that knows which bf16
+// The bfloat16 products of a "medium" layer (network/fast_path.h, Bf16Operands), each on the kernel
+// the plan chose (dispatch/plan.h, FastPath::bf16_kernel): the only place that knows which bf16
 // kernel family runs, so the one-region step and predict stay the same for all of them.
 //   forward:  Y (B, O) = act(Xb (B, I) Wp^T + b)   Xb: x_rows, Wp: w_panels
 //   dX:       dX (B, I) = (dZb (B, O) W) * act'    dZb: dz_rows, W: w_pairs
@@ -25,12 +25,14 @@ void Network<T>::bf16_forward_tile(size_t l, T* Y, const T* bias, EpilogueAct ac
                                    idx q) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
-        if (is_tile(bf16_kernel_))
-            tile::dense_forward_tile(backend_of(bf16_kernel_), Y, bf16_[l].x_rows.data(), bf16_[l].w_panels.data(), bias,
-                                     s.n_in, s.n_out, act, alpha, r0, rows, q);
+        const Matmul k = fast_path_->bf16_kernel;
+        FastPath::Bf16Operands& o = fast_path_->bf16_operands[l];
+        if (is_tile(k))
+            tile::dense_forward_tile(backend_of(k), Y, o.x_rows.data(), o.w_panels.data(), bias, s.n_in, s.n_out, act,
+                                     alpha, r0, rows, q);
         else
-            avx512::dense_forward_tile_bf16(Y, bf16_[l].x_rows.data(), bf16_[l].w_panels.data(), bias, s.n_in, s.n_out,
-                                            act, alpha, r0, rows, q);
+            avx512::dense_forward_tile_bf16(Y, o.x_rows.data(), o.w_panels.data(), bias, s.n_in, s.n_out, act, alpha, r0,
+                                            rows, q);
     }
 }
 
@@ -38,12 +40,13 @@ template <typename T>
 void Network<T>::bf16_forward_rows(size_t l, T* Y, const T* bias, EpilogueAct act, float alpha, idx r0, idx nr) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
-        const std::uint32_t* xb = bf16_[l].x_rows.data() + r0 * ((s.n_in + 1) / 2);
-        if (is_tile(bf16_kernel_))
-            tile::dense_forward(backend_of(bf16_kernel_), Y, xb, bf16_[l].w_panels.data(), bias, nr, s.n_in, s.n_out, act,
-                                alpha);
+        const Matmul k = fast_path_->bf16_kernel;
+        FastPath::Bf16Operands& o = fast_path_->bf16_operands[l];
+        const std::uint32_t* xb = o.x_rows.data() + r0 * ((s.n_in + 1) / 2);
+        if (is_tile(k))
+            tile::dense_forward(backend_of(k), Y, xb, o.w_panels.data(), bias, nr, s.n_in, s.n_out, act, alpha);
         else
-            avx512::dense_forward_bf16(Y, xb, bf16_[l].w_panels.data(), bias, nr, s.n_in, s.n_out, act, alpha);
+            avx512::dense_forward_bf16(Y, xb, o.w_panels.data(), bias, nr, s.n_in, s.n_out, act, alpha);
     }
 }
 
@@ -51,12 +54,13 @@ template <typename T>
 void Network<T>::bf16_dx_rows(size_t l, T* dX, const T* y_prev, EpilogueAct act, float alpha, idx r0, idx nr) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
-        const std::uint32_t* dzb = bf16_[l].dz_rows.data() + r0 * ((s.n_out + 1) / 2);
-        if (is_tile(bf16_kernel_))
-            tile::dense_backward_dx(backend_of(bf16_kernel_), dX, dzb, bf16_[l].w_pairs.data(), nr, s.n_in, s.n_out,
-                                    y_prev, act, alpha);
+        const Matmul k = fast_path_->bf16_kernel;
+        FastPath::Bf16Operands& o = fast_path_->bf16_operands[l];
+        const std::uint32_t* dzb = o.dz_rows.data() + r0 * ((s.n_out + 1) / 2);
+        if (is_tile(k))
+            tile::dense_backward_dx(backend_of(k), dX, dzb, o.w_pairs.data(), nr, s.n_in, s.n_out, y_prev, act, alpha);
         else
-            avx512::dense_backward_dx_bf16(dX, dzb, bf16_[l].w_pairs.data(), nr, s.n_in, s.n_out, y_prev, act, alpha);
+            avx512::dense_backward_dx_bf16(dX, dzb, o.w_pairs.data(), nr, s.n_in, s.n_out, y_prev, act, alpha);
     }
 }
 
@@ -64,12 +68,13 @@ template <typename T>
 void Network<T>::bf16_dz_operand(size_t l, idx r0, idx r1, idx B) {
     if constexpr (std::is_same_v<T, float>) {
         const idx O = layers_[l].n_out;
-        const float* dz = grad_out_[l].data();
-        if (is_tile(bf16_kernel_)) {
-            tile::cols_to_bf16_pairs(bf16_[l].dz_cols.data(), dz, B, O, r0 / 2, (r1 + 1) / 2);
+        const float* dz = fast_path_->grad_out[l].data();
+        FastPath::Bf16Operands& o = fast_path_->bf16_operands[l];
+        if (is_tile(fast_path_->bf16_kernel)) {
+            tile::cols_to_bf16_pairs(o.dz_cols.data(), dz, B, O, r0 / 2, (r1 + 1) / 2);
             return;
         }
-        std::uint32_t* pairs = bf16_[l].dz_pairs.data();
+        std::uint32_t* pairs = o.dz_pairs.data();
         for (idx p = r0 / 2; p < (r1 + 1) / 2; ++p)
             avx512::rows_to_bf16_pairs(pairs + p * O, dz + 2 * p * O, 2 * p + 1 < B ? dz + (2 * p + 1) * O : nullptr, O);
     }
@@ -79,18 +84,22 @@ template <typename T>
 bool Network<T>::bf16_dw_tile(size_t l, T* dW, T* db, idx B, idx o0, int rows, idx p) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
-        if (is_tile(bf16_kernel_))
-            return tile::dw_tile(backend_of(bf16_kernel_), dW, db, grad_out_[l].data(), bf16_[l].dz_cols.data(),
-                                 bf16_[l].x_pairs.data(), B, s.n_in, s.n_out, o0, rows, p);
-        return avx512::dw_tile_bf16(dW, db, grad_out_[l].data(), bf16_[l].dz_pairs.data(), bf16_[l].x_pairs.data(), B,
-                                    s.n_in, s.n_out, o0, rows, p);
+        const Matmul k = fast_path_->bf16_kernel;
+        FastPath::Bf16Operands& o = fast_path_->bf16_operands[l];
+        const float* dz = fast_path_->grad_out[l].data();
+        if (is_tile(k))
+            return tile::dw_tile(backend_of(k), dW, db, dz, o.dz_cols.data(), o.x_pairs.data(), B, s.n_in, s.n_out, o0,
+                                 rows, p);
+        return avx512::dw_tile_bf16(dW, db, dz, o.dz_pairs.data(), o.x_pairs.data(), B, s.n_in, s.n_out, o0, rows, p);
     }
     return true;
 }
 
 template <typename T>
 void Network<T>::bf16_thread_done() {
-    if (is_tile(bf16_kernel_)) tile::release_tiles(backend_of(bf16_kernel_));
+    if constexpr (std::is_same_v<T, float>) {
+        if (is_tile(fast_path_->bf16_kernel)) tile::release_tiles(backend_of(fast_path_->bf16_kernel));
+    }
 }
 
 #define PYNN_BF16_PRODUCTS(T)                                                                              \

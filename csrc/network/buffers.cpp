@@ -73,7 +73,8 @@ void Network<T>::reserve(idx B, bool training) {
     if (B > capacity_) {
         acts_.resize(layers_.size());
         for (size_t l = 0; l < layers_.size(); ++l) assign_zeros(acts_[l], B * layers_[l].n_out, what);
-        grad_out_.clear();  // the one-region step's buffers, sized on its first use (region_train_step)
+        // The one-region step's buffers, sized on its first use (region_train_step).
+        if (fast_path_) fast_path_->grad_out.clear();
         capacity_ = B;
     }
     if (!training || B <= training_rows_) return;

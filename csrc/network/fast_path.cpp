@@ -1,7 +1,7 @@
-// The float32 fast path's state of a Network (network.h): the dense layers' W in the AVX-512
-// kernels' panel layouts (float32, and bf16 under "medium"), the work items of the update
-// that re-packs W as it goes, and the schedule of the one-region step (region_step.cpp).
-// Uses dispatch/ and kernels/.
+// The float32 fast path of a Network (network.h): the methods that make and keep its state
+// (a FastPath, fast_path.h): the dense layers' W in the AVX-512 kernels' panel layouts
+// (float32, and bf16 under "medium"), the work items of the update that re-packs W as it
+// goes, and the schedule of the one-region step (region_step.cpp). Uses dispatch/ and kernels/.
 #include <algorithm>
 #include <string>
 #include <type_traits>
@@ -29,28 +29,29 @@ bool store_activation(const LayerSpec& s, EpilogueAct* act) {
 
 template <typename T>
 void Network<T>::reserve_region_step() {
-    if (grad_out_.size() == layers_.size()) return;
+    FastPath& fast = *fast_path_;
+    if (fast.grad_out.size() == layers_.size()) return;
     const size_t L = layers_.size();
-    grad_out_.assign(L, {});
+    fast.grad_out.assign(L, {});
     const std::string what = "the workspace for a batch of " + std::to_string(capacity_) + " rows (lower batch_size)";
-    store_act_.assign(L, EpilogueAct::identity);
-    act_in_store_.assign(L, 0);
-    dense_layers_.clear();
+    fast.store_act.assign(L, EpilogueAct::identity);
+    fast.act_in_store.assign(L, 0);
+    fast.dense_layers.clear();
     for (size_t l = 0; l < L; ++l) {
         const auto& s = layers_[l];
         if (s.kind != LayerKind::dense) continue;
-        assign_zeros(grad_out_[l], capacity_ * s.n_out, what);
-        dense_layers_.push_back(l);
+        assign_zeros(fast.grad_out[l], capacity_ * s.n_out, what);
+        fast.dense_layers.push_back(l);
         // A dense layer followed by a store activation writes the activation's output
         // directly, as forward() does.
-        act_in_store_[l] = l + 1 < L && store_activation(layers_[l + 1], &store_act_[l]);
+        fast.act_in_store[l] = l + 1 < L && store_activation(layers_[l + 1], &fast.store_act[l]);
     }
     // The small layers' dW tiles and update items (the order of update_item_count()).
-    shared_dw_.clear();
-    shared_updates_.clear();
+    fast.shared_dw.clear();
+    fast.shared_updates.clear();
     double dw_cost = 0.0, update_cost = 0.0;
     idx item = 0, dense_weights = 0;
-    for (size_t l : dense_layers_) {
+    for (size_t l : fast.dense_layers) {
         const auto& s = layers_[l];
         const idx npan_out = avx512::panel_count(s.n_out);
         dense_weights += s.n_in * s.n_out;
@@ -61,24 +62,25 @@ void Network<T>::reserve_region_step() {
                 avx512::row_block(s.n_out, i, &o0, &rows);
                 for (idx p = 0; p < avx512::panel_count(s.n_in); ++p) {
                     dw_cost += static_cast<double>(rows) * static_cast<double>(std::min(avx512::kPanel, s.n_in - p * avx512::kPanel));
-                    shared_dw_.push_back({l, o0, rows, p, dw_cost});
+                    fast.shared_dw.push_back({l, o0, rows, p, dw_cost});
                 }
             }
             for (idx q = 0; q < npan_out; ++q) {
                 update_cost += static_cast<double>(std::min(avx512::kPanel, s.n_out - q * avx512::kPanel) * s.n_in);
-                shared_updates_.emplace_back(item + q, update_cost);
+                fast.shared_updates.emplace_back(item + q, update_cost);
             }
         }
         item += npan_out;
     }
     update_cost += static_cast<double>(n_params() - dense_weights);  // biases, PReLU slopes
-    shared_updates_.emplace_back(item, update_cost);
+    fast.shared_updates.emplace_back(item, update_cost);
 }
 
 template <typename T>
 void Network<T>::size_bf16_operands(size_t l, bool training) {
+    FastPath& fast = *fast_path_;
     const auto& s = layers_[l];
-    Bf16Operands& o = bf16_[l];
+    FastPath::Bf16Operands& o = fast.bf16_operands[l];
     const idx I2 = (s.n_in + 1) / 2, O2 = (s.n_out + 1) / 2, pairs = (capacity_ + 1) / 2;
     const std::string what = "the bfloat16 operands of layer " + std::to_string(l);
     auto size = [&](Buffer<std::uint32_t>& b, idx n) {
@@ -89,7 +91,7 @@ void Network<T>::size_bf16_operands(size_t l, bool training) {
     if (!training) return;
     size(o.x_pairs, pairs * s.n_in);
     // dW's dZ operand: row pairs for vdpbf16ps, pairs along the batch (K of an A tile) for tiles.
-    size(is_tile(bf16_kernel_) ? o.dz_cols : o.dz_pairs, pairs * s.n_out);
+    size(is_tile(fast.bf16_kernel) ? o.dz_cols : o.dz_pairs, pairs * s.n_out);
     if (l > 0) {  // the first layer computes no dX
         size(o.w_pairs, O2 * s.n_in);
         size(o.dz_rows, capacity_ * O2);
@@ -98,7 +100,7 @@ void Network<T>::size_bf16_operands(size_t l, bool training) {
 
 template <typename T>
 bool Network<T>::begin_bf16_epoch() {
-    bf16_.resize(layers_.size());
+    fast_path_->bf16_operands.resize(layers_.size());
     bool any = false;
     for (size_t l = 0; l < layers_.size(); ++l) {
         if (!bf16_layer(layers_[l])) continue;
@@ -114,8 +116,9 @@ template <typename T>
 bool Network<T>::begin_bf16_inference() {
     const Matmul kernel = medium_bf16_kernel();
     if (!is_bf16(kernel)) return false;
-    bf16_kernel_ = kernel;
-    bf16_.resize(layers_.size());
+    FastPath& fast = *fast_path_;
+    fast.bf16_kernel = kernel;
+    fast.bf16_operands.resize(layers_.size());
     bool any = false;
     for (size_t l = 0; l < layers_.size(); ++l) {
         const auto& s = layers_[l];
@@ -124,7 +127,8 @@ bool Network<T>::begin_bf16_inference() {
         size_bf16_operands(l, false);
         if constexpr (std::is_same_v<T, float>)
             for (idx q = 0; q < avx512::panel_count(s.n_out); ++q)
-                avx512::pack_panel_bf16(bf16_[l].w_panels.data(), params_.data() + s.w_off, s.n_out, s.n_in, q);
+                avx512::pack_panel_bf16(fast.bf16_operands[l].w_panels.data(), params_.data() + s.w_off, s.n_out, s.n_in,
+                                        q);
     }
     return any;
 }
@@ -133,7 +137,7 @@ template <typename T>
 void Network<T>::pack_bf16_panel(size_t l, idx q) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
-        Bf16Operands& o = bf16_[l];
+        FastPath::Bf16Operands& o = fast_path_->bf16_operands[l];
         const float* W = params_.data() + s.w_off;
         avx512::pack_panel_bf16(o.w_panels.data(), W, s.n_out, s.n_in, q);
         if (l > 0) avx512::pack_row_pairs_bf16(o.w_pairs.data(), W, s.n_out, s.n_in, q);
@@ -142,57 +146,60 @@ void Network<T>::pack_bf16_panel(size_t l, idx q) {
 
 template <typename T>
 void Network<T>::pack_layout() {
-    if (pack_off_.size() == layers_.size()) return;
-    pack_off_.assign(layers_.size(), 0);
-    flat_ranges_.clear();
+    FastPath& fast = *fast_path_;
+    if (fast.pack_off.size() == layers_.size()) return;
+    fast.pack_off.assign(layers_.size(), 0);
+    fast.flat_ranges.clear();
     idx total = 0, covered = 0;  // parameters [covered, w_off) are not dense weights
     for (size_t l = 0; l < layers_.size(); ++l)
         if (layers_[l].kind == LayerKind::dense) {
-            pack_off_[l] = total;
+            fast.pack_off[l] = total;
             total += avx512::packed_size(layers_[l].n_out, layers_[l].n_in);
-            flat_ranges_.push_back(covered);
-            flat_ranges_.push_back(layers_[l].w_off);
+            fast.flat_ranges.push_back(covered);
+            fast.flat_ranges.push_back(layers_[l].w_off);
             covered = layers_[l].w_off + layers_[l].n_out * layers_[l].n_in;
         }
-    flat_ranges_.push_back(covered);
-    flat_ranges_.push_back(n_params());
-    packed_.assign(static_cast<size_t>(total), T(0));
+    fast.flat_ranges.push_back(covered);
+    fast.flat_ranges.push_back(n_params());
+    fast.packed.assign(static_cast<size_t>(total), T(0));
 }
 
 template <typename T>
 idx Network<T>::update_item_count() {
+    FastPath& fast = *fast_path_;
     pack_layout();
-    if (update_items_.empty()) {
+    if (fast.update_items.empty()) {
         for (size_t l = 0; l < layers_.size(); ++l)
             if (layers_[l].kind == LayerKind::dense)
                 for (idx q = 0; q < avx512::panel_count(layers_[l].n_out); ++q)
-                    update_items_.emplace_back(static_cast<int>(l), q);
-        update_items_.emplace_back(-1, 0);  // biases, PReLU slopes: small, one item
+                    fast.update_items.emplace_back(static_cast<int>(l), q);
+        fast.update_items.emplace_back(-1, 0);  // biases, PReLU slopes: small, one item
     }
-    return static_cast<idx>(update_items_.size());
+    return static_cast<idx>(fast.update_items.size());
 }
 
 template <typename T>
 void Network<T>::update_item(idx t, const OptimizerConfig& opt, const AdamCoefficients<float>& adam) {
     if constexpr (std::is_same_v<T, float>) {
+        FastPath& fast = *fast_path_;
         float *p = params_.data(), *m = first_moment_.data(), *v = second_moment_.data();
         const float* g = grads_.data();
-        const int l = update_items_[static_cast<size_t>(t)].first;
-        const idx n_ranges = static_cast<idx>(flat_ranges_.size() / 2);
+        const int l = fast.update_items[static_cast<size_t>(t)].first;
+        const idx n_ranges = static_cast<idx>(fast.flat_ranges.size() / 2);
         if (l < 0) {
             if (opt.kind == OptKind::sgd) {
                 for (idx r = 0; r < n_ranges; ++r) {
-                    const idx lo = flat_ranges_[2 * r], hi = flat_ranges_[2 * r + 1];
+                    const idx lo = fast.flat_ranges[2 * r], hi = fast.flat_ranges[2 * r + 1];
                     if (hi > lo) sgd_update(p + lo, g + lo, m + lo, hi - lo, opt, opt_step);
                 }
             } else {
-                adam_update_ranges(p, g, m, v, flat_ranges_.data(), n_ranges, opt, opt_step);
+                adam_update_ranges(p, g, m, v, fast.flat_ranges.data(), n_ranges, opt, opt_step);
             }
             return;
         }
         const auto& s = layers_[static_cast<size_t>(l)];
-        const idx q = update_items_[static_cast<size_t>(t)].second;
-        float* packed = packed_.data() + pack_off_[static_cast<size_t>(l)];
+        const idx q = fast.update_items[static_cast<size_t>(t)].second;
+        float* packed = fast.packed.data() + fast.pack_off[static_cast<size_t>(l)];
         if (opt.kind == OptKind::sgd) {
             // The panel's rows are one contiguous block of W: update it, then re-pack it.
             const idx lo = s.w_off + avx512::kPanel * q * s.n_in;
@@ -202,7 +209,7 @@ void Network<T>::update_item(idx t, const OptimizerConfig& opt, const AdamCoeffi
             avx512::adam_panel_rows(p + s.w_off, g + s.w_off, m + s.w_off, v + s.w_off, s.n_out, s.n_in, q, adam);
         }
         // A bf16 epoch's bf16 layers are read only in bf16 until the epoch ends.
-        if (bf16_epoch_ && bf16_layer(s)) {
+        if (fast.bf16_epoch && bf16_layer(s)) {
             pack_bf16_panel(static_cast<size_t>(l), q);
         } else {
             avx512::pack_panel(packed, p + s.w_off, s.n_out, s.n_in, q);
@@ -220,7 +227,7 @@ bool Network<T>::update_and_repack(const OptimizerConfig& opt) {
         const AdamCoefficients<float> a = adam_coefficients(opt, opt_step).as<float>();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_params() > kParallelGrain ? current_threads() : 1)
         for (idx t = 0; t < n_items; ++t) update_item(t, opt, a);
-        packed_ok_ = true;
+        fast_path_->packed_ok = true;
         return true;
     }
     return false;
@@ -229,21 +236,22 @@ bool Network<T>::update_and_repack(const OptimizerConfig& opt) {
 template <typename T>
 void Network<T>::pack_weights() {
     if constexpr (std::is_same_v<T, float>) {
+        FastPath& fast = *fast_path_;
         pack_layout();
         for (size_t l = 0; l < layers_.size(); ++l) {
             const auto& s = layers_[l];
             if (s.kind == LayerKind::dense)
-                avx512::pack_weights(packed_.data() + pack_off_[l], params_.data() + s.w_off, s.n_out, s.n_in);
+                avx512::pack_weights(fast.packed.data() + fast.pack_off[l], params_.data() + s.w_off, s.n_out, s.n_in);
         }
+        fast.packed_ok = true;
     }
-    packed_ok_ = true;
 }
 
 template <typename T>
 void Network<T>::dense_forward_bf16(size_t l, T* Y, const T* X, idx B, EpilogueAct act, float alpha) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
-        Bf16Operands& o = bf16_[l];
+        FastPath::Bf16Operands& o = fast_path_->bf16_operands[l];
         const idx I2 = (s.n_in + 1) / 2;
         std::uint32_t* xb = o.x_rows.data();
 #pragma omp parallel for if (B * s.n_in > kParallelGrain) num_threads(current_threads())

@@ -28,6 +28,7 @@ constexpr idx kPredictChunk = 4096;
 template <typename T>
 Network<T>::Network(idx n_inputs, std::uint64_t seed_) : seed(seed_), n_inputs_(n_inputs) {
     if (n_inputs < 1) throw InputError("n_inputs must be >= 1");
+    if constexpr (std::is_same_v<T, float>) fast_path_ = std::make_unique<FastPath>();
 }
 
 template <typename T>
@@ -74,7 +75,7 @@ void Network<T>::add_dropout(double p) {
 template <typename T>
 const T* Network<T>::forward(const T* X, idx B, bool training) {
     fast_ = std::is_same_v<T, float> && use_avx512();
-    if (fast_ && !packed_ok_) pack_weights();
+    if (fast_ && !fast_path_->packed_ok) pack_weights();
     const T* in = X;
     for (size_t l = 0; l < layers_.size(); ++l) {
         const auto& s = layers_[l];
@@ -90,10 +91,10 @@ const T* Network<T>::forward(const T* X, idx B, bool training) {
                         const bool in_store = l + 1 < layers_.size() && store_activation(layers_[l + 1], &act);
                         T* dst = in_store ? acts_[l + 1].data() : out;
                         const float alpha = in_store ? static_cast<float>(layers_[l + 1].alpha) : 0.0f;
-                        if (bf16_inference_ && bf16_layer(s))
+                        if (fast_path_->bf16_inference && bf16_layer(s))
                             dense_forward_bf16(l, dst, in, B, act, alpha);
                         else
-                            avx512::dense_forward(dst, in, packed_.data() + pack_off_[l],
+                            avx512::dense_forward(dst, in, fast_path_->packed.data() + fast_path_->pack_off[l],
                                                   s.use_bias ? P + s.b_off : nullptr, B, s.n_in, s.n_out, act, alpha);
                         outs_[l] = dst;
                         in = dst;
@@ -195,13 +196,15 @@ void Network<T>::predict(T* out, const T* X, idx B, bool training) {
     if (B == 0) return;  // nothing to compute: an empty (0, C) result
     const idx chunk = training ? B : std::min(B, kPredictChunk);
     reserve(chunk, training);
-    packed_ok_ = false;  // Python may have written into the parameters since the last call
+    invalidate_packed();  // Python may have written into the parameters since the last call
     // Under "medium" inference takes the bf16 kernels where fit's step would (kernel_plan).
     struct Bf16Inference {
-        bool& flag;
-        ~Bf16Inference() { flag = false; }
-    } end_bf16{bf16_inference_};
-    bf16_inference_ = !training && begin_bf16_inference();
+        FastPath* fast_path;
+        ~Bf16Inference() {
+            if (fast_path) fast_path->bf16_inference = false;
+        }
+    } end_bf16{fast_path_.get()};
+    if (fast_path_) fast_path_->bf16_inference = !training && begin_bf16_inference();
     for (idx start = 0; start < B; start += chunk) {
         const idx rows = std::min(chunk, B - start);
         const T* y = forward(X + start * n_inputs_, rows, training);
@@ -212,7 +215,7 @@ void Network<T>::predict(T* out, const T* X, idx B, bool training) {
 template <typename T>
 double Network<T>::loss_and_gradients(const T* X, const Targets<T>& y, idx B, idx* correct) {
     reserve(B);
-    if (!in_epoch_) packed_ok_ = false;  // Python may have written into the parameters since the last call
+    if (!in_epoch_) invalidate_packed();  // Python may have written into the parameters since the last call
     const T* out = forward(X, B, true);
     const double loss = loss_forward_backward(d0_.data(), out, y, B, correct);
     if (!std::isfinite(loss)) throw DivergenceError("the loss is not finite");
@@ -224,7 +227,7 @@ template <typename T>
 void Network<T>::backward_from(const T* X, const T* d_out, idx B) {
     reserve(B);
     if (train_forwards > 0) --train_forwards;  // replay the same dropout masks
-    packed_ok_ = false;
+    invalidate_packed();
     forward(X, B, true);
     backward(X, d_out, B);
 }
@@ -265,7 +268,7 @@ void Network<T>::apply_update(const OptimizerConfig& opt) {
     if (!all_finite(grads_.data(), n)) throw DivergenceError("a gradient is not finite");
     match_optimizer_state(opt);
     ++opt_step;
-    packed_ok_ = false;
+    invalidate_packed();
     if (update_and_repack(opt)) return;
     if (opt.kind == OptKind::sgd) {
         sgd_update(params_.data(), grads_.data(), first_moment().data(), n, opt, opt_step);
@@ -289,7 +292,7 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
     const idx bs = std::min(batch_size, N);
     reserve(reducer && bs < 1 ? 1 : bs);  // a data-parallel shard may be empty
     // Within the epoch only the updates change the parameters (and re-pack them).
-    packed_ok_ = false;
+    invalidate_packed();
     struct InEpoch {
         bool& flag;
         explicit InEpoch(bool& f) : flag(f) { flag = true; }
@@ -301,13 +304,14 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
     struct EndBf16 {
         Network& net;
         ~EndBf16() {
-            if (net.bf16_epoch_) net.packed_ok_ = false;
-            net.bf16_epoch_ = false;
+            if (!net.fast_path_) return;
+            if (net.fast_path_->bf16_epoch) net.fast_path_->packed_ok = false;
+            net.fast_path_->bf16_epoch = false;
         }
     } end_bf16{*this};
-    if (const Matmul kernel = medium_bf16_kernel(); is_bf16(kernel)) {
-        bf16_kernel_ = kernel;
-        bf16_epoch_ = begin_bf16_epoch();
+    if (const Matmul kernel = medium_bf16_kernel(); fast_path_ && is_bf16(kernel)) {
+        fast_path_->bf16_kernel = kernel;
+        fast_path_->bf16_epoch = begin_bf16_epoch();
     }
     if (reducer) {
         struct Reducing {

@@ -3,11 +3,12 @@
 // Activations live in a workspace sized for the largest batch seen, so the steady
 // state of training allocates nothing. Defined in network.cpp (layers, forward, backward,
 // steps, the epoch), buffers.cpp (allocations), fast_path.cpp and region_step.cpp (the
-// float32 AVX-512 path), bf16_products.cpp and train_epoch_reduced.cpp. Uses dispatch/
-// and kernels/.
+// float32 AVX-512 path, whose state is a FastPath: network/fast_path.h), bf16_products.cpp
+// and train_epoch_reduced.cpp. Uses dispatch/ and kernels/.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "kernels/avx512.h"
 #include "kernels/avx512_bf16.h"
 #include "kernels/losses.h"
+#include "network/fast_path.h"
 #include "network/reducer.h"
 #include "kernels/optimizers.h"
 
@@ -174,12 +176,14 @@ private:
     double reduced_train_step(const T* X, const Targets<T>& y, idx B, idx total, const OptimizerConfig& opt,
                               idx* correct);
 
-    // float32 fast path: each dense layer's W in the forward kernel's panel layout
-    // (kernels/avx512.h), rebuilt from params_ whenever they may have changed (an update,
-    // or Python writing into a parameter view between calls).
-    Buffer<T> packed_;
-    std::vector<idx> pack_off_;  // per layer: offset into packed_
-    bool packed_ok_ = false;
+    // The float32 fast path's state (network/fast_path.h): made by the constructor for
+    // T = float, null for double.
+    std::unique_ptr<FastPath> fast_path_;
+    // The parameters may have changed (an update, or Python writing into a parameter view
+    // between calls): the fast path's packed W is rebuilt on its next use.
+    void invalidate_packed() {
+        if (fast_path_) fast_path_->packed_ok = false;
+    }
     bool fast_ = false;          // this forward/backward uses the AVX-512 kernels
     bool in_epoch_ = false;      // inside train_epoch: no Python between steps
     void pack_weights();
@@ -190,8 +194,6 @@ private:
     bool update_and_repack(const OptimizerConfig& opt);
     void update_item(idx t, const OptimizerConfig& opt, const AdamCoefficients<float>& adam);
     idx update_item_count();
-    std::vector<idx> flat_ranges_;  // [lo, hi) pairs of parameters outside dense weights
-    std::vector<std::pair<int, idx>> update_items_;  // (dense layer, panel), or (-1, 0) for the rest
 
     // The training step of train_epoch as one parallel region (float32, AVX-512, networks of
     // Dense and activation layers): csrc/network/region_step.cpp.
@@ -203,60 +205,25 @@ private:
     double region_train_step(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B,
                             const OptimizerConfig& opt, idx* correct, idx norm_rows = 0);
     // What the one-region step derives from the layers alone, made once by reserve_region_step() (and
-    // again after reserve() grows the workspace): grad_out_ sized for capacity_ rows.
+    // again after reserve() grows the workspace): fast_path_'s grad_out sized for capacity_ rows.
     void reserve_region_step();
-    std::vector<Buffer<T>> grad_out_;  // per dense layer: dLoss/d(its output), (capacity_, n_out)
-    std::vector<EpilogueAct> store_act_;        // per layer: activation applied in a dense layer's store
-    std::vector<char> act_in_store_;               // per layer: 1 if its store applies the next layer (an activation)
-    std::vector<size_t> dense_layers_;      // dense layers, in order (update_items_ lists their panels so)
     // A dense layer whose W is large keeps its work on the threads that own its panels
     // (network/region_step.cpp); for a small one an even split of the rows matters more.
     static bool owns_panels(const LayerSpec& s) { return s.n_in * s.n_out * idx(sizeof(T)) > 256 * 1024; }
-    // The work of the small dense layers (those that do not own panels), as items with
-    // the cumulative cost after each, in a fixed order; the one-region step gives each thread the
-    // items whose cost midpoint falls in its share (share_owner), so a layer too small to
-    // split (a 10-output last layer) does not land on one thread on top of its half.
-    struct SharedTile {
-        size_t layer;
-        idx o0;
-        int rows;
-        idx p;
-        double end;
-    };
-    std::vector<SharedTile> shared_dw_;                   // dW tiles (cost: rows x columns)
-    std::vector<std::pair<idx, double>> shared_updates_;  // (update item, cumulative cost): panels, the rest
-    // A "medium" matmul-precision epoch (dispatch/kernel_switch.h): the one-region steps run the products of
-    // every dense layer with at least kBf16MinWeights weights (dispatch/plan.h) on bfloat16
-    // operands (the forward, dW, and dX for all but the first layer) with the plan's bf16
-    // kernel, made from W after each update and from the step's inputs and output
-    // gradients. float32 everywhere else (parameters, optimizer state, the small layers, the
-    // loss); set and cleared by train_epoch.
+    // The layers whose products a "medium" epoch runs on bfloat16 operands (fast_path.h).
     static bool bf16_layer(const LayerSpec& s) {
         return s.kind == LayerKind::dense && s.n_in * s.n_out >= kBf16MinWeights;
     }
-    struct Bf16Operands {  // of one layer, in the layouts of kernels/avx512_bf16.h
-        Buffer<std::uint32_t> w_panels;  // W as forward panels (pack_panel_bf16)
-        Buffer<std::uint32_t> w_pairs;   // W's row pairs, for dX (pack_row_pairs_bf16; not layer 0)
-        Buffer<std::uint32_t> x_rows;    // the input's rows, for the forward (capacity_, (n_in + 1) / 2)
-        Buffer<std::uint32_t> x_pairs;   // the input's row pairs, for dW ((capacity_ + 1) / 2, n_in)
-        Buffer<std::uint32_t> dz_rows;   // dZ's rows, for dX (capacity_, (n_out + 1) / 2; not layer 0)
-        Buffer<std::uint32_t> dz_pairs;  // dZ's row pairs, for dW ((capacity_ + 1) / 2, n_out; avx512-bf16)
-        Buffer<std::uint32_t> dz_cols;   // dZ^T as pairs along the batch, for dW (n_out, (B + 1) / 2; tiles)
-    };
-    bool bf16_epoch_ = false;
-    Matmul bf16_kernel_ = Matmul::avx512_bf16;  // the epoch's bf16 kernel (plan.h)
-    std::vector<Bf16Operands> bf16_;  // per layer (empty buffers for the others)
     // Sizes the operands of the bf16 layers and packs their W; false if there are none.
     bool begin_bf16_epoch();
     // The same for predict under "medium" (W's forward panels and the input's rows only).
     bool begin_bf16_inference();
     void size_bf16_operands(size_t l, bool training);
-    bool bf16_inference_ = false;  // set by predict while it runs
     // Y (B, n_out) = act(X W^T + b) of dense layer l on bf16 operands (the plan's kernel).
     void dense_forward_bf16(size_t l, T* Y, const T* X, idx B, EpilogueAct act, float alpha);
     // Packs W of bf16 layer l, panel q, into both bf16 layouts.
     void pack_bf16_panel(size_t l, idx q);
-    // The products of bf16 layer l on the kernel bf16_kernel_ names, over bf16_[l]'s
+    // The products of bf16 layer l on the kernel fast_path_->bf16_kernel names, over its bf16
     // operands (network/bf16_products.cpp): the forward of rows [r0, r0 + rows) x output
     // panel q, or of rows [r0, r0 + nr); dX of rows [r0, r0 + nr) from dZ's rows; dZ's rows
     // [r0, r1) of B as dW's operand; dW rows [o0, o0 + rows) x input panel p (false when a

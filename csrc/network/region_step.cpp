@@ -13,7 +13,7 @@
 //      slower)                                                   -- barrier (after the gather too)
 //   2. split by batch rows, each thread its own rows: gather, the (rest of the) forward,
 //      the loss and dLoss/dout, the backward dX chain; every dense layer's output
-//      gradient dZ_l (B, n_out) is kept in grad_out_[l]                       -- barrier
+//      gradient dZ_l (B, n_out) is kept in FastPath::grad_out[l]              -- barrier
 //   3. dW_l = dZ_l^T X_l and db_l = colsum dZ_l: a large W by owned panels; the tiles of
 //      all small ones shared out by cost; every tile flags inf/NaN            -- barrier
 //      data-parallel only (reducer_ set): one thread sums the gradient buffer and the
@@ -27,9 +27,9 @@
 // step, so both give bit-identical parameters, for any thread count
 // (tests/test_fused_step.py).
 //
-// In a "medium" precision epoch (dispatch/kernel_switch.h, bf16_epoch_) the dense layers of at least
-// 128 x 128 weights (bf16_layer) take bfloat16 operands in their forward, dW and dX. A
-// large first layer: each thread converts its rows of the batch straight from X (rows and
+// In a "medium" precision epoch (dispatch/kernel_switch.h; FastPath::bf16_epoch) the dense
+// layers of at least 128 x 128 weights (bf16_layer) take bfloat16 operands in their forward,
+// dW and dX. A large first layer: each thread converts its rows of the batch straight from X (rows and
 // row pairs, no float32 copy; before the first barrier) and its own panels' columns of dZ0
 // (in 3; on the tile kernels dZ0 is converted by rows in 2, transposed, as every tile
 // layer's is). The others: the rows are split on even boundaries, and each thread converts its own
@@ -119,20 +119,21 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
     } else {
         reserve(B);
         reserve_region_step();
+        FastPath& fast = *fast_path_;
         fast_ = true;
-        if (!packed_ok_) pack_weights();
+        if (!fast.packed_ok) pack_weights();
         match_optimizer_state(opt);
         first_moment();  // allocated here, not inside the region
         if (opt.kind != OptKind::sgd) second_moment();
-        update_item_count();  // builds update_items_, whose order shared_updates_ follows
+        update_item_count();  // builds update_items, whose order shared_updates follows
         ++opt_step;  // the update below is step opt_step (undone if the step diverges)
         const AdamCoefficients<float> adam = adam_coefficients(opt, opt_step).as<float>();
 
         // Where each layer's output lives (reserve() may have moved acts_): a dense layer
         // with a store activation writes the activation's output, as forward() does.
         const size_t L = layers_.size();
-        const std::vector<EpilogueAct>& store_act = store_act_;
-        const std::vector<char>& act_in_store = act_in_store_;
+        const std::vector<EpilogueAct>& store_act = fast.store_act;
+        const std::vector<char>& act_in_store = fast.act_in_store;
         for (size_t l = 0; l < L; ++l) {
             outs_[l] = acts_[l].data();
             if (act_in_store[l]) {
@@ -147,11 +148,11 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
         int nt = region_step_threads(B);
         const bool first_by_panels = owns_panels(layers_[0]);
         // A "medium" epoch: the layers bf16_layer() picks take bf16 operands (train_epoch sets
-        // bf16_epoch_ only when there is one, and has packed their W).
-        const bool bf16 = bf16_epoch_;
+        // bf16_epoch only when there is one, and has packed their W).
+        const bool bf16 = fast.bf16_epoch;
         auto on16 = [this, bf16](size_t l) { return bf16 && bf16_layer(layers_[l]); };
         const bool bf16_first = on16(0) && first_by_panels;  // the first layer's panel path
-        const bool tiles = bf16 && is_tile(bf16_kernel_);    // dW's dZ operand by rows (dz_cols)
+        const bool tiles = bf16 && is_tile(fast.bf16_kernel);    // dW's dZ operand by rows (dz_cols)
         // Rows of one product tile: 14 for the zmm kernels (28 accumulators), 16 for AMX tiles.
         const int tile_rows = tiles ? tile::kTileRows : avx512::kTileRows;
         const idx pairs = (B + 1) / 2;
@@ -198,8 +199,8 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
             for (idx r = r0; r < r1; ++r) gather_row(X, y, rows, r, !bf16_first);
             if (bf16_first) {
                 auto x_row = [X, rows, I](idx r) { return X + rows[r] * I; };
-                own_rows_of(bf16_[0].x_rows.data(), I, x_row);
-                own_pairs_of(bf16_[0].x_pairs.data(), I, x_row);
+                own_rows_of(fast.bf16_operands[0].x_rows.data(), I, x_row);
+                own_pairs_of(fast.bf16_operands[0].x_pairs.data(), I, x_row);
             }
             // 1. A large first layer: owned panels x all rows (needs every thread's rows).
             if (first_by_panels) {
@@ -219,8 +220,9 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                                               store_act[0], alpha, b0, mr, q);
                         else
                             avx512::dense_forward_tile(const_cast<float*>(outs_[0]), batch_x_.data(),
-                                                       packed_.data() + pack_off_[0], s.use_bias ? P + s.b_off : nullptr,
-                                                       s.n_in, s.n_out, store_act[0], alpha, b0, mr, q);
+                                                       fast.packed.data() + fast.pack_off[0],
+                                                       s.use_bias ? P + s.b_off : nullptr, s.n_in, s.n_out,
+                                                       store_act[0], alpha, b0, mr, q);
                     }
 #pragma omp barrier
             }
@@ -235,13 +237,13 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                         const float alpha = act_in_store[l] ? static_cast<float>(layers_[l + 1].alpha) : 0.0f;
                         const float* bias = s.use_bias ? P + s.b_off : nullptr;
                         if (on16(l)) {  // the input's rows for the forward, its row pairs for dW
-                            Bf16Operands& o = bf16_[l];
+                            FastPath::Bf16Operands& o = fast.bf16_operands[l];
                             const float* x = l == 0 ? batch_x_.data() : outs_[l - 1];
                             own_rows(o.x_rows.data(), x, s.n_in);
                             own_pairs(o.x_pairs.data(), x, s.n_in);
                             bf16_forward_rows(l, out, bias, store_act[l], alpha, r0, nr);
                         } else {
-                            avx512::dense_forward(out, in, packed_.data() + pack_off_[l], bias, nr, s.n_in, s.n_out,
+                            avx512::dense_forward(out, in, fast.packed.data() + fast.pack_off[l], bias, nr, s.n_in, s.n_out,
                                                   store_act[l], alpha);
                         }
                         if (act_in_store[l]) ++l;
@@ -252,15 +254,15 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                 }
                 // The loss's mean is over all B rows: the threads' partial sums add up to it.
                 // Where this thread's rows of dLoss/d(output of layer j) go: a dense layer's
-                // output gradient is kept in grad_out_[j] for its dW (rows of its width);
+                // output gradient is kept in fast.grad_out[j] for its dW (rows of its width);
                 // the others ping-pong in d0_/d1_, where each thread's rows start at
                 // r0 * widest so that layers of different widths never make two threads'
                 // rows overlap.
                 const float* d_base = nullptr;
                 auto rows_of = [&](size_t j) -> float* {
                     if (layers_[j].kind == LayerKind::dense) {
-                        d_base = grad_out_[j].data();
-                        return grad_out_[j].data() + r0 * layers_[j].n_out;
+                        d_base = fast.grad_out[j].data();
+                        return fast.grad_out[j].data() + r0 * layers_[j].n_out;
                     }
                     float* scratch = d_base == d0_.data() ? d1_.data() : d0_.data();
                     d_base = scratch;
@@ -284,7 +286,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                         const float* y_prev = in_store ? outs_[l - 1] + r0 * s.n_in : nullptr;
                         const float alpha = in_store ? static_cast<float>(layers_[l - 1].alpha) : 0.0f;
                         if (on16(l)) {  // dZ's rows for dX, and dW's operand
-                            own_rows(bf16_[l].dz_rows.data(), grad_out_[l].data(), s.n_out);
+                            own_rows(fast.bf16_operands[l].dz_rows.data(), fast.grad_out[l].data(), s.n_out);
                             bf16_dz_operand(l, r0, r1, B);
                             bf16_dx_rows(l, dx, y_prev, act, alpha, r0, nr);
                         } else {
@@ -307,13 +309,13 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
             // 3. Weight and bias gradients of the owned panels; each tile reads all B rows.
             bool finite = true;
             // A small W: its tiles by cost share, over all small layers together.
-            const double dw_total = shared_dw_.empty() ? 0.0 : shared_dw_.back().end;
+            const double dw_total = fast.shared_dw.empty() ? 0.0 : fast.shared_dw.back().end;
             double start = 0.0;
-            for (const SharedTile& tile : shared_dw_) {
+            for (const FastPath::SharedTile& tile : fast.shared_dw) {
                 const auto& s = layers_[tile.layer];
                 if (share_owner(start, tile.end, dw_total, team) == t) {
                     float* db = s.use_bias ? G + s.b_off : nullptr;
-                    const float* dz = grad_out_[tile.layer].data();
+                    const float* dz = fast.grad_out[tile.layer].data();
                     if (on16(tile.layer))
                         finite &= bf16_dw_tile(tile.layer, G + s.w_off, db, B, tile.o0, tile.rows, tile.p);
                     else
@@ -323,7 +325,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                 }
                 start = tile.end;
             }
-            for (size_t l : dense_layers_) {
+            for (size_t l : fast.dense_layers) {
                 const auto& s = layers_[l];
                 if (!owns_panels(s)) continue;
                 const float* x_in = l == 0 ? batch_x_.data() : outs_[l - 1];
@@ -339,8 +341,9 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                 const bool bf16_dw = on16(l);
                 if (bf16_dw && l == 0 && !tiles)  // dZ0 as row pairs, the owned outputs' columns only (others: in 2)
                     for (idx p = 0; p < pairs; ++p) {
-                        const float* d = grad_out_[0].data() + o_lo;
-                        avx512::rows_to_bf16_pairs(bf16_[0].dz_pairs.data() + p * s.n_out + o_lo, d + 2 * p * s.n_out,
+                        const float* d = fast.grad_out[0].data() + o_lo;
+                        avx512::rows_to_bf16_pairs(fast.bf16_operands[0].dz_pairs.data() + p * s.n_out + o_lo,
+                                                   d + 2 * p * s.n_out,
                                                    2 * p + 1 < B ? d + (2 * p + 1) * s.n_out : nullptr, o_rows);
                     }
                 for (idx i = i0; i < i1; ++i) {
@@ -351,7 +354,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                         finite &= bf16_dw ? bf16_dw_tile(l, G + s.w_off, s.use_bias ? G + s.b_off : nullptr, B,
                                                          o_lo + o0, mr, p)
                                           : avx512::dw_tile(G + s.w_off, s.use_bias ? G + s.b_off : nullptr,
-                                                            grad_out_[l].data(), x_in, B, s.n_in, s.n_out, o_lo + o0,
+                                                            fast.grad_out[l].data(), x_in, B, s.n_in, s.n_out, o_lo + o0,
                                                             mr, p);
                 }
             }
@@ -379,7 +382,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
             // of the parameters by cost share.
             if (apply) {
                 idx item = 0;
-                for (size_t l : dense_layers_) {
+                for (size_t l : fast.dense_layers) {
                     const idx npan = avx512::panel_count(layers_[l].n_out);
                     if (owns_panels(layers_[l])) {
                         idx q0, q1;
@@ -388,9 +391,9 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                     }
                     item += npan;
                 }
-                const double update_total = shared_updates_.back().second;
+                const double update_total = fast.shared_updates.back().second;
                 double from = 0.0;
-                for (const auto& [shared_item, end] : shared_updates_) {
+                for (const auto& [shared_item, end] : fast.shared_updates) {
                     if (share_owner(from, end, update_total, team) == t) update_item(shared_item, opt, adam);
                     from = end;
                 }
@@ -412,7 +415,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
             --opt_step;  // nothing was updated
             throw DivergenceError(bad_loss.load() ? "the loss is not finite" : "a gradient is not finite");
         }
-        packed_ok_ = true;
+        fast.packed_ok = true;
         return loss;
     }
 }
