@@ -194,7 +194,7 @@ def unchanged(before, after):
 
 def snapshot(model):
     net = model._net
-    return [p.copy() for p in model.parameters()] + [net.optimizer_buffer(0).copy(), net.optimizer_buffer(1).copy(),
+    return [p.copy() for p in model.parameters()] + [net.first_moment().copy(), net.second_moment().copy(),
                                                       np.array([net.opt_step, net.train_forwards])]
 
 

@@ -30,6 +30,20 @@ py::array_t<T> view_of(T* base, idx offset, std::vector<idx> shape, py::handle o
     return py::array_t<T>(sh, base + offset, owner);
 }
 
+// A view of one optimizer-state buffer of the network `self` (which(n) names it), allocated
+// on first use under the network's lock (see the first_moment binding).
+template <typename T, typename Which>
+py::array_t<T> moment_view(py::object self, Which which) {
+    auto& n = self.cast<Network<T>&>();
+    Buffer<T>* buf;
+    {
+        py::gil_scoped_release release;
+        std::lock_guard<std::mutex> lock(n.busy);
+        buf = &which(n);
+    }
+    return view_of<T>(buf->data(), 0, {static_cast<idx>(buf->size())}, self);
+}
+
 // Polled between batches: every ~20 ms take the GIL and let Python run its signal
 // handlers, so Ctrl-C stops fit quickly without a Python call per batch.
 std::function<bool()> make_interrupt_check() {
@@ -101,20 +115,15 @@ void bind_network(py::module_& m, const char* name) {
             if (offset < 0 || offset > n.n_params() || size > n.n_params() - offset) throw InputError("view out of range");
             return view_of<T>(n.grads(), offset, shape, self);
         })
-        .def("optimizer_buffer", [](py::object self, int which) {
-            Net& n = self.cast<Net&>();
-            if (which != 0 && which != 1) throw InputError("which must be 0 or 1");
-            // 0: the first moment (SGD's momentum, Adam's m), 1: the second (Adam's v).
-            // Allocated on first use: under the lock, or a train_step running in
-            // another thread could be writing the vector while it is reallocated. Once
-            // allocated it keeps its size, so the view stays valid.
-            Buffer<T>* buf;
-            {
-                py::gil_scoped_release release;
-                std::lock_guard<std::mutex> lock(n.busy);
-                buf = which == 0 ? &n.first_moment() : &n.second_moment();
-            }
-            return view_of<T>(buf->data(), 0, {static_cast<idx>(buf->size())}, self);
+        // The optimizer state: the first moment (SGD's momentum, Adam's m) and the second
+        // (Adam's v), as Network names them. Allocated on first use: under the lock, or a
+        // train_step running in another thread could be writing the vector while it is
+        // reallocated. Once allocated it keeps its size, so the view stays valid.
+        .def("first_moment", [](py::object self) {
+            return moment_view<T>(self, [](Net& n) -> Buffer<T>& { return n.first_moment(); });
+        })
+        .def("second_moment", [](py::object self) {
+            return moment_view<T>(self, [](Net& n) -> Buffer<T>& { return n.second_moment(); });
         })
         .def("kernel_plan", [](const Net& n, idx batch_size) {
             ThreadScope threads(effective_threads());

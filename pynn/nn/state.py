@@ -12,7 +12,7 @@ def optimizer_buffer_ids(optimizer) -> tuple[int, ...]:
     """The core optimizer buffers `optimizer` uses: SGD one (the momentum; the core
     passes it to every SGD step, momentum or not), Adam and AdamW two (m, v).
 
-    Reading a buffer through the binding (`net.optimizer_buffer(i)`) allocates it, so
+    Reading a buffer through the binding (`net.first_moment()`, `net.second_moment()`) allocates it, so
     the snapshot and the pickled state read only these: an SGD run carries no unused
     second buffer."""
     if optimizer is None:
@@ -41,7 +41,8 @@ class ModelState:
 
     @property
     def optimizer_buffers(self) -> tuple[np.ndarray, ...]:
-        return tuple(self._net.optimizer_buffer(i) for i in optimizer_buffer_ids(self._model.optimizer))
+        moments = (self._net.first_moment, self._net.second_moment)
+        return tuple(moments[i]() for i in optimizer_buffer_ids(self._model.optimizer))
 
     @property
     def opt_step(self) -> int:

@@ -78,7 +78,7 @@ def test_file_opens_with_the_safetensors_package(tmp_path):
     assert set(tensors) == {"layers.0.W", "layers.0.b", "layers.3.W", "layers.3.b", "optimizer.m", "optimizer.v"}
     for name, param in model.named_parameters():
         assert tensors[name].dtype == np.float32 and np.array_equal(tensors[name], param)
-    assert np.array_equal(tensors["optimizer.m"], model._net.optimizer_buffer(0))
+    assert np.array_equal(tensors["optimizer.m"], model._net.first_moment())
     with safe_open(str(tmp_path / "m.safetensors"), framework="numpy") as f:
         meta = f.metadata()
     assert meta["format"] == "pynn" and meta["loss"] == "softmax_cross_entropy" and meta["dtype"] == "float32"
@@ -118,8 +118,8 @@ def test_resume_after_load_is_bit_for_bit(tmp_path, make_optimizer, dropout):
     assert _same_params(resumed, straight)
     assert resumed._net.opt_step == straight._net.opt_step
     assert resumed._net.train_forwards == straight._net.train_forwards
-    for which in (0, 1):
-        assert np.array_equal(resumed._net.optimizer_buffer(which), straight._net.optimizer_buffer(which))
+    for moment in ("first_moment", "second_moment"):
+        assert np.array_equal(getattr(resumed._net, moment)(), getattr(straight._net, moment)())
     assert resumed.epochs_done == 2
 
 
@@ -175,8 +175,8 @@ def test_file_from_pynn_0_1_0_loads_bit_for_bit():
     with np.load(os.path.join(DATA, "model_format1_expected.npz")) as expected:
         for name, param in model.named_parameters():
             assert param.dtype == np.float32 and np.array_equal(param, expected[f"param.{name}"]), name
-        for which in (0, 1):
-            assert np.array_equal(model._net.optimizer_buffer(which), expected[f"optimizer.{which}"])
+        for which, moment in enumerate(("first_moment", "second_moment")):
+            assert np.array_equal(getattr(model._net, moment)(), expected[f"optimizer.{which}"])
         proba = model.predict_proba(expected["X"])
         # The stored probabilities agree to float32 rounding: they came from the AVX-512
         # kernels and a softmax computed in float64; predict_proba computes it in float32.

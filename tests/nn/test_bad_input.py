@@ -34,7 +34,7 @@ Y_GOOD = np.arange(10) % 3
 def state_of(model):
     """Everything a call could change: parameters, optimizer state, counters (as bytes)."""
     net = model._net
-    return ([p.tobytes() for p in model.parameters()], [net.optimizer_buffer(i).tobytes() for i in (0, 1)],
+    return ([p.tobytes() for p in model.parameters()], [net.first_moment().tobytes(), net.second_moment().tobytes()],
             net.opt_step, net.train_forwards, model.epochs_done)
 
 

@@ -23,7 +23,7 @@ if rank == 0:
     reference = copy.deepcopy(model)
 model.fit(X[rank::W], y[rank::W], epochs=1, batch_size=8, shuffle=False, verbose=0, comm=comm)
 state = np.concatenate([p.ravel() for p in model.parameters()] +
-                       [model._net.optimizer_buffer(i) for i in (0, 1)] + [np.array([float(model._net.opt_step)])])
+                       [model._net.first_moment(), model._net.second_moment()] + [np.array([float(model._net.opt_step)])])
 hi, lo = np.empty_like(state), np.empty_like(state)
 comm.Allreduce(state, hi, op=MPI.MAX)
 comm.Allreduce(state, lo, op=MPI.MIN)
@@ -32,7 +32,7 @@ out = {"rank": rank, "agree": bool(np.array_equal(hi, lo)), "opt_step": int(mode
 if rank == 0:
     reference.fit(X, y, epochs=1, batch_size=8 * W, shuffle=False, verbose=0)
     ref = np.concatenate([p.ravel() for p in reference.parameters()] +
-                         [reference._net.optimizer_buffer(i) for i in (0, 1)] +
+                         [reference._net.first_moment(), reference._net.second_moment()] +
                          [np.array([float(reference._net.opt_step)])])
     out["rel_err"] = float(np.max(np.abs(state - ref)) / np.max(np.abs(ref)))
 with open(f"{sys.argv[1]}/rank{rank}.json", "w") as f:
