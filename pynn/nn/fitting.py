@@ -14,7 +14,7 @@ from ..training.callbacks import Callback, History, TerminateOnNaN
 from ..training.chunks import ChunkSource
 from ..training.epochs import ArrayEpochs, ChunkEpochs
 from ..training.progress import ProgressLogger
-from ..training.rows import feature_rows, in_place, train_rows
+from ..training.rows import feature_rows, gather_rows, in_place, is_mapped, train_rows
 from .state import Snapshot
 
 __all__ = ["fit"]
@@ -118,9 +118,11 @@ def fit(model, X, y, epochs, batch_size, optimizer, shuffle, validation_data, ve
 
 
 def _split_validation(model, X, targets, fraction: float):
-    """(training rows, (X, targets_val, validation rows)): a shuffled split seeded by
+    """(training rows, (X_val, targets_val, validation rows)): a shuffled split seeded by
     the model's seed, stratified on class labels (softmax labels, or one 0/1 output).
-    X is not copied: training and validation read their rows of X by index."""
+    Training reads its rows of X by index. The validation rows are copied out of X once
+    (rows None), except from a memory map, whose rows are read by index every epoch so
+    that they need not be held in memory."""
     labels, dense, weights = targets
     strata = labels
     if strata is None and model.loss == "binary_cross_entropy" and dense.shape[1] == 1:
@@ -133,7 +135,9 @@ def _split_validation(model, X, targets, fraction: float):
     def part(idx):
         return tuple(None if a is None else np.ascontiguousarray(a[idx]) for a in targets)
 
-    return train, (X, part(val), val)
+    if is_mapped(X):
+        return train, (X, part(val), val)
+    return train, (gather_rows(X, val, model.dtype), part(val), None)
 
 
 def _chunk(model, entry, k: int) -> tuple:
@@ -175,6 +179,6 @@ def _custom_epoch(model, X, targets, perm, batch_size, config):
     loss_sum = 0.0
     for start in range(0, len(perm), batch_size):
         idx = perm[start:start + batch_size]
-        loss_sum += model._custom_loss_gradients(np.ascontiguousarray(X[idx]), targets[1][idx]) * len(idx)
+        loss_sum += model._custom_loss_gradients(gather_rows(X, idx, model.dtype), targets[1][idx]) * len(idx)
         model._net.apply_update(config)
     return loss_sum, len(perm), 0

@@ -17,7 +17,8 @@ import numpy as np
 
 from .. import _checks
 
-__all__ = ["BLOCK_BYTES", "PREDICT_ROWS", "feature_rows", "in_place", "is_mapped", "predict_rows", "train_rows"]
+__all__ = ["BLOCK_BYTES", "PREDICT_ROWS", "feature_rows", "gather_rows", "in_place", "is_mapped", "predict_rows",
+           "train_rows"]
 
 # The most a block of converted or gathered rows takes.
 BLOCK_BYTES = 8 << 20
@@ -47,7 +48,7 @@ def _block_rows(X: np.ndarray, dtype: str, multiple: int) -> int:
     return max(multiple, BLOCK_BYTES // row_bytes // multiple * multiple)
 
 
-def _gather(X: np.ndarray, rows, dtype: str) -> np.ndarray:
+def gather_rows(X: np.ndarray, rows, dtype: str) -> np.ndarray:
     """Rows of X (a slice or an index array) as a C-contiguous array of dtype."""
     with np.errstate(over="ignore"):  # a float64 too large for float32 becomes inf, as in _checks
         return np.ascontiguousarray(X[rows], dtype=dtype)
@@ -76,7 +77,7 @@ def _first_bad_value(X: np.ndarray, dtype: str) -> str | None:
     all are: a block at a time, so a memory-mapped X needs no X-sized temporary."""
     step = _block_rows(X, dtype, 1)
     for s in range(0, X.shape[0], step):
-        block = _gather(X, slice(s, s + step), dtype)
+        block = gather_rows(X, slice(s, s + step), dtype)
         if not _checks.all_finite(block):
             return "NaN" if np.isnan(block).any() else "inf"
     return None
@@ -92,7 +93,7 @@ def predict_rows(predict, X: np.ndarray, dtype: str, rows: np.ndarray | None = N
     out = None
     for s in range(0, n, step):
         block = slice(s, min(s + step, n)) if rows is None else rows[s:s + step]
-        part = predict(_gather(X, block, dtype))
+        part = predict(gather_rows(X, block, dtype))
         if out is None:
             out = np.empty((n, part.shape[1]), dtype=part.dtype)
         out[s:s + len(part)] = part
@@ -113,6 +114,6 @@ def train_rows(train_epoch, dtype: str, X: np.ndarray, targets: tuple, perm: np.
     for s in range(0, len(perm), step):
         idx = perm[s:s + step]
         block_targets = tuple(None if a is None else np.ascontiguousarray(a[idx]) for a in targets)
-        part = train_epoch(_gather(X, idx, dtype), block_targets, np.arange(len(idx), dtype=np.int64))
+        part = train_epoch(gather_rows(X, idx, dtype), block_targets, np.arange(len(idx), dtype=np.int64))
         loss_sum, rows, correct = loss_sum + part[0], rows + part[1], correct + part[2]
     return loss_sum, rows, correct
