@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "dispatch/kernel_switch.h"
+#include "dispatch/cpu.h"
 #include "kernels/tile_bf16.h"
 #include "kernels/avx512.h"
 #include "kernels/avx512_bf16.h"
@@ -25,7 +25,7 @@ using F32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
 enum class Which { scalar, amx, avx512 };
 
 Which parse_backend(const std::string& name) {
-    if (!bf16_supported())
+    if (!cpu_info().avx512_bf16)
         throw InputError("the tile kernel tests pack operands with the avx512 bf16 packers: this CPU has no AVX512_BF16");
     if (name == "scalar") return Which::scalar;
     if (name == "amx") {

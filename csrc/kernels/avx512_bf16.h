@@ -10,7 +10,7 @@
 namespace pynn {
 namespace avx512 {
 
-// bfloat16 variants (CPUs with AVX512_BF16, see bf16_supported()): products of bf16
+// bfloat16 variants (CPUs with AVX512_BF16, see dispatch/cpu.h): products of bf16
 // operands accumulated in float32 by vdpbf16ps, two multiply-adds per lane and
 // instruction -- twice the float32 FMA rate. Operands are pairs of bf16 (round to nearest
 // even) along the summed dimension in 32-bit slots:

@@ -31,7 +31,7 @@
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")
 // avx512bf16 only for the microkernel's bf16 variant (GCC never emits those instructions
-// for float code); it runs only where bf16_supported() says the CPU has them.
+// for float code); it runs only where the CPU has them (dispatch/cpu.h's avx512_bf16).
 #include "kernels/avx512_internal.h"
 
 namespace pynn {

@@ -21,7 +21,7 @@ import pytest
 from pynn import _core
 
 pytestmark = pytest.mark.skipif(
-    not _core.bf16_supported(),
+    not _core.cpu_features().get("avx512bf16", False),
     reason="this CPU has no AVX512_BF16: the tile bindings pack operands with the avx512 bf16 packers")
 
 
