@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "dispatch/cpu.h"
 #include "dispatch/plan.h"
 
 namespace pynn {
@@ -19,17 +20,8 @@ constexpr int kMedium = 2;
 std::atomic<int> g_precision{0};
 }  // namespace
 
-bool avx512_supported() {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    // libgcc's checks include the OS part (XCR0 must enable the zmm state).
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-}
+// F/BW/VL/DQ and FMA with the OS saving the zmm state, as cpu.h reads them once.
+bool avx512_supported() { return cpu_info().avx512; }
 
 void kernels_init() {
     const char* env = std::getenv("PYNN_DISABLE_AVX512");
