@@ -32,18 +32,6 @@ py::array_t<T> view_of(T* base, idx offset, std::vector<idx> shape, py::handle o
 
 // A view of one optimizer-state buffer of the network `self` (which(n) names it), allocated
 // on first use under the network's lock (see the first_moment binding).
-template <typename T, typename Which>
-py::array_t<T> moment_view(py::object self, Which which) {
-    auto& n = self.cast<Network<T>&>();
-    Buffer<T>* buf;
-    {
-        py::gil_scoped_release release;
-        std::lock_guard<std::mutex> lock(n.busy);
-        buf = &which(n);
-    }
-    return view_of<T>(buf->data(), 0, {static_cast<idx>(buf->size())}, self);
-}
-
 // Polled between batches: every ~20 ms take the GIL and let Python run its signal
 // handlers, so Ctrl-C stops fit quickly without a Python call per batch.
 std::function<bool()> make_interrupt_check() {
@@ -68,6 +56,16 @@ void in_core(Net& n, F&& f) {
     std::lock_guard<std::mutex> lock(n.busy);
     ThreadScope threads(effective_threads());
     f();
+}
+
+// A view of one optimizer-state buffer of the network `self` (which(n) names it), allocated
+// on first use inside the core (see the first_moment binding).
+template <typename T, typename Which>
+py::array_t<T> moment_view(py::object self, Which which) {
+    auto& n = self.cast<Network<T>&>();
+    Buffer<T>* buf;
+    in_core(n, [&] { buf = &which(n); });
+    return view_of<T>(buf->data(), 0, {static_cast<idx>(buf->size())}, self);
 }
 
 template <typename T>
