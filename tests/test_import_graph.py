@@ -42,7 +42,7 @@ def room(module: str) -> str:
     if module in BASE_MODULES:
         return "base"
     top = module.split(".")[1]
-    return {"sklearn": "sklearn", "reference": "reference"}.get(top, top)
+    return top
 
 
 def _is_package(module: str) -> bool:
