@@ -99,21 +99,7 @@ void Network<T>::size_bf16_operands(size_t l, bool training) {
 }
 
 template <typename T>
-bool Network<T>::begin_bf16_epoch() {
-    fast_path_->bf16_operands.resize(layers_.size());
-    bool any = false;
-    for (size_t l = 0; l < layers_.size(); ++l) {
-        if (!bf16_layer(layers_[l])) continue;
-        any = true;
-        size_bf16_operands(l, true);
-        // W as Python left it; within the epoch each update re-packs what it changed.
-        for (idx q = 0; q < avx512::panel_count(layers_[l].n_out); ++q) pack_bf16_panel(l, q);
-    }
-    return any;
-}
-
-template <typename T>
-bool Network<T>::begin_bf16_inference() {
+bool Network<T>::begin_bf16(bool training) {
     const Matmul kernel = medium_bf16_kernel();
     if (!is_bf16(kernel)) return false;
     FastPath& fast = *fast_path_;
@@ -121,26 +107,23 @@ bool Network<T>::begin_bf16_inference() {
     fast.bf16_operands.resize(layers_.size());
     bool any = false;
     for (size_t l = 0; l < layers_.size(); ++l) {
-        const auto& s = layers_[l];
-        if (!bf16_layer(s)) continue;
+        if (!bf16_layer(layers_[l])) continue;
         any = true;
-        size_bf16_operands(l, false);
-        if constexpr (std::is_same_v<T, float>)
-            for (idx q = 0; q < avx512::panel_count(s.n_out); ++q)
-                avx512::pack_panel_bf16(fast.bf16_operands[l].w_panels.data(), params_.data() + s.w_off, s.n_out, s.n_in,
-                                        q);
+        size_bf16_operands(l, training);
+        // W as Python left it; within an epoch each update re-packs what it changed.
+        for (idx q = 0; q < avx512::panel_count(layers_[l].n_out); ++q) pack_bf16_panel(l, q, training);
     }
     return any;
 }
 
 template <typename T>
-void Network<T>::pack_bf16_panel(size_t l, idx q) {
+void Network<T>::pack_bf16_panel(size_t l, idx q, bool training) {
     if constexpr (std::is_same_v<T, float>) {
         const auto& s = layers_[l];
         FastPath::Bf16Operands& o = fast_path_->bf16_operands[l];
         const float* W = params_.data() + s.w_off;
         avx512::pack_panel_bf16(o.w_panels.data(), W, s.n_out, s.n_in, q);
-        if (l > 0) avx512::pack_row_pairs_bf16(o.w_pairs.data(), W, s.n_out, s.n_in, q);
+        if (training && l > 0) avx512::pack_row_pairs_bf16(o.w_pairs.data(), W, s.n_out, s.n_in, q);
     }
 }
 
@@ -263,9 +246,8 @@ void Network<T>::dense_forward_bf16(size_t l, T* Y, const T* X, idx B, EpilogueA
 #define PYNN_INSTANTIATE(T)                                                                        \
     template void Network<T>::reserve_region_step();                                                     \
     template void Network<T>::size_bf16_operands(size_t, bool);                                   \
-    template bool Network<T>::begin_bf16_epoch();                                                  \
-    template bool Network<T>::begin_bf16_inference();                                              \
-    template void Network<T>::pack_bf16_panel(size_t, idx);                                        \
+    template bool Network<T>::begin_bf16(bool);                                                    \
+    template void Network<T>::pack_bf16_panel(size_t, idx, bool);                                        \
     template void Network<T>::pack_layout();                                                       \
     template idx Network<T>::update_item_count();                                                  \
     template void Network<T>::update_item(idx, const OptimizerConfig&, const AdamCoefficients<float>&);    \

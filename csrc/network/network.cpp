@@ -204,7 +204,7 @@ void Network<T>::predict(T* out, const T* X, idx B, bool training) {
             if (fast_path) fast_path->bf16_inference = false;
         }
     } end_bf16{fast_path_.get()};
-    if (fast_path_) fast_path_->bf16_inference = !training && begin_bf16_inference();
+    if (fast_path_) fast_path_->bf16_inference = !training && begin_bf16(false);
     for (idx start = 0; start < B; start += chunk) {
         const idx rows = std::min(chunk, B - start);
         const T* y = forward(X + start * n_inputs_, rows, training);
@@ -309,10 +309,7 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
             net.fast_path_->bf16_epoch = false;
         }
     } end_bf16{*this};
-    if (const Matmul kernel = medium_bf16_kernel(); fast_path_ && is_bf16(kernel)) {
-        fast_path_->bf16_kernel = kernel;
-        fast_path_->bf16_epoch = begin_bf16_epoch();
-    }
+    if (fast_path_) fast_path_->bf16_epoch = begin_bf16(true);
     if (reducer) {
         struct Reducing {
             Network& net;

@@ -214,15 +214,16 @@ private:
     static bool bf16_layer(const LayerSpec& s) {
         return s.kind == LayerKind::dense && s.n_in * s.n_out >= kBf16MinWeights;
     }
-    // Sizes the operands of the bf16 layers and packs their W; false if there are none.
-    bool begin_bf16_epoch();
-    // The same for predict under "medium" (W's forward panels and the input's rows only).
-    bool begin_bf16_inference();
+    // Under the plan's bf16 kernel for this network (medium_bf16_kernel), sizes the operands
+    // of the bf16 layers and packs their W: for fit's epoch (training) or for predict (W's
+    // forward panels and the input's rows only). False if there is no such kernel or layer.
+    bool begin_bf16(bool training);
     void size_bf16_operands(size_t l, bool training);
     // Y (B, n_out) = act(X W^T + b) of dense layer l on bf16 operands (the plan's kernel).
     void dense_forward_bf16(size_t l, T* Y, const T* X, idx B, EpilogueAct act, float alpha);
-    // Packs W of bf16 layer l, panel q, into both bf16 layouts.
-    void pack_bf16_panel(size_t l, idx q);
+    // Packs W of bf16 layer l, panel q, into its bf16 layouts (training: both; else the
+    // forward panels only).
+    void pack_bf16_panel(size_t l, idx q, bool training = true);
     // The products of bf16 layer l on the kernel fast_path_->bf16_kernel names, over its bf16
     // operands (network/bf16_products.cpp): the forward of rows [r0, r0 + rows) x output
     // panel q, or of rows [r0, r0 + nr); dX of rows [r0, r0 + nr) from dZ's rows; dZ's rows
