@@ -263,9 +263,14 @@ void Network<T>::gather_row(const T* X, const Targets<T>& y, const std::int64_t*
 
 template <typename T>
 void Network<T>::apply_update(const OptimizerConfig& opt) {
+    if (!all_finite(grads_.data(), n_params())) throw DivergenceError("a gradient is not finite");
+    update_parameters(opt);
+}
+
+template <typename T>
+void Network<T>::update_parameters(const OptimizerConfig& opt) {
     const idx n = n_params();
     if (n == 0) return;
-    if (!all_finite(grads_.data(), n)) throw DivergenceError("a gradient is not finite");
     match_optimizer_state(opt);
     ++opt_step;
     invalidate_packed();

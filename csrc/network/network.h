@@ -241,6 +241,9 @@ private:
     Targets<T> gather_batch(const T* X, const Targets<T>& y, const std::int64_t* rows, idx B);
     // Starts the optimizer state anew when opt is of another kind than the state's.
     void match_optimizer_state(const OptimizerConfig& opt);
+    // apply_update without its finiteness check, for a caller that has made it (a reduced
+    // step checks the summed gradient in reduce_step).
+    void update_parameters(const OptimizerConfig& opt);
     std::vector<const T*> outs_;  // output of each layer in the last forward
     OptKind opt_kind_ = OptKind::sgd;
     const T* forward(const T* X, idx B, bool training);

@@ -67,8 +67,8 @@ double Network<T>::reduced_train_step(const T* X, const Targets<T>& y, idx B, id
     }
     if (B == 0 || bad_loss) std::fill(grads_.begin(), grads_.begin() + n_params(), T(0));
     const StepVerdict v = reduce_step(bad_loss, false);
-    if (!v.ok()) throw_verdict(v);
-    apply_update(opt);
+    if (!v.ok()) throw_verdict(v);  // v.ok(): the summed gradient is finite (reduce_step checked it)
+    update_parameters(opt);
     return loss;
 }
 
