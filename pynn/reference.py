@@ -446,6 +446,12 @@ def _adam_update(params, grads, state, lr, betas, eps, weight_decay, decoupled):
         m += (1 - beta1) * (g - m)
         v *= beta2
         v += (1 - beta2) * g * g
+        # pynn's one departure from torch: moments below the smallest normal number are
+        # stored as 0 (csrc/kernels/optimizers.h, flush_subnormal), so that the moment of
+        # a weight whose gradient stays 0 reaches 0 instead of sticking at a subnormal.
+        tiny = np.finfo(m.dtype).tiny
+        m[np.abs(m) < tiny] = 0
+        v[np.abs(v) < tiny] = 0
         denom = np.sqrt(v) / bias_correction2_sqrt + eps
         p -= step_size * (m / denom)
 
@@ -457,6 +463,9 @@ def adam_step(params, grads, state, lr, betas=(0.9, 0.999), eps=1e-8, weight_dec
       m = beta1 m + (1 - beta1) g
       v = beta2 v + (1 - beta2) g^2
       p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    with m and v of magnitude below the smallest normal number stored as 0 (torch keeps
+    them: a difference below 1.2e-38 in float32).
     """
     _adam_update(params, grads, state, lr, betas, eps, weight_decay, decoupled=False)
 

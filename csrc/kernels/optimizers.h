@@ -1,6 +1,9 @@
 // Optimizer updates over the one flat parameter buffer, with torch.optim's formulas
 // step for step (single-tensor implementations, dampening 0).
 #pragma once
+#include <cmath>
+#include <limits>
+
 #include "common.h"
 
 namespace pynn {
@@ -25,8 +28,22 @@ void sgd_update(T* p, const T* g, T* buf, idx n, const OptimizerConfig& c, std::
 //   Adam: g' = g + wd p.  AdamW: p *= 1 - lr wd; g' = g.
 //   m = lerp(m, g', 1-b1); v = b2 v + (1-b2) g'^2;
 //   p -= (lr / (1-b1^t)) m / (sqrt(v) / sqrt(1-b2^t) + eps)
+// with one addition to torch's formulas: a moment below the smallest normal number is
+// stored as 0 (flush_subnormal below).
 template <typename T>
 void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, std::int64_t step);
+
+// A moment of magnitude below the smallest normal number, stored as 0 (NaN is kept). Once a
+// parameter's gradient is exactly 0 from some step on (a ReLU unit that no longer fires;
+// 37% of the benchmark network's weights after ~800 steps at batch 32), m decays by b1 per
+// step into the subnormal range and sticks there: at the smallest subnormal,
+// m + (1 - b1)(0 - m) rounds back to m. Subnormal operands slow every later update of those
+// parameters (measured on AMD Zen 5: the batch-32 epoch ~3-8% slower); the flush changes a
+// moment by less than 1.2e-38 (float32; 2.2e-308 in float64).
+template <typename T>
+inline T flush_subnormal(T x) {
+    return std::fabs(x) < std::numeric_limits<T>::min() ? T(0) : x;
+}
 
 // The per-step scalars of the Adam/AdamW formulas above (hoisted out of the loop), in the
 // precision T of the update that uses them:
