@@ -179,6 +179,18 @@ LARGE_FIRST = lambda: [pynn.Dense(700, 100), pynn.ReLU(), pynn.Dense(100, 10)]  
 
 
 @pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch", [188, 250])
+def test_large_first_layer_large_batch_sweeps_input_panels_first(batch, threads):
+    """Batches whose rows of X pass 512 KB (188 and more rows of 700 floats) run the owned
+    dW tiles input panel by input panel instead of row block by row block (region_step.cpp,
+    phase 3); the last batches (74 and 200 rows) take the other order. Same bits either way."""
+    pynn.set_num_threads(threads)
+    X, y = _data(450, 700, 10, "softmax_cross_entropy", seed=10)
+    fused, plain = _pair(LARGE_FIRST, "softmax_cross_entropy")
+    _fit_vs_steps(fused, plain, X, y, batch, pynn.Adam(lr=1e-3))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("optimizer", [pynn.SGD(lr=0.05), pynn.SGD(lr=0.05, momentum=0.9, nesterov=True),
                                        pynn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3),
                                        pynn.Adam(lr=1e-3, weight_decay=1e-3), pynn.AdamW(lr=1e-3, weight_decay=0.1)],
