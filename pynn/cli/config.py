@@ -48,7 +48,7 @@ from ..nn.initializers import check_name
 from ..nn.layers import LAYERS
 from ..nn.optimizers import OPTIMIZERS, optimizer_settings
 from ..nn.sequential import LOSSES, Sequential
-from ..training.data_sources import CsvChunks, DataError, load_bundled, read_csv, read_npy, read_npz
+from ..training.data_sources import CsvChunks, DataError, load_bundled, read_npy, read_npz
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -213,10 +213,10 @@ class TrainConfig:
             what = d["path"]
             chunks = attempt("data.path", CsvChunks, self.data_path("path"), chunk_rows=d.get("chunk_rows", CHUNK_ROWS),
                              **csv_args)
-            if chunks.n_rows > chunks.chunk_rows:
+            if chunks.X is None:  # more than chunk_rows rows: read a chunk at a time
                 y, classes = self._labels(chunks.labels, chunks.n_rows, what)
                 return chunks, y, classes, what
-            X, y, _ = attempt("data.path", read_csv, self.data_path("path"), **csv_args)
+            X, y = chunks.X, chunks.labels  # parsed once, by CsvChunks
         elif source == "npz":
             X, y = attempt("data.path", read_npz, self.data_path("path"), d.get("x_key", "X"), d.get("y_key", "y"))
             what = d["path"]

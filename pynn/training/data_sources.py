@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sys
 
 import numpy as np
 
@@ -95,52 +96,19 @@ def read_csv(path: str, label=None, delimiter: str = ",", header="auto"):
 
     label: the label column (name or index) or None for features only. header: True,
     False, or "auto" (a first row that is not all numbers is a header). Labels stay
-    strings unless every one is a number."""
-    _exists(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f, delimiter=delimiter) if r and any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: cannot read as CSV: {exc}") from None
-    if not rows:
-        raise DataError(f"{path}: the file is empty")
-    has_header = (not _looks_numeric(rows[0])) if header == "auto" else bool(header)
-    names = [c.strip() for c in rows[0]] if has_header else None
-    body = rows[1:] if has_header else rows
-    if not body:
-        raise DataError(f"{path}: no data rows")
-    n_cols = len(names) if names is not None else len(body[0])
-    for i, row in enumerate(body):
-        if len(row) != n_cols:
-            raise DataError(f"{path}: row {i + 1 + has_header} has {len(row)} columns, expected {n_cols}")
-    names = names or [str(i) for i in range(n_cols)]
-    col = None if label is None else _column_index(label, names if has_header else None, n_cols, path)
-    feature_cols = [j for j in range(n_cols) if j != col]
-    if not feature_cols:
-        raise DataError(f"{path}: no feature columns besides the label")
-    X = np.empty((len(body), len(feature_cols)), dtype=np.float64)
-    for i, row in enumerate(body):
-        try:
-            X[i] = [float(row[j]) for j in feature_cols]
-        except ValueError:
-            bad = next(j for j in feature_cols if not _looks_numeric([row[j]]))
-            raise DataError(f"{path}: column {names[bad]!r} is not numeric (row {i + 1 + has_header}: "
-                            f"{row[bad].strip()[:40]!r})") from None
-    if not _checks.all_finite(X):
-        raise DataError(f"{path}: the features contain NaN or inf; clean or impute them first")
-    labels = None
-    if col is not None:
-        raw = [row[col].strip() for row in body]
-        labels = np.array([float(v) for v in raw]) if _looks_numeric(raw) else np.array(raw)
-    return X, labels, [names[j] for j in feature_cols]
+    strings unless every one is a number. The file as one CsvChunks chunk: one parser
+    for whole files and chunked ones."""
+    whole = CsvChunks(path, label, delimiter, header, chunk_rows=sys.maxsize)
+    return whole.X, whole.labels, whole.names
 
 
 class CsvChunks:
     """A CSV read a block of `chunk_rows` rows at a time. The constructor reads the file
-    once, keeping only the labels (the classes must be known before training) and
-    checking every row's width; each call then re-reads it and yields (X_chunk float64,
-    labels_chunk or None), parsed as read_csv parses the whole file, so the chunks of a
-    file concatenate to read_csv's arrays. Problems raise DataError as read_csv's do."""
+    once, keeping the labels (the classes must be known before training) and checking
+    every row's width; each call then yields (X_chunk float64, labels_chunk or None), so
+    the chunks of a file concatenate to read_csv's arrays. A file of at most chunk_rows
+    rows is parsed by the constructor, once, into X (None for a larger file, which each
+    call re-reads). Problems raise DataError naming the file, column and row."""
 
     def __init__(self, path: str, label=None, delimiter: str = ",", header="auto", chunk_rows: int = 100_000):
         self.path, self.delimiter, self.chunk_rows = path, delimiter, chunk_rows
@@ -162,9 +130,14 @@ class CsvChunks:
         # The labels are kept a block at a time as NumPy strings: a few bytes per row, where
         # a list of Python strings of every row of a large file would take ~60.
         raw, blocks, n = [], [], 0
+        kept = []  # the rows while they fit in one chunk (then parsed once, below)
         for n, row in enumerate(rows, start=1):
             if len(row) != n_cols:
                 raise DataError(f"{path}: row {n + self.has_header} has {len(row)} columns, expected {n_cols}")
+            if kept is not None:
+                kept.append(row)
+                if len(kept) > chunk_rows:
+                    kept = None
             if self.col is not None:
                 raw.append(row[self.col].strip())
                 if len(raw) == chunk_rows:
@@ -179,6 +152,7 @@ class CsvChunks:
             if all(_looks_numeric(b.tolist()) for b in blocks):  # as read_csv: numbers only if every label is one
                 blocks = [np.array([float(v) for v in b.tolist()]) for b in blocks]
             self.labels = np.concatenate(blocks)
+        self.X = None if kept is None else self._parse(kept, 0)
 
     def _rows(self):
         try:
@@ -190,6 +164,9 @@ class CsvChunks:
             raise DataError(f"{self.path}: cannot read as CSV: {exc}") from None
 
     def __call__(self):
+        if self.X is not None:
+            yield self.X, self.labels
+            return
         rows = self._rows()
         if self.has_header:
             next(rows)

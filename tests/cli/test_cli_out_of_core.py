@@ -1,5 +1,7 @@
 """`pynn train` on data larger than memory: .npy features memory-mapped, a CSV of more
 than data.chunk_rows rows read chunk by chunk through Sequential.fit's chunks."""
+import csv
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ import pynn
 from pynn import cli
 from pynn.config import ConfigError, parse_config, parse_config_text
 from pynn.data_sources import CsvChunks, read_csv
+from pynn.training import data_sources
 
 LAYERS = '[model]\nlayers = [{type = "Dense", units = 8}, {type = "ReLU"}, {type = "Dense", units = 3}]\n'
 
@@ -72,6 +75,36 @@ def test_a_csv_that_fits_in_one_chunk_is_read_whole(tmp_path):
     X, y, classes, _ = cfg.load_data()
     np.testing.assert_array_equal(X, read_csv(str(tmp_path / "d.csv"), label="kind")[0])
     assert classes.tolist() == ["a", "b", "c"]
+
+
+class _CountingCsv:
+    """Stands in for the csv module in pynn.training.data_sources: counts the rows its
+    readers yield."""
+    Error = csv.Error
+
+    def __init__(self):
+        self.rows = 0
+
+    def reader(self, *args, **kwargs):
+        for row in csv.reader(*args, **kwargs):
+            self.rows += 1
+            yield row
+
+
+@pytest.mark.parametrize("chunk_rows", [180, 50])
+def test_loading_a_csv_reads_it_once(tmp_path, monkeypatch, chunk_rows):
+    """load_data reads the file's 181 lines once (plus the header line, read first to find
+    the columns): a file of one chunk is parsed by that pass (it used to be read a second
+    time by read_csv); a larger one is only scanned for its labels there, each epoch then
+    reading it chunk by chunk."""
+    _csv(tmp_path / "d.csv")
+    counting = _CountingCsv()
+    monkeypatch.setattr(data_sources, "csv", counting)
+    cfg = parse_config(_config(tmp_path, f'path = "d.csv"\nlabel = "kind"\nchunk_rows = {chunk_rows}'))
+    X, y, classes, _ = cfg.load_data()
+    assert counting.rows == 1 + 181
+    assert isinstance(X, np.ndarray) == (chunk_rows >= 180)
+    assert classes.tolist() == ["a", "b", "c"] and len(y) == 180
 
 
 def test_a_csv_read_in_chunks_holds_no_rows_out(tmp_path, capsys):
