@@ -104,16 +104,26 @@ def feature_matrix(X, name: str, n_features: int | None = None) -> np.ndarray:
     return arr
 
 
+def contiguous(arr: np.ndarray, dtype: str) -> np.ndarray:
+    """arr as a C-contiguous array of dtype (a copy only when needed). A float64 too large
+    for float32 becomes inf, which the finiteness checks then report (nonfinite_error)."""
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def nonfinite_error(name: str, arr: np.ndarray, dtype: str) -> ValueError:
+    """The error for features `name` in which arr (some of them, in dtype) is not all finite."""
+    bad = "NaN" if np.isnan(arr).any() else "inf"
+    return ValueError(f"{name} contains {bad} (or a value too large for {dtype}); clean or impute it first")
+
+
 def features(X, name: str, dtype: str, n_features: int | None = None) -> np.ndarray:
     """A (n_samples, n_features) C-contiguous array of `dtype`, finite, non-empty.
 
     Copies only when needed (non-contiguous memory or another dtype)."""
-    arr = feature_matrix(X, name, n_features)
-    with np.errstate(over="ignore"):  # a float64 too large for float32 becomes inf, reported below
-        out = np.ascontiguousarray(arr, dtype=dtype)
+    out = contiguous(feature_matrix(X, name, n_features), dtype)
     if not all_finite(out):
-        bad = "NaN" if np.isnan(out).any() else "inf"
-        raise ValueError(f"{name} contains {bad} (or a value too large for {dtype}); clean or impute it first")
+        raise nonfinite_error(name, out, dtype)
     return out
 
 

@@ -140,10 +140,8 @@ class MpiRun:
         n = X.shape[0] if rows is None else len(rows)
         sums = np.zeros(3)  # loss * rows, hits, accuracy's denominator
         if n:
-            result = model._evaluate(X, targets, rows)
-            denominator = n * (model.n_outputs if model.loss == "binary_cross_entropy" else 1)
-            hits = round(result.get("accuracy", 0.0) * denominator)  # back to the integer count
-            sums[:] = result["loss"] * n, hits, denominator
+            loss, hits, denominator = model._evaluate_counts(X, targets, rows)
+            sums[:] = loss * n, hits, denominator or 0
         out = np.empty(4)
         self.comm.Allreduce(np.append(sums, float(n)), out)
         result = {"loss": out[0] / out[3]}

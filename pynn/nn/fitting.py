@@ -168,10 +168,9 @@ def _run_epoch(model, data, batch_size, config, snapshot: Snapshot, reducer=None
         raise
     model.epochs_done += 1
     logs = {"loss": loss_sum / rows}
-    if model.loss == "softmax_cross_entropy":
-        logs["accuracy"] = correct / rows
-    elif model.loss == "binary_cross_entropy":
-        logs["accuracy"] = correct / (rows * model.n_outputs)
+    denominator = model._accuracy_denominator(rows)
+    if denominator is not None:
+        logs["accuracy"] = correct / denominator
     return logs
 
 

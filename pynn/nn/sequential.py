@@ -377,18 +377,30 @@ class Sequential:
         return plot_history(self.history, path, title=title)
 
     # ------------------------------------------------------------------ inference
-    def _evaluate(self, X, targets, rows=None) -> dict:
-        """Metrics of the rows of X that `rows` lists (all when None); targets: of those rows."""
+    def _accuracy_denominator(self, rows: int) -> int | None:
+        """What the hit count over `rows` rows is divided by for accuracy: the rows
+        (softmax_cross_entropy: one class per row) or every output of them
+        (binary_cross_entropy: one decision per output); None for a loss without accuracy."""
+        if self.loss == "softmax_cross_entropy":
+            return rows
+        if self.loss == "binary_cross_entropy":
+            return rows * self.n_outputs
+        return None
+
+    def _evaluate_counts(self, X, targets, rows=None) -> tuple[float, int, int | None]:
+        """(mean loss, hits, accuracy's denominator or None) of the rows of X that `rows`
+        lists (all when None); targets: of those rows. Counts, so that processes can add
+        them up (pynn.distributed.mpi)."""
         out = self._predict_rows(X, rows)
         if not isinstance(self.loss, str):
-            return {"loss": custom_loss_gradient(self.loss, out.astype(np.float64), targets[1])[0]}
+            return custom_loss_gradient(self.loss, out.astype(np.float64), targets[1])[0], 0, None
         loss, correct = _core_loss(self.loss, out, targets)
-        result = {"loss": loss}
-        if self.loss == "softmax_cross_entropy":
-            result["accuracy"] = correct / out.shape[0]
-        elif self.loss == "binary_cross_entropy":
-            result["accuracy"] = correct / out.size
-        return result
+        return loss, correct, self._accuracy_denominator(out.shape[0])
+
+    def _evaluate(self, X, targets, rows=None) -> dict:
+        """Metrics of the rows of X that `rows` lists (all when None); targets: of those rows."""
+        loss, hits, denominator = self._evaluate_counts(X, targets, rows)
+        return {"loss": loss} if denominator is None else {"loss": loss, "accuracy": hits / denominator}
 
     def evaluate(self, X, y, sample_weight=None) -> dict:
         """{"loss": ..., "accuracy": ...} (accuracy for classification losses), inference mode."""

@@ -50,8 +50,7 @@ def _block_rows(X: np.ndarray, dtype: str, multiple: int) -> int:
 
 def gather_rows(X: np.ndarray, rows, dtype: str) -> np.ndarray:
     """Rows of X (a slice or an index array) as a C-contiguous array of dtype."""
-    with np.errstate(over="ignore"):  # a float64 too large for float32 becomes inf, as in _checks
-        return np.ascontiguousarray(X[rows], dtype=dtype)
+    return _checks.contiguous(X[rows], dtype)
 
 
 def feature_rows(X, name: str, dtype: str, n_features: int | None = None) -> np.ndarray:
@@ -63,23 +62,22 @@ def feature_rows(X, name: str, dtype: str, n_features: int | None = None) -> np.
     is caught as in _checks.features."""
     arr = _checks.feature_matrix(X, name, n_features)
     if not in_place(arr, dtype) and not is_mapped(arr):
-        with np.errstate(over="ignore"):
-            arr = np.ascontiguousarray(arr, dtype=dtype)
+        arr = _checks.contiguous(arr, dtype)
     if not (in_place(arr, dtype) and _checks.all_finite(arr)):
-        bad = _first_bad_value(arr, dtype)
+        bad = _first_bad_block(arr, dtype)
         if bad is not None:
-            raise ValueError(f"{name} contains {bad} (or a value too large for {dtype}); clean or impute it first")
+            raise _checks.nonfinite_error(name, bad, dtype)
     return arr
 
 
-def _first_bad_value(X: np.ndarray, dtype: str) -> str | None:
-    """'NaN' or 'inf' for the first block of X (in dtype) that is not all finite, None if
-    all are: a block at a time, so a memory-mapped X needs no X-sized temporary."""
+def _first_bad_block(X: np.ndarray, dtype: str) -> np.ndarray | None:
+    """The first block of X (in dtype) that is not all finite, None if all are: a block
+    at a time, so a memory-mapped X needs no X-sized temporary."""
     step = _block_rows(X, dtype, 1)
     for s in range(0, X.shape[0], step):
         block = gather_rows(X, slice(s, s + step), dtype)
         if not _checks.all_finite(block):
-            return "NaN" if np.isnan(block).any() else "inf"
+            return block
     return None
 
 
