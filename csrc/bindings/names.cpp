@@ -26,11 +26,6 @@ Loss parse_loss(const std::string& name) {
 }
 
 void bind_names(py::module_& m) {
-    m.def("activation_names", []() {
-        py::list names;
-        for (const ActivationEntry& a : kActivationTable) names.append(a.name);
-        return names;
-    }, "The names of the core's activations, in the table's order (kernels/activation_table.h).");
     m.def("activation_table", []() {
         py::list rows;
         for (const ActivationEntry& a : kActivationTable) {

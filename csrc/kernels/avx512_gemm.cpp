@@ -33,6 +33,7 @@
 // avx512bf16 only for the microkernel's bf16 variant (GCC never emits those instructions
 // for float code); it runs only where the CPU has them (dispatch/cpu.h's avx512_bf16).
 #include "kernels/avx512_internal.h"
+#include "kernels/column_sums.h"
 
 namespace pynn {
 namespace avx512 {
@@ -126,26 +127,6 @@ const MicroFn* const kTable[kMR] = {
 
 inline MicroFn pick(int mr, int ncols, bool masked, bool bf16 = false) {
     return kTable[mr - 1][(bf16 ? 4 : 0) + (ncols > 16 ? 1 : 0) * 2 + (masked ? 1 : 0)];
-}
-
-// db[o0 .. o0 + rows) = column sums of dY (B, O) over its B rows (one float add per row, in
-// row order); false when a sum is inf or NaN. Columns in groups of a tile's rows (the
-// accumulators stay in registers); any count of rows is safe.
-bool column_sums(float* db, const float* dY, idx B, idx O, idx o0, int rows) {
-    bool finite = true;
-    for (int c0 = 0; c0 < rows; c0 += kMR) {
-        const int n = rows - c0 < kMR ? rows - c0 : kMR;
-        float acc[kMR] = {};
-        for (idx b = 0; b < B; ++b) {
-            const float* d = dY + b * O + o0 + c0;
-            for (int r = 0; r < n; ++r) acc[r] += d[r];
-        }
-        for (int r = 0; r < n; ++r) {
-            db[o0 + c0 + r] = acc[r];
-            finite &= std::isfinite(acc[r]);
-        }
-    }
-    return finite;
 }
 
 }  // namespace

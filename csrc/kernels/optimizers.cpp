@@ -102,9 +102,7 @@ void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, 
 }
 
 template <typename T>
-void adam_update_ranges(T* p, const T* g, T* m, T* v, const idx* ranges, idx n_ranges, const OptimizerConfig& c,
-                        std::int64_t step) {
-    const AdamCoefficients<T> s = adam_coefficients(c, step).template as<T>();
+void adam_update_ranges(T* p, const T* g, T* m, T* v, const idx* ranges, idx n_ranges, const AdamCoefficients<T>& s) {
     for (idx r = 0; r < n_ranges; ++r) {
         const idx lo = ranges[2 * r], hi = ranges[2 * r + 1];
         if (hi > lo) adam_chunk_any(p + lo, g + lo, m + lo, v + lo, hi - lo, s);
@@ -144,10 +142,10 @@ template void sgd_update<float>(float*, const float*, float*, idx, const Optimiz
 template void sgd_update<double>(double*, const double*, double*, idx, const OptimizerConfig&, std::int64_t);
 template void adam_update<float>(float*, const float*, float*, float*, idx, const OptimizerConfig&, std::int64_t);
 template void adam_update<double>(double*, const double*, double*, double*, idx, const OptimizerConfig&, std::int64_t);
-template void adam_update_ranges<float>(float*, const float*, float*, float*, const idx*, idx, const OptimizerConfig&,
-                                        std::int64_t);
+template void adam_update_ranges<float>(float*, const float*, float*, float*, const idx*, idx,
+                                        const AdamCoefficients<float>&);
 template void adam_update_ranges<double>(double*, const double*, double*, double*, const idx*, idx,
-                                         const OptimizerConfig&, std::int64_t);
+                                         const AdamCoefficients<double>&);
 template bool all_finite<float>(const float*, idx);
 template bool all_finite<double>(const double*, idx);
 

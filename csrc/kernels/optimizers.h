@@ -64,10 +64,10 @@ struct AdamCoefficients {
 // Computed in double, like torch's Python-float bias corrections.
 AdamCoefficients<double> adam_coefficients(const OptimizerConfig& c, std::int64_t step);
 
-// Adam/AdamW over the elements [lo, hi) of each range only (same formulas).
+// Adam/AdamW over the elements [lo, hi) of each range only (same formulas), with the
+// step's coefficients as the caller computed them for the rest of the update.
 template <typename T>
-void adam_update_ranges(T* p, const T* g, T* m, T* v, const idx* ranges, idx n_ranges, const OptimizerConfig& c,
-                        std::int64_t step);
+void adam_update_ranges(T* p, const T* g, T* m, T* v, const idx* ranges, idx n_ranges, const AdamCoefficients<T>& s);
 
 // true when every element is finite (a non-finite gradient must never reach the parameters)
 template <typename T>

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "kernels/blocking.h"
+#include "kernels/column_sums.h"
 #include "kernels/tile_block.h"
 
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
@@ -347,19 +348,8 @@ bool dw_tile(TileBackend backend, float* dW, float* db, const float* dY, const s
         run_block(backend, Block{Dt + o0 * B2, B2, Xp + c0, I, B2, rows, nc}, acc);
         finite = store_block(acc, rows, nc, dW + o0 * I + c0, I, Epilogue{});
     }
-    // The bias gradient rides along with the first column panel, as in avx512::dw_tile_bf16:
-    // one float add per row, in row order.
-    if (db && p == 0) {
-        float sum[kTileRows] = {};
-        for (idx r = 0; r < B; ++r) {
-            const float* d = dY + r * O + o0;
-            for (int j = 0; j < rows; ++j) sum[j] += d[j];
-        }
-        for (int j = 0; j < rows; ++j) {
-            db[o0 + j] = sum[j];
-            finite &= std::isfinite(sum[j]);
-        }
-    }
+    // The bias gradient rides along with the first column panel, as in avx512::dw_tile_bf16.
+    if (db && p == 0) finite &= column_sums(db, dY, B, O, o0, rows);
     return finite;
 }
 

@@ -176,7 +176,7 @@ void Network<T>::update_item(idx t, const OptimizerConfig& opt, const AdamCoeffi
                     if (hi > lo) sgd_update(p + lo, g + lo, m + lo, hi - lo, opt, opt_step);
                 }
             } else {
-                adam_update_ranges(p, g, m, v, fast.flat_ranges.data(), n_ranges, opt, opt_step);
+                adam_update_ranges(p, g, m, v, fast.flat_ranges.data(), n_ranges, adam);
             }
             return;
         }
