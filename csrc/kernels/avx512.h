@@ -21,6 +21,8 @@ idx packed_size(idx O, idx I);
 void pack_weights(float* P, const float* W, idx O, idx I);
 // Packs panel p (outputs 32 p .. 32 p + 31) only; single-threaded.
 void pack_panel(float* P, const float* W, idx O, idx I, idx p);
+// The inverse: writes W's rows of panel p (outputs 32 p .. min(32 p + 31, O - 1)) from P.
+void unpack_panel(float* W, const float* P, idx O, idx I, idx p);
 
 // Y (B,O) = act(X (B,I) W^T + b); P is W packed by pack_weights; b may be nullptr.
 void dense_forward(float* Y, const float* X, const float* P, const float* b, idx B, idx I, idx O,
@@ -44,6 +46,11 @@ inline idx panel_count(idx n) { return (n + kPanel - 1) / kPanel; }  // 32-wide 
 // these kernels; the AMX tile kernels take 16).
 idx row_block_count(idx B, int max_rows = kTileRows);
 void row_block(idx B, idx i, idx* r0, int* rows, int max_rows = kTileRows);
+// Inputs [i0, i0 + rows) of panel q of dW (O, I) = dY^T X kept in the forward's panel
+// layout (packed_size; Gq: panel q, I x 32 floats, k-major): Gq[k][j] = dW[32 q + j][k], each
+// a sum over the B rows in row order, the bits of dw_tile's element. Columns past O are not
+// written. False when a value it wrote is inf or NaN.
+bool dw_packed_tile(float* Gq, const float* dY, const float* X, idx B, idx I, idx O, idx i0, int rows, idx q);
 // Rows [r0, r0 + rows) x output panel p of dense_forward.
 void dense_forward_tile(float* Y, const float* X, const float* P, const float* b, idx I, idx O, EpilogueAct act,
                         float alpha, idx r0, int rows, idx p);

@@ -140,6 +140,24 @@ void pack_panel(float* P, const float* W, idx O, idx I, idx p) {
     });
 }
 
+void unpack_panel(float* W, const float* P, idx O, idx I, idx p) {
+    const float* src = P + p * I * kNR;
+    for (idx k0 = 0; k0 < I; k0 += 16) {
+        const int kn = static_cast<int>(imin(16, I - k0));
+        const __mmask16 km = first_n(kn);
+        for (int h = 0; h < 2; ++h) {
+            __m512 r[16];  // r[k] = outputs 16 h .. 16 h + 15 at input k0 + k
+            for (int k = 0; k < 16; ++k)
+                r[k] = k < kn ? _mm512_loadu_ps(src + (k0 + k) * kNR + 16 * h) : _mm512_setzero_ps();
+            transpose16(r);  // r[j] = output 16 h + j at inputs k0 ..
+            for (int j = 0; j < 16; ++j) {
+                const idx o = p * kNR + 16 * h + j;
+                if (o < O) _mm512_mask_storeu_ps(W + o * I + k0, km, r[j]);
+            }
+        }
+    }
+}
+
 void pack_weights(float* P, const float* W, idx O, idx I) {
     const idx npan = (O + kNR - 1) / kNR;
 #pragma omp parallel for schedule(static) num_threads(gemm_threads(O * I, npan))
@@ -177,6 +195,22 @@ bool dw_tile_of(float* dW, float* db, const float* dY, const float* A, idx a_ks,
     // The bias gradient rides along with the first column panel: its dY columns are
     // the ones this tile just read.
     if (db && p == 0) nonfinite |= !column_sums(db, dY, B, O, o0, rows);
+    return !nonfinite;
+}
+
+bool dw_packed_tile(float* Gq, const float* dY, const float* X, idx B, idx I, idx O, idx i0, int rows, idx q) {
+    const idx c0 = q * kNR;
+    const int nc = static_cast<int>(imin(kNR, O - c0));
+    if (B == 0) {
+        for (int r = 0; r < rows; ++r) std::memset(Gq + (i0 + r) * kNR, 0, sizeof(float) * static_cast<size_t>(nc));
+        return true;
+    }
+    bool nonfinite = false;
+    Epilogue e;
+    e.nonfinite = &nonfinite;
+    // A = X's columns i0.. (row k of the batch at X + k I), B = dY's columns of panel q: the
+    // transpose of dw_tile's product, each sum over the batch in the same order (a b = b a).
+    pick(rows, nc, nc != kNR)(B, X + i0, 1, I, dY + c0, O, nc, Gq + i0 * kNR, kNR, e);
     return !nonfinite;
 }
 
@@ -249,6 +283,10 @@ namespace avx512 {
 idx packed_size(idx, idx) { return 0; }
 void pack_weights(float*, const float*, idx, idx) { throw std::logic_error("AVX-512 kernels not built"); }
 void pack_panel(float*, const float*, idx, idx, idx) { throw std::logic_error("AVX-512 kernels not built"); }
+void unpack_panel(float*, const float*, idx, idx, idx) { throw std::logic_error("AVX-512 kernels not built"); }
+bool dw_packed_tile(float*, const float*, const float*, idx, idx, idx, idx, int, idx) {
+    throw std::logic_error("AVX-512 kernels not built");
+}
 void dense_forward(float*, const float*, const float*, const float*, idx, idx, idx, EpilogueAct, float) {
     throw std::logic_error("AVX-512 kernels not built");
 }

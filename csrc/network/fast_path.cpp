@@ -183,6 +183,19 @@ void Network<T>::update_item(idx t, const OptimizerConfig& opt, const AdamCoeffi
         const auto& s = layers_[static_cast<size_t>(l)];
         const idx q = fast.update_items[static_cast<size_t>(t)].second;
         float* packed = fast.packed.data() + fast.pack_off[static_cast<size_t>(l)];
+        if (l == 0 && fast.packed_first) {
+            // Panel q of W, its gradient and moments is the contiguous block [32 q I, 32 (q + 1) I)
+            // of each packed array, as a panel's rows are of W (the zero padding of a last
+            // panel stays 0: g = 0 moves neither a moment nor a weight that is 0).
+            const idx lo = q * avx512::kPanel * s.n_in, n = avx512::kPanel * s.n_in;
+            if (opt.kind == OptKind::sgd) {
+                sgd_update(packed + lo, fast.first_grad.data() + lo, fast.first_m.data() + lo, n, opt, opt_step);
+            } else {
+                avx512::adam_panel_rows(packed, fast.first_grad.data(), fast.first_m.data(), fast.first_v.data(),
+                                        avx512::panel_count(s.n_out) * avx512::kPanel, s.n_in, q, adam);
+            }
+            return;
+        }
         if (opt.kind == OptKind::sgd) {
             // The panel's rows are one contiguous block of W: update it, then re-pack it.
             const idx lo = s.w_off + avx512::kPanel * q * s.n_in;
@@ -196,6 +209,60 @@ void Network<T>::update_item(idx t, const OptimizerConfig& opt, const AdamCoeffi
             pack_bf16_panel(static_cast<size_t>(l), q);
         } else {
             avx512::pack_panel(packed, p + s.w_off, s.n_out, s.n_in, q);
+        }
+    }
+}
+
+template <typename T>
+bool Network<T>::begin_packed_first(const OptimizerConfig& opt) {
+    if constexpr (std::is_same_v<T, float>) {
+        FastPath& fast = *fast_path_;
+        if (fast.bf16_epoch || !region_step_eligible() || !owns_panels(layers_[0])) return false;
+        const auto& s = layers_[0];
+        match_optimizer_state(opt);  // before packing the moments: a new optimizer starts them at 0
+        Buffer<float>* moments[2] = {&first_moment(), opt.kind == OptKind::sgd ? nullptr : &second_moment()};
+        pack_weights();
+        const idx n = avx512::packed_size(s.n_out, s.n_in), npan = avx512::panel_count(s.n_out);
+        const std::string what = "the first layer's packed gradient and moments";
+        assign_zeros(fast.first_grad, n, what);
+        if (!moments[1]) fast.first_v.clear();  // SGD: no second moment to write back
+        Buffer<float>* packed[2] = {&fast.first_m, &fast.first_v};
+        for (int i = 0; i < 2; ++i) {
+            if (!moments[i]) continue;
+            assign_zeros(*packed[i], n, what);
+            float* dst = packed[i]->data();
+            const float* src = moments[i]->data() + s.w_off;
+#pragma omp parallel for schedule(static) num_threads(current_threads())
+            for (idx q = 0; q < npan; ++q) avx512::pack_panel(dst, src, s.n_out, s.n_in, q);
+        }
+        fast.packed_first = true;
+        return true;
+    }
+    return false;
+}
+
+template <typename T>
+void Network<T>::end_packed_first() {
+    if constexpr (std::is_same_v<T, float>) {
+        FastPath& fast = *fast_path_;
+        if (!fast.packed_first) return;
+        fast.packed_first = false;
+        const auto& s = layers_[0];
+        const idx npan = avx512::panel_count(s.n_out);
+        // W, the last step's gradient, and the moments the optimizer uses, back into the rows
+        // of the flat buffers (packed stays valid: it is W).
+        struct Pair {
+            T* rows;
+            const float* panels;
+        } pairs[4] = {{params_.data() + s.w_off, fast.packed.data() + fast.pack_off[0]},
+                      {grads_.data() + s.w_off, fast.first_grad.data()},
+                      {first_moment_.size() ? first_moment_.data() + s.w_off : nullptr, fast.first_m.data()},
+                      {second_moment_.size() && fast.first_v.size() ? second_moment_.data() + s.w_off : nullptr,
+                       fast.first_v.data()}};
+        for (const Pair& pr : pairs) {
+            if (!pr.rows || !pr.panels) continue;
+#pragma omp parallel for schedule(static) num_threads(current_threads())
+            for (idx q = 0; q < npan; ++q) avx512::unpack_panel(pr.rows, pr.panels, s.n_out, s.n_in, q);
         }
     }
 }
@@ -252,6 +319,8 @@ void Network<T>::dense_forward_bf16(size_t l, T* Y, const T* X, idx B, EpilogueA
     template idx Network<T>::update_item_count();                                                  \
     template void Network<T>::update_item(idx, const OptimizerConfig&, const AdamCoefficients<float>&);    \
     template bool Network<T>::update_and_repack(const OptimizerConfig&);                                \
+    template bool Network<T>::begin_packed_first(const OptimizerConfig&);                                \
+    template void Network<T>::end_packed_first();                                                       \
     template void Network<T>::pack_weights();                                                      \
     template void Network<T>::dense_forward_bf16(size_t, T*, const T*, idx, EpilogueAct, float);
 PYNN_INSTANTIATE(float)

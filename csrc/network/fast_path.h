@@ -24,6 +24,15 @@ struct FastPath {
     Buffer<float> packed;
     std::vector<idx> pack_off;  // per layer: offset into packed
     bool packed_ok = false;
+    // A float32 epoch of one-region steps whose first layer owns panels (region_step.cpp)
+    // keeps that layer's W only in `packed` (pack_off[0]) and its gradient and optimizer
+    // moments in the same panel layout: dW is computed straight into it and the update
+    // streams panel by panel with nothing to re-pack. train_epoch sets it up
+    // (begin_packed_first) and writes the four back into the flat buffers however the
+    // epoch ends (end_packed_first); in between, those rows of params/grads/moments are stale.
+    bool packed_first = false;
+    Buffer<float> first_grad, first_m, first_v;  // packed_size(n_out, n_in) of layer 0 (v: Adam only)
+
     // The update that re-packs as it goes: one work item per 32-output panel of each dense W
     // plus one for all other parameters.
     std::vector<idx> flat_ranges;  // [lo, hi) pairs of parameters outside dense weights

@@ -327,6 +327,15 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
         dropout_stream_ = static_cast<std::uint64_t>(reducer->rank()) << 32;
         return reduced_epoch(X, y, N, perm, batch_size, opt, should_stop, one_region);
     }
+    // The first layer packed for the whole epoch, where the one-region step can (fast_path.h);
+    // written back however the loop ends.
+    struct EndPackedFirst {
+        Network& net;
+        ~EndPackedFirst() {
+            if (net.fast_path_) net.end_packed_first();
+        }
+    } end_packed_first{*this};
+    if (one_region) begin_packed_first(opt);
     for (idx start = 0; start < N; start += bs) {
         if (should_stop && should_stop()) throw Interrupted();
         const idx B = std::min(bs, N - start);

@@ -3,8 +3,9 @@
 // Activations live in a workspace sized for the largest batch seen, so the steady
 // state of training allocates nothing. Defined in network.cpp (layers, forward, backward,
 // steps, the epoch), buffers.cpp (allocations), fast_path.cpp and region_step.cpp (the
-// float32 AVX-512 path, whose state is a FastPath: network/fast_path.h), bf16_products.cpp
-// and train_epoch_reduced.cpp. Uses dispatch/ and kernels/.
+// float32 AVX-512 path, whose state is a FastPath: network/fast_path.h), step_plan.cpp
+// (which step and kernels run), bf16_products.cpp and train_epoch_reduced.cpp. Uses
+// dispatch/ and kernels/.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -194,9 +195,14 @@ private:
     bool update_and_repack(const OptimizerConfig& opt);
     void update_item(idx t, const OptimizerConfig& opt, const AdamCoefficients<float>& adam);
     idx update_item_count();
+    // FastPath::packed_first: whether this epoch keeps the first layer packed, setting it
+    // up (W, its gradient and moments packed) if so; and writing them back (fast_path.cpp).
+    bool begin_packed_first(const OptimizerConfig& opt);
+    void end_packed_first();
 
     // The training step of train_epoch as one parallel region (float32, AVX-512, networks of
-    // Dense and activation layers): csrc/network/region_step.cpp.
+    // Dense and activation layers): csrc/network/region_step.cpp; whether a network takes it
+    // and on how many threads: step_plan.cpp.
     bool region_step_eligible() const;
     // Threads of the one-region step for B rows: small steps are not worth a second thread.
     int region_step_threads(idx B) const;

@@ -179,6 +179,23 @@ LARGE_FIRST = lambda: [pynn.Dense(700, 100), pynn.ReLU(), pynn.Dense(100, 10)]  
 
 
 @pytest.mark.parametrize("threads", [1, 2])
+def test_large_first_layer_kept_packed_between_optimizers_and_edits(threads):
+    """A large first layer keeps W, its gradient and moments in the panel layout for the
+    whole epoch and writes them back at its end (FastPath::packed_first): fits with Adam,
+    SGD with momentum (no second moment), then Adam again, with W edited through its
+    parameter view between fits, leave parameters, gradients and moments equal to the
+    layer-by-layer step's."""
+    pynn.set_num_threads(threads)
+    X, y = _data(150, 700, 10, "softmax_cross_entropy", seed=11)
+    fused, plain = _pair(LARGE_FIRST, "softmax_cross_entropy")
+    for optimizer in [pynn.Adam(lr=1e-3), pynn.SGD(lr=0.05, momentum=0.9), pynn.Adam(lr=1e-3, weight_decay=1e-3)]:
+        _fit_vs_steps(fused, plain, X, y, 40, optimizer)
+        for model in (fused, plain):
+            model.parameters()[0][:5, :3] = 0.25  # the next epoch must start from the edit
+    _fit_vs_steps(fused, plain, X, y, 40, pynn.Adam(lr=1e-3))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("batch", [188, 250])
 def test_large_first_layer_large_batch_sweeps_input_panels_first(batch, threads):
     """Batches whose rows of X pass 512 KB (188 and more rows of 700 floats) run the owned
