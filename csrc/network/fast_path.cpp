@@ -183,27 +183,24 @@ void Network<T>::update_item(idx t, const OptimizerConfig& opt, const AdamCoeffi
         const auto& s = layers_[static_cast<size_t>(l)];
         const idx q = fast.update_items[static_cast<size_t>(t)].second;
         float* packed = fast.packed.data() + fast.pack_off[static_cast<size_t>(l)];
-        if (l == 0 && fast.packed_first) {
-            // Panel q of W, its gradient and moments is the contiguous block [32 q I, 32 (q + 1) I)
-            // of each packed array, as a panel's rows are of W (the zero padding of a last
-            // panel stays 0: g = 0 moves neither a moment nor a weight that is 0).
-            const idx lo = q * avx512::kPanel * s.n_in, n = avx512::kPanel * s.n_in;
-            if (opt.kind == OptKind::sgd) {
-                sgd_update(packed + lo, fast.first_grad.data() + lo, fast.first_m.data() + lo, n, opt, opt_step);
-            } else {
-                avx512::adam_panel_rows(packed, fast.first_grad.data(), fast.first_m.data(), fast.first_v.data(),
-                                        avx512::panel_count(s.n_out) * avx512::kPanel, s.n_in, q, adam);
-            }
-            return;
-        }
+        // Panel q's rows of W, its gradient and moments: one contiguous block of each, (rows,
+        // I) row-major. A first layer kept packed (FastPath::packed_first) has them in the
+        // panel layout, where panel q is the block [32 q I, 32 (q + 1) I) of each packed array
+        // (the zero padding of a last panel stays 0: g = 0 moves neither a moment nor a
+        // weight that is 0), and nothing to re-pack after.
+        const bool kept_packed = l == 0 && fast.packed_first;
+        float* w = kept_packed ? packed : p + s.w_off;
+        const float* gw = kept_packed ? fast.first_grad.data() : g + s.w_off;
+        float* mw = kept_packed ? fast.first_m.data() : m + s.w_off;
+        const idx rows = kept_packed ? avx512::panel_count(s.n_out) * avx512::kPanel : s.n_out;
         if (opt.kind == OptKind::sgd) {
-            // The panel's rows are one contiguous block of W: update it, then re-pack it.
-            const idx lo = s.w_off + avx512::kPanel * q * s.n_in;
-            const idx n = std::min(avx512::kPanel, s.n_out - avx512::kPanel * q) * s.n_in;
-            sgd_update(p + lo, g + lo, m + lo, n, opt, opt_step);
+            const idx lo = avx512::kPanel * q * s.n_in;
+            const idx n = std::min(avx512::kPanel, rows - avx512::kPanel * q) * s.n_in;
+            sgd_update(w + lo, gw + lo, mw + lo, n, opt, opt_step);
         } else {
-            avx512::adam_panel_rows(p + s.w_off, g + s.w_off, m + s.w_off, v + s.w_off, s.n_out, s.n_in, q, adam);
+            avx512::adam_panel_rows(w, gw, mw, kept_packed ? fast.first_v.data() : v + s.w_off, rows, s.n_in, q, adam);
         }
+        if (kept_packed) return;
         // A bf16 epoch's bf16 layers are read only in bf16 until the epoch ends.
         if (fast.bf16_epoch && bf16_layer(s)) {
             pack_bf16_panel(static_cast<size_t>(l), q);
@@ -249,18 +246,18 @@ void Network<T>::end_packed_first() {
         fast.packed_first = false;
         const auto& s = layers_[0];
         const idx npan = avx512::panel_count(s.n_out);
-        // W, the last step's gradient, and the moments the optimizer uses, back into the rows
-        // of the flat buffers (packed stays valid: it is W).
+        // W, the last step's gradient, and the moments begin_packed_first packed (v: Adam
+        // only, first_v then empty), back into the rows of the flat buffers (packed stays
+        // valid: it is W).
         struct Pair {
             T* rows;
             const float* panels;
         } pairs[4] = {{params_.data() + s.w_off, fast.packed.data() + fast.pack_off[0]},
                       {grads_.data() + s.w_off, fast.first_grad.data()},
-                      {first_moment_.size() ? first_moment_.data() + s.w_off : nullptr, fast.first_m.data()},
-                      {second_moment_.size() && fast.first_v.size() ? second_moment_.data() + s.w_off : nullptr,
-                       fast.first_v.data()}};
+                      {first_moment_.data() + s.w_off, fast.first_m.data()},
+                      {fast.first_v.empty() ? nullptr : second_moment_.data() + s.w_off, fast.first_v.data()}};
         for (const Pair& pr : pairs) {
-            if (!pr.rows || !pr.panels) continue;
+            if (!pr.rows) continue;
 #pragma omp parallel for schedule(static) num_threads(current_threads())
             for (idx q = 0; q < npan; ++q) avx512::unpack_panel(pr.rows, pr.panels, s.n_out, s.n_in, q);
         }

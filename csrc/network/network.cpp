@@ -335,7 +335,7 @@ EpochStats Network<T>::train_epoch(const T* X, const Targets<T>& y, idx N, const
             if (net.fast_path_) net.end_packed_first();
         }
     } end_packed_first{*this};
-    if (one_region) begin_packed_first(opt);
+    begin_packed_first(opt);  // decides for itself (one-region step, large first layer, not "medium")
     for (idx start = 0; start < N; start += bs) {
         if (should_stop && should_stop()) throw Interrupted();
         const idx B = std::min(bs, N - start);
