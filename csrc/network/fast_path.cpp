@@ -190,15 +190,15 @@ void Network<T>::update_item(idx t, const OptimizerConfig& opt, const AdamCoeffi
         // weight that is 0), and nothing to re-pack after.
         const bool kept_packed = l == 0 && fast.packed_first;
         float* w = kept_packed ? packed : p + s.w_off;
-        const float* gw = kept_packed ? fast.first_grad.data() : g + s.w_off;
-        float* mw = kept_packed ? fast.first_m.data() : m + s.w_off;
+        const float* gw = kept_packed ? fast.first_grad() : g + s.w_off;
+        float* mw = kept_packed ? fast.first_m() : m + s.w_off;
         const idx rows = kept_packed ? avx512::panel_count(s.n_out) * avx512::kPanel : s.n_out;
         if (opt.kind == OptKind::sgd) {
             const idx lo = avx512::kPanel * q * s.n_in;
             const idx n = std::min(avx512::kPanel, rows - avx512::kPanel * q) * s.n_in;
             sgd_update(w + lo, gw + lo, mw + lo, n, opt, opt_step);
         } else {
-            avx512::adam_panel_rows(w, gw, mw, kept_packed ? fast.first_v.data() : v + s.w_off, rows, s.n_in, q, adam);
+            avx512::adam_panel_rows(w, gw, mw, kept_packed ? fast.first_v() : v + s.w_off, rows, s.n_in, q, adam);
         }
         if (kept_packed) return;
         // A bf16 epoch's bf16 layers are read only in bf16 until the epoch ends.
@@ -220,14 +220,16 @@ bool Network<T>::begin_packed_first(const OptimizerConfig& opt) {
         Buffer<float>* moments[2] = {&first_moment(), opt.kind == OptKind::sgd ? nullptr : &second_moment()};
         pack_weights();
         const idx n = avx512::packed_size(s.n_out, s.n_in), npan = avx512::panel_count(s.n_out);
-        const std::string what = "the first layer's packed gradient and moments";
-        assign_zeros(fast.first_grad, n, what);
-        if (!moments[1]) fast.first_v.clear();  // SGD: no second moment to write back
-        Buffer<float>* packed[2] = {&fast.first_m, &fast.first_v};
+        // SGD: no second moment to write back. The gradient starts at 0 (the whole buffer
+        // is zeroed; a moment's panels are then all written below).
+        fast.first_has_v = moments[1] != nullptr;
+        fast.first_size = n;
+        assign_zeros(fast.first_state, checked_add_mul(0, fast.first_has_v ? 3 : 2, n, "the first layer's packed state"),
+                     "the first layer's packed gradient and moments");
+        float* packed[2] = {fast.first_m(), fast.first_v()};
         for (int i = 0; i < 2; ++i) {
             if (!moments[i]) continue;
-            assign_zeros(*packed[i], n, what);
-            float* dst = packed[i]->data();
+            float* dst = packed[i];
             const float* src = moments[i]->data() + s.w_off;
 #pragma omp parallel for schedule(static) num_threads(current_threads())
             for (idx q = 0; q < npan; ++q) avx512::pack_panel(dst, src, s.n_out, s.n_in, q);
@@ -247,15 +249,15 @@ void Network<T>::end_packed_first() {
         const auto& s = layers_[0];
         const idx npan = avx512::panel_count(s.n_out);
         // W, the last step's gradient, and the moments begin_packed_first packed (v: Adam
-        // only, first_v then empty), back into the rows of the flat buffers (packed stays
+        // only), back into the rows of the flat buffers (packed stays
         // valid: it is W).
         struct Pair {
             T* rows;
             const float* panels;
         } pairs[4] = {{params_.data() + s.w_off, fast.packed.data() + fast.pack_off[0]},
-                      {grads_.data() + s.w_off, fast.first_grad.data()},
-                      {first_moment_.data() + s.w_off, fast.first_m.data()},
-                      {fast.first_v.empty() ? nullptr : second_moment_.data() + s.w_off, fast.first_v.data()}};
+                      {grads_.data() + s.w_off, fast.first_grad()},
+                      {first_moment_.data() + s.w_off, fast.first_m()},
+                      {fast.first_has_v ? second_moment_.data() + s.w_off : nullptr, fast.first_v()}};
         for (const Pair& pr : pairs) {
             if (!pr.rows) continue;
 #pragma omp parallel for schedule(static) num_threads(current_threads())

@@ -31,7 +31,16 @@ struct FastPath {
     // (begin_packed_first) and writes the four back into the flat buffers however the
     // epoch ends (end_packed_first); in between, those rows of params/grads/moments are stale.
     bool packed_first = false;
-    Buffer<float> first_grad, first_m, first_v;  // packed_size(n_out, n_in) of layer 0 (v: Adam only)
+    // The three live in one allocation, gradient | m | v, each packed_size(n_out, n_in) of
+    // layer 0 (v: Adam only): for the layers that qualify it passes 2 MiB, where aligned.h
+    // backs it with huge pages (a fresh model's first epoch faults in a handful of pages,
+    // not hundreds).
+    Buffer<float> first_state;
+    idx first_size = 0;  // packed_size(n_out, n_in) of layer 0
+    bool first_has_v = false;
+    float* first_grad() { return first_state.data(); }
+    float* first_m() { return first_state.data() + first_size; }
+    float* first_v() { return first_has_v ? first_state.data() + 2 * first_size : nullptr; }
 
     // The update that re-packs as it goes: one work item per 32-output panel of each dense W
     // plus one for all other parameters.

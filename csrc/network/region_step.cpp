@@ -297,7 +297,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                     // each panel's dZ columns (B x 32) stay in L1 while X streams by.
                     const idx blocks = avx512::row_block_count(s.n_in);
                     for (idx q = q0; q < q1; ++q) {
-                        float* gq = fast.first_grad.data() + q * avx512::kPanel * s.n_in;
+                        float* gq = fast.first_grad() + q * avx512::kPanel * s.n_in;
                         for (idx i = 0; i < blocks; ++i) {
                             idx i0;
                             int rows;
