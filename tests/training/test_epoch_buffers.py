@@ -216,3 +216,50 @@ def test_sgd_state_is_its_one_buffer_and_pickles_to_an_identical_run():
     model.fit(X, y, epochs=2, batch_size=8, verbose=0)
     copy.fit(X, y, epochs=2, batch_size=8, verbose=0)
     assert flat(model).tobytes() == flat(copy).tobytes()
+
+
+def zero_bits(a):
+    return not a.view(np.uint8).any()
+
+
+def test_snapshot_of_a_fresh_optimizer_restores_zero_moments_without_copying_them():
+    # Before the first update Adam's moments are all zero bits: take() records that
+    # instead of copying them (no fresh memory to fault in), restore() writes zeros back.
+    model = pynn.Sequential([pynn.Dense(3, 4), pynn.ReLU(), pynn.Dense(4, 2)], loss="mse", seed=0)
+    X, Y = np.ones((8, 3)), np.zeros((8, 2))
+    model._bind_optimizer(pynn.Adam(lr=0.1))
+    snap = Snapshot(model.state()).take()
+    assert [c is None for c in snap._copies] == [False, True, True]  # params copied, m and v not
+    before = flat(model)
+    model.fit(X, Y, epochs=2, batch_size=4, verbose=0)
+    bufs, step = opt_state(model)
+    assert step == 4 and all(b.any() for b in bufs)
+    snap.restore()
+    assert flat(model).tobytes() == before.tobytes()
+    bufs, step = opt_state(model)
+    assert step == 0 and all(zero_bits(b) for b in bufs)
+
+
+def test_snapshot_keeps_negative_zeros_and_switches_between_zero_and_copied():
+    model = pynn.Sequential([pynn.Dense(3, 4), pynn.ReLU(), pynn.Dense(4, 2)], loss="mse", seed=0)
+    X, Y = np.ones((8, 3)), np.zeros((8, 2))
+    model._bind_optimizer(pynn.Adam(lr=0.1))
+    m = model.state().optimizer_buffers[0]
+    m[3] = -0.0  # == 0, but not zero bits: it must be copied and come back as -0.0
+    snap = Snapshot(model.state()).take()
+    assert snap._copies[1] is not None and snap._copies[2] is None
+    model.fit(X, Y, epochs=1, batch_size=4, verbose=0)
+    snap.restore()
+    assert np.signbit(m[3]) and zero_bits(np.delete(m, 3))
+    # Taken again after updates (now copied), then again at zero (a copy no longer used).
+    model.fit(X, Y, epochs=1, batch_size=4, verbose=0)
+    snap.take()
+    saved = [b.copy() for b in model.state().optimizer_buffers]
+    model.fit(X, Y, epochs=1, batch_size=4, verbose=0)
+    snap.restore()
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(model.state().optimizer_buffers, saved))
+    model.state().install_optimizer(model.optimizer, [np.zeros_like(b) for b in saved], 0)
+    snap.take()
+    model.fit(X, Y, epochs=1, batch_size=4, verbose=0)
+    snap.restore()
+    assert all(zero_bits(b) for b in model.state().optimizer_buffers)
