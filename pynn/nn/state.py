@@ -81,6 +81,15 @@ class ModelState:
         net.opt_step = step
 
 
+def _zero_bits(a: np.ndarray) -> bool:
+    """True when every element of the 1-D buffer a has all bits zero (+0.0; -0.0 is not:
+    restoring +0.0 for it would change a bit). A buffer that is not zero nearly always
+    shows it in its first element, so the scan (which has no early exit) is rarely paid."""
+    if a.size and a[0] != 0:  # NaN too
+        return False
+    return not a.view(np.uint32 if a.itemsize == 4 else np.uint64).any()
+
+
 class Snapshot:
     """A copy of everything an update changes: the flat parameter buffer, the optimizer
     buffers in use, the optimizer's step count and the dropout counter. take() copies
@@ -106,8 +115,7 @@ class Snapshot:
 
     def take(self) -> Snapshot:
         for i, source in enumerate(self._sources):
-            # Zero bits, not == 0: restoring +0.0 where there was -0.0 would change a bit.
-            self._zero[i] = not source.view(np.uint32 if source.itemsize == 4 else np.uint64).any()
+            self._zero[i] = _zero_bits(source)
             if self._zero[i]:
                 continue
             if self._copies[i] is None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import pynn
+from pynn import reference as R
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="huge pages are a Linux mapping (aligned.h)"),
@@ -45,13 +46,15 @@ def test_a_large_parameter_buffer_is_a_2mib_aligned_huge_page_mapping():
     params = model.state().params
     assert params.nbytes > HUGE and params.nbytes % HUGE != 0
     assert params.ctypes.data % HUGE == 0
+    small = pynn.Sequential([pynn.Dense(20, 30), pynn.ReLU(), pynn.Dense(30, 3)], seed=0).state().params
+    if not os.path.isdir("/sys/kernel/mm/transparent_hugepage"):
+        pytest.skip("this kernel has no transparent huge pages: madvise(MADV_HUGEPAGE) has nothing to mark")
     assert "hg" in vm_flags(params.ctypes.data)  # MADV_HUGEPAGE was applied
     # Small buffers keep the ordinary allocator (the rounding would waste most of a page).
-    small = pynn.Sequential([pynn.Dense(20, 30), pynn.ReLU(), pynn.Dense(30, 3)], seed=0).state().params
     assert "hg" not in vm_flags(small.ctypes.data)
 
 
-def test_every_element_of_a_rounded_buffer_is_usable_and_split_fits_match_one():
+def test_every_element_of_a_rounded_buffer_is_usable_and_training_matches_the_reference():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((64, 1024)).astype(np.float32)
     y = rng.integers(0, 3, 64)
@@ -59,20 +62,36 @@ def test_every_element_of_a_rounded_buffer_is_usable_and_split_fits_match_one():
     params = model.state().params
     params[-1] = 0.25  # the last bias, in the last, partly used huge page
     assert params[-1] == np.float32(0.25)
-    start = params.copy()
-    twin = big_model()
-    twin.state().params[...] = start
-    # One fit, then the same in two halves with the moments carried: the packed first
-    # layer's state (gradient | m | v: 3 x 2.1 MB, one huge-page mapping) is written
-    # back and re-packed between the fits, so both runs agree bit for bit only if every
-    # element of every one of those buffers is kept.
-    model.fit(X, y, epochs=2, batch_size=16, verbose=0, optimizer=pynn.Adam(lr=1e-3), shuffle=False)
-    twin.fit(X, y, epochs=1, batch_size=16, verbose=0, optimizer=pynn.Adam(lr=1e-3), shuffle=False)
-    twin.fit(X, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
-    assert model.state().params.tobytes() == twin.state().params.tobytes()
-    a, b = model.state().optimizer_buffers, twin.state().optimizer_buffers
-    assert all(u.tobytes() == v.tobytes() for u, v in zip(a, b))
-    assert np.isfinite(params).all() and params.tobytes() != start.tobytes()
+    ref = R.MLP([layer.get_config() for layer in model.layers], [p.copy() for p in model.parameters()], model.loss)
+    ref_opt = R.Adam(lr=1e-3)
+    # Two fits: on a CPU with AVX-512 the first layer's gradient and moments live packed
+    # in one huge-page mapping (gradient | m | v, 3 x 2.2 MB) during each epoch and are
+    # written back and re-packed between the fits; NumPy's Adam keeps its own.
+    for epoch in range(2):
+        model.fit(X, y, epochs=1, batch_size=16, verbose=0, optimizer=pynn.Adam(lr=1e-3) if epoch == 0 else None,
+                  shuffle=False)
+        ref.fit_epoch(X, y, 16, ref_opt, np.arange(len(X)))
+    # float32 sums in another order, amplified by Adam where a gradient is ~0 (m / sqrt(v)
+    # is then noise): 7 of the 532,480 weights differ by more than 2e-6, at most 1.8e-5. A
+    # moment not written back or two moments in one place moves thousands, by ~1e-3.
+    flat_ref = np.concatenate([p.ravel() for p in ref.params])
+    m, v = model.state().optimizer_buffers
+    ref_m, ref_v = (np.concatenate([a.ravel() for a in b]) for b in (ref_opt.state.m, ref_opt.state.v))
+    for name, got, want, atol in (("parameters", model.state().params, flat_ref, 2e-6), ("m", m, ref_m, 2e-8),
+                                  ("v", v, ref_v, 1e-11)):
+        off = np.abs(got - want) > atol + 1e-3 * np.abs(want)
+        assert off.sum() <= 50 and np.abs(got - want).max() < 1e-4, f"{name}: {off.sum()} elements off"
+
+
+def test_a_buffer_of_exactly_1_mib_takes_the_huge_page_path_both_ways():
+    # 511 x 512 weights + 512 biases = 262,144 float32: exactly 1 MiB, the threshold.
+    model = pynn.Sequential([pynn.Dense(511, 512)], loss="mse", seed=0)
+    params = model.state().params
+    assert params.nbytes == 1 << 20 and params.ctypes.data % HUGE == 0
+    params[...] = 1.0
+    assert float(params.sum()) == 262144.0
+    del params, model
+    gc.collect()  # freed the way it was allocated, or the process dies here
 
 
 def _mappings() -> int:
