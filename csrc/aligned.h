@@ -10,9 +10,9 @@
 //
 // Buffers of 1 MiB and more are mapped on their own, 2 MiB-aligned and rounded up to whole
 // 2 MiB pages, with madvise(MADV_HUGEPAGE) (Linux; a no-op where transparent huge pages
-// are off). The first touch of memory costs a page fault per page: on the cloud VMs pynn
-// runs on, ~1.5-3 us per 4 KiB page against ~0.1 ms per 2 MiB page (AMD EPYC Zen 5 under
-// KVM: 64 MiB touched in 25 ms as 4 KiB pages, 3.1 ms as huge pages), i.e. 8-15x less per
+// are off). The first touch of memory costs a page fault per page: in a KVM guest on AMD
+// EPYC Zen 5, ~1.5-3 us per 4 KiB page against ~0.1 ms per 2 MiB page (8 MiB touched in
+// a fresh process: 3.4-4.7 ms as 4 KiB pages, 0.4-0.5 ms as huge pages), 8-15x less per
 // byte; a fresh model's first fit faulted ~2000 pages (~5 ms, 2-3% of a 60,000-row epoch
 // of the benchmark). Huge pages also take the streamed optimizer buffers out of the TLB's
 // way. The rounding wastes less than one 2 MiB page per buffer and at most doubles one

@@ -249,8 +249,7 @@ void Network<T>::end_packed_first() {
         const auto& s = layers_[0];
         const idx npan = avx512::panel_count(s.n_out);
         // W, the last step's gradient, and the moments begin_packed_first packed (v: Adam
-        // only), back into the rows of the flat buffers (packed stays
-        // valid: it is W).
+        // only), back into the rows of the flat buffers (packed stays valid: it is W).
         struct Pair {
             T* rows;
             const float* panels;
