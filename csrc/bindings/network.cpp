@@ -30,8 +30,6 @@ py::array_t<T> view_of(T* base, idx offset, std::vector<idx> shape, py::handle o
     return py::array_t<T>(sh, base + offset, owner);
 }
 
-// A view of one optimizer-state buffer of the network `self` (which(n) names it), allocated
-// on first use under the network's lock (see the first_moment binding).
 // Polled between batches: every ~20 ms take the GIL and let Python run its signal
 // handlers, so Ctrl-C stops fit quickly without a Python call per batch.
 std::function<bool()> make_interrupt_check() {
