@@ -32,9 +32,7 @@ struct FastPath {
     // epoch ends (end_packed_first); in between, those rows of params/grads/moments are stale.
     bool packed_first = false;
     // The three live in one allocation, gradient | m | v, each packed_size(n_out, n_in) of
-    // layer 0 (v: Adam only): for the layers that qualify it passes 2 MiB, where aligned.h
-    // backs it with huge pages (a fresh model's first epoch faults in a handful of pages,
-    // not hundreds).
+    // layer 0 (v: Adam only).
     Buffer<float> first_state;
     idx first_size = 0;  // packed_size(n_out, n_in) of layer 0
     bool first_has_v = false;
