@@ -381,6 +381,17 @@ LOSSES = {
 # ----------------------------------------------------------------------------
 
 
+def state_floor(dtype):
+    """The magnitude below which pynn stores an optimizer state value (Adam's m and v,
+    SGD's momentum buffer) as 0: 2^26 times the smallest normal number, 2^-100 ~ 7.9e-31
+    in float32, 2^-996 in float64 (csrc/kernels/optimizers.h, state_floor). Above it, the
+    update's products of the state with 1 - beta1 and lr / (1 - beta1^t) stay normal;
+    below it they would be subnormal, which is slow on CPUs, and the state of a weight
+    whose gradient stays 0 would stick at the smallest subnormal. A flushed value moves
+    its weight by under 1e-25 a step."""
+    return np.finfo(dtype).tiny * 2.0**26
+
+
 class SGDState:
     """Step count t and one momentum buffer per parameter (None until used)."""
 
@@ -397,6 +408,8 @@ def sgd_step(params, grads, state, lr, momentum=0.0, nesterov=False, weight_deca
       buf = momentum * buf + g  (later steps)
       g = g + momentum * buf    (nesterov)   or   g = buf   (plain momentum)
       p = p - lr * g
+
+    with buf of magnitude below state_floor stored as 0 (torch keeps it).
     """
     if len(state.momentum_buffers) != len(params):
         state.momentum_buffers = [None] * len(params)
@@ -412,6 +425,7 @@ def sgd_step(params, grads, state, lr, momentum=0.0, nesterov=False, weight_deca
             else:
                 buf *= momentum
                 buf += g
+            buf[np.abs(buf) < state_floor(buf.dtype)] = 0  # as Adam's moments (state_floor)
             g = g + momentum * buf if nesterov else buf
         p -= lr * g
 
@@ -446,12 +460,12 @@ def _adam_update(params, grads, state, lr, betas, eps, weight_decay, decoupled):
         m += (1 - beta1) * (g - m)
         v *= beta2
         v += (1 - beta2) * g * g
-        # pynn's one departure from torch: moments below the smallest normal number are
-        # stored as 0 (csrc/kernels/optimizers.h, flush_subnormal), so that the moment of
-        # a weight whose gradient stays 0 reaches 0 instead of sticking at a subnormal.
-        tiny = np.finfo(m.dtype).tiny
-        m[np.abs(m) < tiny] = 0
-        v[np.abs(v) < tiny] = 0
+        # pynn's one departure from torch: moments below state_floor are stored as 0
+        # (csrc/kernels/optimizers.h, flush_below_floor), so that the moment of a weight
+        # whose gradient stays 0 reaches 0 without passing through subnormal arithmetic.
+        floor = state_floor(m.dtype)
+        m[np.abs(m) < floor] = 0
+        v[np.abs(v) < floor] = 0
         denom = np.sqrt(v) / bias_correction2_sqrt + eps
         p -= step_size * (m / denom)
 
@@ -464,8 +478,7 @@ def adam_step(params, grads, state, lr, betas=(0.9, 0.999), eps=1e-8, weight_dec
       v = beta2 v + (1 - beta2) g^2
       p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 
-    with m and v of magnitude below the smallest normal number stored as 0 (torch keeps
-    them: a difference below 1.2e-38 in float32).
+    with m and v of magnitude below state_floor stored as 0 (torch keeps them).
     """
     _adam_update(params, grads, state, lr, betas, eps, weight_decay, decoupled=False)
 

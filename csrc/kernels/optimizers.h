@@ -21,6 +21,8 @@ struct OptimizerConfig {
 
 // p, g, buf (n). step is the 1-based step number (buf = g on step 1).
 //   g' = g + wd p;  buf = mu buf + g';  d = nesterov ? g' + mu buf : buf (mu > 0) else g';  p -= lr d
+// with one addition to torch's formulas: a momentum buffer below state_floor is stored as 0
+// (flush_below_floor below).
 template <typename T>
 void sgd_update(T* p, const T* g, T* buf, idx n, const OptimizerConfig& c, std::int64_t step);
 
@@ -28,21 +30,40 @@ void sgd_update(T* p, const T* g, T* buf, idx n, const OptimizerConfig& c, std::
 //   Adam: g' = g + wd p.  AdamW: p *= 1 - lr wd; g' = g.
 //   m = lerp(m, g', 1-b1); v = b2 v + (1-b2) g'^2;
 //   p -= (lr / (1-b1^t)) m / (sqrt(v) / sqrt(1-b2^t) + eps)
-// with one addition to torch's formulas: a moment below the smallest normal number is
-// stored as 0 (flush_subnormal below).
+// with one addition to torch's formulas: a moment below state_floor is stored as 0
+// (flush_below_floor below).
 template <typename T>
 void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, std::int64_t step);
 
-// A moment of magnitude below the smallest normal number, stored as 0 (NaN is kept). Once a
-// parameter's gradient is exactly 0 from some step on (a ReLU unit that no longer fires;
-// 37% of the benchmark network's weights after ~800 steps at batch 32), m decays by b1 per
-// step into the subnormal range and sticks there: at the smallest subnormal,
-// m + (1 - b1)(0 - m) rounds back to m. Subnormal operands slow every later update of those
-// parameters (measured on AMD Zen 5: the batch-32 epoch ~3-8% slower); the flush changes a
-// moment by less than 1.2e-38 (float32; 2.2e-308 in float64).
+// The magnitude below which an optimizer state value (Adam's m and v, SGD's momentum
+// buffer) is stored as 0: 2^26 times the smallest normal number, 2^-100 ~ 7.9e-31 in
+// float32 (2^-996 in float64).
+//
+// Why. Once a parameter's gradient is exactly 0 from some step on (a ReLU unit that no
+// longer fires; 37% of the benchmark network's weights at batch 32), its state decays
+// geometrically (m and the momentum buffer by 0.9 a step) towards the subnormal range,
+// and under torch's formulas sticks there (at the smallest subnormal, 0.9 x rounds back
+// to x). Every operation with a subnormal operand or result is slow: microcode on Intel,
+// and on AMD Zen 5 as well. Flushing the state only below the smallest normal number
+// (sessions 7-8) is not enough: the update multiplies m by 1 - b1 and by lr / (1 - b1^t),
+// which makes subnormal products from m below ~1e-35, and on AMD EPYC Zen 5 (AMX-BF16:
+// no) the batch-32 epoch ran ~70 us a step slower (~200 against ~130) for the ~125 steps
+// while 50,000 weights' m crossed that range. Above the floor those products stay normal
+// for factors down to 2^-26 ~ 1.5e-8 (1 - b1 and lr down to that). SGD with momentum
+// kept 10,417 subnormal buffers for good after one epoch at batch 128, each slowing
+// every later step.
+//
+// What it changes: a flushed value moves its parameter by lr x (value) / (denominator):
+// under 1e-25 a step even where the denominator is eps = 1e-8, far below an ulp of any
+// weight above 1e-18. NaN is kept (|NaN| < floor is false), so divergence is still seen.
 template <typename T>
-inline T flush_subnormal(T x) {
-    return std::fabs(x) < std::numeric_limits<T>::min() ? T(0) : x;
+constexpr T state_floor() {
+    return std::numeric_limits<T>::min() * T(67108864);  // 2^26
+}
+
+template <typename T>
+inline T flush_below_floor(T x) {
+    return std::fabs(x) < state_floor<T>() ? T(0) : x;
 }
 
 // The per-step scalars of the Adam/AdamW formulas above (hoisted out of the loop), in the
