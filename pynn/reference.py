@@ -382,13 +382,14 @@ LOSSES = {
 
 
 def state_floor(dtype):
-    """The magnitude below which pynn stores an optimizer state value (Adam's m and v,
-    SGD's momentum buffer) as 0: 2^26 times the smallest normal number, 2^-100 ~ 7.9e-31
-    in float32, 2^-996 in float64 (csrc/kernels/optimizers.h, state_floor). Above it, the
-    update's products of the state with 1 - beta1 and lr / (1 - beta1^t) stay normal;
-    below it they would be subnormal, which is slow on CPUs, and the state of a weight
-    whose gradient stays 0 would stick at the smallest subnormal. A flushed value moves
-    its weight by under 1e-25 a step."""
+    """The magnitude below which pynn stores Adam's m and SGD's momentum buffer as 0: 2^26
+    times the smallest normal number, 2^-100 ~ 7.9e-31 in float32, 2^-996 in float64
+    (csrc/kernels/optimizers.h, state_floor). Above it, the update's products of the state
+    with 1 - beta1, momentum and lr / (1 - beta1^t) stay normal; below it they would be
+    subnormal, which is slow on CPUs, and the state of a weight whose gradient stays 0
+    would stick at a few times the smallest subnormal. A flushed m would have moved its
+    weight by at most lr / (1 - beta1^t) * 2^-100 / eps in that step (at most 8e-25 with
+    lr = 1e-3, eps = 1e-8), a flushed momentum buffer by lr * (1 + momentum) * 2^-100."""
     return np.finfo(dtype).tiny * 2.0**26
 
 
@@ -460,12 +461,12 @@ def _adam_update(params, grads, state, lr, betas, eps, weight_decay, decoupled):
         m += (1 - beta1) * (g - m)
         v *= beta2
         v += (1 - beta2) * g * g
-        # pynn's one departure from torch: moments below state_floor are stored as 0
-        # (csrc/kernels/optimizers.h, flush_below_floor), so that the moment of a weight
-        # whose gradient stays 0 reaches 0 without passing through subnormal arithmetic.
-        floor = state_floor(m.dtype)
-        m[np.abs(m) < floor] = 0
-        v[np.abs(v) < floor] = 0
+        # pynn's one departure from torch: m below state_floor and v below the smallest
+        # normal number are stored as 0 (csrc/kernels/optimizers.h, flush_below_floor and
+        # flush_subnormal), so that the moments of a weight whose gradient stays 0 reach 0
+        # without passing through subnormal arithmetic.
+        m[np.abs(m) < state_floor(m.dtype)] = 0
+        v[np.abs(v) < np.finfo(v.dtype).tiny] = 0
         denom = np.sqrt(v) / bias_correction2_sqrt + eps
         p -= step_size * (m / denom)
 
@@ -478,7 +479,8 @@ def adam_step(params, grads, state, lr, betas=(0.9, 0.999), eps=1e-8, weight_dec
       v = beta2 v + (1 - beta2) g^2
       p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 
-    with m and v of magnitude below state_floor stored as 0 (torch keeps them).
+    with m of magnitude below state_floor and v below the smallest normal number stored
+    as 0 (torch keeps them).
     """
     _adam_update(params, grads, state, lr, betas, eps, weight_decay, decoupled=False)
 

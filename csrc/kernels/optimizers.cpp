@@ -103,7 +103,7 @@ inline void adam_chunk(T* __restrict p, const T* __restrict g, T* __restrict m, 
         const T p0 = p[i];
         const T gi = g[i] + s.l2 * p0;
         const T mi = flush_below_floor(m[i] + s.one_minus_b1 * (gi - m[i]));
-        const T vi = flush_below_floor(s.b2 * v[i] + s.one_minus_b2 * gi * gi);
+        const T vi = flush_subnormal(s.b2 * v[i] + s.one_minus_b2 * gi * gi);
         m[i] = mi;
         v[i] = vi;
         const T denom = std::sqrt(vi) * s.inv_bc2_sqrt + s.eps;

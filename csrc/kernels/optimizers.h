@@ -30,32 +30,38 @@ void sgd_update(T* p, const T* g, T* buf, idx n, const OptimizerConfig& c, std::
 //   Adam: g' = g + wd p.  AdamW: p *= 1 - lr wd; g' = g.
 //   m = lerp(m, g', 1-b1); v = b2 v + (1-b2) g'^2;
 //   p -= (lr / (1-b1^t)) m / (sqrt(v) / sqrt(1-b2^t) + eps)
-// with one addition to torch's formulas: a moment below state_floor is stored as 0
-// (flush_below_floor below).
+// with one addition to torch's formulas: m below state_floor and v below the smallest
+// normal number are stored as 0 (flush_below_floor, flush_subnormal below).
 template <typename T>
 void adam_update(T* p, const T* g, T* m, T* v, idx n, const OptimizerConfig& c, std::int64_t step);
 
-// The magnitude below which an optimizer state value (Adam's m and v, SGD's momentum
-// buffer) is stored as 0: 2^26 times the smallest normal number, 2^-100 ~ 7.9e-31 in
-// float32 (2^-996 in float64).
+// The magnitude below which a state value that the update multiplies by small factors
+// (Adam's m, SGD's momentum buffer) is stored as 0: 2^26 times the smallest normal number,
+// 2^-100 ~ 7.9e-31 in float32 (2^-996 in float64).
 //
 // Why. Once a parameter's gradient is exactly 0 from some step on (a ReLU unit that no
-// longer fires; 37% of the benchmark network's weights at batch 32), its state decays
-// geometrically (m and the momentum buffer by 0.9 a step) towards the subnormal range,
-// and under torch's formulas sticks there (at the smallest subnormal, 0.9 x rounds back
-// to x). Every operation with a subnormal operand or result is slow: microcode on Intel,
-// and on AMD Zen 5 as well. Flushing the state only below the smallest normal number
-// (sessions 7-8) is not enough: the update multiplies m by 1 - b1 and by lr / (1 - b1^t),
-// which makes subnormal products from m below ~1e-35, and on AMD EPYC Zen 5 (AMX-BF16:
-// no) the batch-32 epoch ran ~70 us a step slower (~200 against ~130) for the ~125 steps
-// while 50,000 weights' m crossed that range. Above the floor those products stay normal
-// for factors down to 2^-26 ~ 1.5e-8 (1 - b1 and lr down to that). SGD with momentum
-// kept 10,417 subnormal buffers for good after one epoch at batch 128, each slowing
-// every later step.
+// longer fires; 37% of the benchmark network's weights at batch 32), m and the momentum
+// buffer decay geometrically (by 0.9 a step) towards the subnormal range, and under
+// torch's formulas stick there (at a few times the smallest subnormal, 0.9 x rounds back
+// to x). An operation with a subnormal result is slow: microcode on Intel, and on AMD
+// Zen 5 as well. Flushing m only below the smallest normal number (sessions 7-8) was not
+// enough: the update multiplies m by 1 - b1 and by lr / (1 - b1^t), products that are
+// subnormal from m below ~1e-35 on, and on AMD EPYC Zen 5 (AMX-BF16: no) the batch-32
+// epoch ran ~70 us a step slower (~200 against ~130) for the ~125 steps while 50,000
+// weights' m crossed that range. Above the floor those products stay normal for factors
+// down to 2^-26 ~ 1.5e-8 (1 - b1, mu and lr down to that). SGD with momentum kept 10,417
+// subnormal buffers for good after one epoch at batch 128, each slowing every later step.
 //
-// What it changes: a flushed value moves its parameter by lr x (value) / (denominator):
-// under 1e-25 a step even where the denominator is eps = 1e-8, far below an ulp of any
-// weight above 1e-18. NaN is kept (|NaN| < floor is false), so divergence is still seen.
+// v keeps the smallest-normal threshold (flush_subnormal): the update only multiplies it
+// by b2 and takes its square root, which stay normal, and flushing a v the size of 2^-100
+// while m is kept would shrink the denominator to eps (a huge step for a tiny eps).
+//
+// What it changes: a flushed m would have moved its weight by at most
+// lr / (1 - b1^t) x 2^-100 / eps in that step (with lr = 1e-3 and eps = 1e-8: 8e-25 at
+// step 1, 8e-26 once 1 - b1^t is near 1), and the ~1 / (1 - b1) steps after it by as
+// much in all; a flushed
+// momentum buffer by at most lr (1 + mu) 2^-100 a step. NaN is kept (|NaN| < floor is
+// false), so divergence is still seen.
 template <typename T>
 constexpr T state_floor() {
     return std::numeric_limits<T>::min() * T(67108864);  // 2^26
@@ -64,6 +70,13 @@ constexpr T state_floor() {
 template <typename T>
 inline T flush_below_floor(T x) {
     return std::fabs(x) < state_floor<T>() ? T(0) : x;
+}
+
+// v below the smallest normal number, stored as 0 (NaN is kept): otherwise a v that decays
+// by b2 sticks at a subnormal.
+template <typename T>
+inline T flush_subnormal(T x) {
+    return std::fabs(x) < std::numeric_limits<T>::min() ? T(0) : x;
 }
 
 // The per-step scalars of the Adam/AdamW formulas above (hoisted out of the loop), in the

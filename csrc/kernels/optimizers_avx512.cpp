@@ -24,6 +24,7 @@ void adam_panel_rows(float* W, const float* G, float* M, float* V, idx O, idx I,
     const __m512 omb2 = _mm512_set1_ps(a.one_minus_b2), inv = _mm512_set1_ps(a.inv_bc2_sqrt);
     const __m512 eps = _mm512_set1_ps(a.eps), keep = _mm512_set1_ps(a.keep), step = _mm512_set1_ps(a.step_size);
     const __m512 kept_from = _mm512_set1_ps(state_floor<float>());
+    const __m512 tiny = _mm512_set1_ps(std::numeric_limits<float>::min());
     const idx o0 = panel * kNR, rows = imin(kNR, O - o0);
     const idx lo = o0 * I, n = rows * I;
     for (idx i = 0; i < n; i += 16) {
@@ -35,9 +36,10 @@ void adam_panel_rows(float* W, const float* G, float* M, float* V, idx O, idx I,
         m = _mm512_add_ps(m, _mm512_mul_ps(omb1, _mm512_sub_ps(g, m)));
         __m512 v = _mm512_maskz_loadu_ps(km, V + at);
         v = _mm512_add_ps(_mm512_mul_ps(b2, v), _mm512_mul_ps(_mm512_mul_ps(omb2, g), g));
-        // flush_below_floor (optimizers.h): |x| < state_floor is false for NaN, which is kept.
+        // flush_below_floor for m, flush_subnormal for v (optimizers.h): |x| < c is false
+        // for NaN, which is kept.
         m = _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(_mm512_abs_ps(m), kept_from, _CMP_LT_OQ), _mm512_setzero_ps());
-        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(_mm512_abs_ps(v), kept_from, _CMP_LT_OQ), _mm512_setzero_ps());
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(_mm512_abs_ps(v), tiny, _CMP_LT_OQ), _mm512_setzero_ps());
         const __m512 denom = _mm512_add_ps(_mm512_mul_ps(_mm512_sqrt_ps(v), inv), eps);
         const __m512 p1 = _mm512_sub_ps(_mm512_mul_ps(p0, keep), _mm512_div_ps(_mm512_mul_ps(step, m), denom));
         _mm512_mask_storeu_ps(M + at, km, m);

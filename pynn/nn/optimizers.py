@@ -57,9 +57,9 @@ class SGD(Optimizer):
     torch.optim.SGD's update step for step (dampening 0), with one difference: a momentum
     buffer value below 2^-100 (~7.9e-31 in float32) is stored as 0, as Adam's moments are.
     Otherwise the buffer of a weight whose gradient has become exactly 0 decays into the
-    subnormal range and sticks at the smallest subnormal, and subnormal arithmetic slows
-    every later step (measured: 10,417 such buffers after one epoch of the benchmark
-    network at batch 128). A flushed value moves its weight by less than lr * 7.9e-31.
+    subnormal range and sticks at a subnormal, and subnormal arithmetic slows every later
+    step (measured: 10,417 such buffers after one epoch of the benchmark network at batch
+    128). A flushed value would have moved its weight by at most lr * (1 + momentum) * 7.9e-31.
     """
 
     kind = "sgd"
@@ -86,13 +86,14 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015); weight_decay adds an L2 term to the gradient as torch.optim.Adam.
 
-    torch's update step for step, with one difference: a moment (m or v) below 2^-100
-    (~7.9e-31 in float32, 2^-996 in float64) is stored as 0. Otherwise the m of a weight
-    whose gradient has become exactly 0 (a ReLU unit that no longer fires) decays towards
-    the subnormal range, where the update's products (1 - beta1) m and lr m / (1 - beta1^t)
-    turn subnormal well before m itself does, and under torch's formulas m sticks at the
-    smallest subnormal: subnormal arithmetic is slow on CPUs. A flushed moment moves its
-    weight by less than 1e-25 a step (pynn.reference.state_floor).
+    torch's update step for step, with one difference: m below 2^-100 (~7.9e-31 in
+    float32, 2^-996 in float64) and v below the smallest normal number are stored as 0.
+    Otherwise the m of a weight whose gradient has become exactly 0 (a ReLU unit that no
+    longer fires) decays towards the subnormal range, where the update's products
+    (1 - beta1) m and lr m / (1 - beta1^t) turn subnormal well before m itself does, and
+    under torch's formulas m sticks at a subnormal: subnormal arithmetic is slow on CPUs.
+    A flushed m would have moved its weight by at most lr / (1 - beta1^t) * 2^-100 / eps
+    (at most 8e-25 with lr = 1e-3, eps = 1e-8; pynn.reference.state_floor).
     """
 
     kind = "adam"
