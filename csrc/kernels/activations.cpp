@@ -70,8 +70,11 @@ inline T derivative_one(T x, T y, Act act, T alpha) {
 template <typename T>
 void activation_forward(T* y, const T* x, idx n, Act act, T alpha) {
     // Separate tight loops for the common cases so they vectorize.
+    // `if (parallel: ...)`: a bare `if` clause on `parallel for simd` applies to the simd
+    // part too, and the loop ran one element at a time below kParallelGrain -- every
+    // training step of a batch-sized layer (32,768 floats: ~40 us against ~3).
     if (act == Act::relu) {
-#pragma omp parallel for simd if (n > kParallelGrain) num_threads(current_threads())
+#pragma omp parallel for simd if (parallel : n > kParallelGrain) num_threads(current_threads())
         for (idx i = 0; i < n; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];  // NaN propagates
         return;
     }
@@ -82,8 +85,12 @@ void activation_forward(T* y, const T* x, idx n, Act act, T alpha) {
 template <typename T>
 void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act act, T alpha) {
     if (act == Act::relu) {
-#pragma omp parallel for simd if (n > kParallelGrain) num_threads(current_threads())
-        for (idx i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
+        // dy[i] loaded unconditionally: a load under the condition kept the loop scalar.
+#pragma omp parallel for simd if (parallel : n > kParallelGrain) num_threads(current_threads())
+        for (idx i = 0; i < n; ++i) {
+            const T d = dy[i];
+            dx[i] = x[i] > T(0) ? d : T(0);
+        }
         return;
     }
 #pragma omp parallel for if (n > kParallelGrain / 8) num_threads(current_threads())

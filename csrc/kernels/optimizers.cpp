@@ -8,6 +8,8 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/by_chunks.h"
+
 namespace pynn {
 
 namespace {
@@ -58,25 +60,6 @@ inline void sgd_chunk_any(float* p, const float* g, float* buf, idx n, const Sgd
 }
 inline void sgd_chunk_any(double* p, const double* g, double* buf, idx n, const SgdCoefficients<double>& s) {
     sgd_chunk_d(p, g, buf, n, s);
-}
-
-// Runs chunk(lo, hi) over [0, n) split into one range of whole cache lines per thread, or
-// on the calling thread alone for small n (no parallel construct at all: the one-region
-// step calls the updates panel by panel from inside its own team).
-template <typename Chunk>
-void by_chunks(idx n, const Chunk& chunk) {
-    const int nt = n > kParallelGrain ? current_threads() : 1;
-    if (nt == 1) {
-        if (n > 0) chunk(idx(0), n);
-        return;
-    }
-#pragma omp parallel num_threads(nt)
-    {
-        const int t = omp_get_thread_num(), k = omp_get_num_threads();
-        const idx per = ((n + k - 1) / k + 15) / 16 * 16;
-        const idx lo = std::min(n, per * t), hi = std::min(n, lo + per);
-        if (hi > lo) chunk(lo, hi);
-    }
 }
 
 }  // namespace
