@@ -31,7 +31,7 @@ Array<T> apply_activation(Array<T> x, const std::string& name, double alpha) {
     T* yp = y.mutable_data();
     py::gil_scoped_release release;
     ThreadScope threads(effective_threads());
-    activation_forward(yp, xp, n, act, static_cast<T>(alpha));
+    activation_forward(yp, xp, n, act, static_cast<T>(alpha), use_avx512());  // as a model's forward
     return y;
 }
 
@@ -44,7 +44,7 @@ Array<T> apply_activation_grad(Array<T> x, const std::string& name, double alpha
     std::fill(ones.mutable_data(), ones.mutable_data() + n, T(1));
     py::gil_scoped_release release;
     ThreadScope threads(effective_threads());
-    activation_forward(y.mutable_data(), x.data(), n, act, static_cast<T>(alpha));
+    activation_forward(y.mutable_data(), x.data(), n, act, static_cast<T>(alpha), use_avx512());
     activation_backward(dx.mutable_data(), ones.data(), x.data(), y.data(), n, act, static_cast<T>(alpha));
     return dx;
 }

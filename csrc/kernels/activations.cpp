@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
+
+#include "kernels/by_chunks.h"
 
 namespace pynn {
 namespace {
@@ -68,7 +71,13 @@ inline T derivative_one(T x, T y, Act act, T alpha) {
 }  // namespace
 
 template <typename T>
-void activation_forward(T* y, const T* x, idx n, Act act, T alpha) {
+void activation_forward(T* y, const T* x, idx n, Act act, T alpha, bool avx512) {
+    if constexpr (std::is_same_v<T, float>) {
+        if (avx512 && (act == Act::sigmoid || act == Act::tanh || act == Act::silu)) {
+            by_chunks(n, [&](idx lo, idx hi) { avx512::activation_forward_rows(y + lo, x + lo, hi - lo, act); });
+            return;
+        }
+    }
     // Separate tight loops for the common cases so they vectorize.
     // `if (parallel: ...)`: a bare `if` clause on `parallel for simd` applies to the simd
     // part too, and the loop ran one element at a time below kParallelGrain -- every
@@ -148,7 +157,7 @@ void softmax_rows_forward(T* y, const T* x, idx R, idx C) {
 }
 
 #define PYNN_INSTANTIATE(T)                                                                 \
-    template void activation_forward<T>(T*, const T*, idx, Act, T);                         \
+    template void activation_forward<T>(T*, const T*, idx, Act, T, bool);                  \
     template void activation_backward<T>(T*, const T*, const T*, const T*, idx, Act, T);    \
     template void prelu_forward<T>(T*, const T*, const T*, idx, idx, idx);                  \
     template void prelu_backward<T>(T*, T*, const T*, const T*, const T*, idx, idx, idx);    \

@@ -8,8 +8,10 @@ namespace pynn {
 enum class Act : int { identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus };
 
 // y (n) = f(x (n)); alpha is LeakyReLU's negative slope or ELU's alpha. y may alias x.
+// avx512: the caller's dispatch says the AVX-512 kernels may run; then float32 sigmoid,
+// tanh and SiLU take avx512::activation_forward_rows (within 4 ulp, not libm's bits).
 template <typename T>
-void activation_forward(T* y, const T* x, idx n, Act act, T alpha);
+void activation_forward(T* y, const T* x, idx n, Act act, T alpha, bool avx512 = false);
 
 // dx (n) = dy (n) * f'(x); x is the input, y the output of the forward pass (some
 // derivatives are cheaper from y). Overwrites dx; dx may alias dy.
@@ -23,6 +25,12 @@ void prelu_forward(T* y, const T* x, const T* slope, idx B, idx C, idx K);
 // dx (B,C) overwritten; dslope (K) overwritten with sum of dy*x where x <= 0.
 template <typename T>
 void prelu_backward(T* dx, T* dslope, const T* dy, const T* x, const T* slope, idx B, idx C, idx K);
+
+namespace avx512 {
+// y (n) = f(x (n)) for f = sigmoid, tanh or SiLU in float32 (activations_avx512.cpp, AVX-512
+// CPUs only); false (nothing written) for the other activations. y may alias x.
+bool activation_forward_rows(float* y, const float* x, idx n, Act act);
+}  // namespace avx512
 
 // y (R,C) = softmax of each row of x (R,C): exp(x - max) / sum, in T. y may not alias x.
 // C == 0 leaves y (empty) untouched.

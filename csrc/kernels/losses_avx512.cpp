@@ -9,31 +9,10 @@
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
 #include "kernels/avx512_internal.h"
+#include "kernels/avx512_exp.h"
 
 namespace pynn {
 namespace avx512 {
-
-namespace {
-// exp(x) for x <= 0 and not NaN (a softmax's z - max z): Cephes' expf -- n = round(x log2 e),
-// r = x - n ln 2 (ln 2 in two parts), exp(r) by a degree-6 polynomial on |r| <= ln(2) / 2,
-// times 2^n by vscalefps (0 once 2^n is below float's smallest subnormal). Within 2 ulp
-// of float32 (tests/test_numerics.py checks the gradients it gives to 3e-7).
-inline __m512 exp_nonpositive(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));  // exp(-104) rounds to 0 in float32
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(y, n);
-}
-}  // namespace
 
 bool softmax_xent_row(const float* z, idx C, idx label, float scale, float* g, double* loss, idx* argmax) {
     if (C < 1 || C > 16 || label < 0 || label >= C) return false;

@@ -1,0 +1,120 @@
+"""The AVX-512 float32 sigmoid, tanh and SiLU (csrc/kernels/activations_avx512.cpp) against
+exact values and against the portable libm loop they replace.
+
+On a CPU with AVX-512 a float32 model's (and pynn.functional's) sigmoid, tanh and SiLU run
+16 lanes wide with their own exp, so their bits differ from libm's. The contract: within
+3 ulp of the exact value (float64) for sigmoid and tanh -- libm's loop, measured the
+same way, is within 2.3 --, SiLU exactly x times that sigmoid, as the portable formula
+is; NaN stays NaN, +-inf give the limits, -0 stays -0 through tanh; and a model computes
+the same forward with either kernel to those ulps.
+"""
+import numpy as np
+import pytest
+
+import pynn
+from pynn import _core
+
+pytestmark = pytest.mark.skipif(not _core.avx512_supported(),
+                                reason="this CPU has no AVX-512: only the portable libm loop exists here")
+
+SPECIALS = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-38, -1e-38, 0.625, -0.625,
+                     np.nextafter(np.float32(0.625), np.float32(0)), 88.7, -88.7, 103.9, -103.9, 200.0, -200.0],
+                    dtype=np.float32)
+
+
+@pytest.fixture(autouse=True)
+def _restore_kernel():
+    yield
+    _core.set_kernel("auto")
+
+
+def _grid():
+    # Dense where the functions bend, geometric over the tails and near 0, and every length
+    # remainder of the 16-lane loop (the sizes 1..33 below).
+    return np.concatenate([np.linspace(-20, 20, 400_001), np.geomspace(1e-30, 110, 40_001),
+                           -np.geomspace(1e-30, 110, 40_001), SPECIALS]).astype(np.float32)
+
+
+def _exact(name, x):
+    x = x.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sig = 1.0 / (1.0 + np.exp(-x))
+        return {"sigmoid": sig, "tanh": np.tanh(x)}[name]
+
+
+def _ulps(got, exact):
+    """|got - exact| in units of float32's spacing at the exact value (normal results)."""
+    sel = np.isfinite(exact) & (np.abs(exact) >= np.finfo(np.float32).tiny)
+    spacing = np.spacing(np.abs(exact[sel]).astype(np.float32)).astype(np.float64)
+    return np.abs(got[sel].astype(np.float64) - exact[sel]) / spacing
+
+
+def _run(name, x, kernel):
+    _core.set_kernel(kernel)
+    return getattr(pynn.functional, name)(x)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_within_3_ulp_of_exact(name):
+    x = _grid()
+    got, libm = _run(name, x, "auto"), _run(name, x, "blas")
+    assert got.dtype == np.float32
+    exact = _exact(name, x)
+    assert _ulps(got, exact).max() <= 3.0, f"{name}: worst {_ulps(got, exact).max():.2f} ulp"
+    assert _ulps(libm, exact).max() <= 3.0  # the portable loop, for comparison
+    # Subnormal results (sigmoid far left): within one subnormal step.
+    sub = (np.abs(exact) < np.finfo(np.float32).tiny) & (exact != 0)
+    assert (np.abs(got[sub].astype(np.float64) - exact[sub]) <= 2 * 2.0**-149).all()
+
+
+def test_specials():
+    x = SPECIALS
+    sig, th, silu = _run("sigmoid", x, "auto"), _run("tanh", x, "auto"), _run("silu", x, "auto")
+    nan = np.isnan(x)
+    assert np.isnan(sig[nan]).all() and np.isnan(th[nan]).all() and np.isnan(silu[nan]).all()
+    assert sig[x == np.inf][0] == 1.0 and sig[x == -np.inf][0] == 0.0
+    assert th[x == np.inf][0] == 1.0 and th[x == -np.inf][0] == -1.0
+    assert np.array_equal(np.signbit(th[x == 0]), np.signbit(x[x == 0])), "tanh(-0) must be -0"
+    assert th[1] == 0.0 and np.signbit(th[1])
+    tiny = np.abs(x) < 1e-30
+    np.testing.assert_array_equal(th[tiny & ~nan], x[tiny & ~nan])  # tanh(x) = x where x^2 underflows
+    assert sig[x == 0][0] == 0.5
+    # The portable loop gives the same at the specials (NaN where it gives NaN).
+    for name, got in (("sigmoid", sig), ("tanh", th), ("silu", silu)):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(_run(name, x, "blas")))
+
+
+def test_silu_is_x_times_the_sigmoid():
+    x = _grid()
+    sig, silu = _run("sigmoid", x, "auto"), _run("silu", x, "auto")
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(silu, x * sig)
+
+
+@pytest.mark.parametrize("n", list(range(1, 34)))
+def test_every_length(n):
+    """The masked tail of the 16-lane loop: each length gives the values of the long run."""
+    x = np.linspace(-3, 3, 64).astype(np.float32)
+    for name in ("sigmoid", "tanh", "silu"):
+        whole = _run(name, x, "auto")
+        np.testing.assert_array_equal(_run(name, x[:n], "auto"), whole[:n])
+
+
+@pytest.mark.parametrize("act", [pynn.Sigmoid, pynn.Tanh])
+def test_model_forward_matches_the_portable_kernel(act):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 40)).astype(np.float32)
+    model = pynn.Sequential([pynn.Dense(40, 64), act(), pynn.Dense(64, 3)], loss="mse", seed=0)
+    _core.set_kernel("auto")
+    fast = model.forward(X)
+    _core.set_kernel("blas")
+    portable = model.forward(X)
+    np.testing.assert_allclose(fast, portable, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_the_vector_kernel_is_the_one_that_runs(name):
+    """Under "auto" the results are not libm's bit for bit (else the dispatch sent float32
+    to the portable loop and the tests above measured libm twice)."""
+    x = _grid()
+    assert not np.array_equal(_run(name, x, "auto"), _run(name, x, "blas"))
