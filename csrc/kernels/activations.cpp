@@ -74,7 +74,10 @@ template <typename T>
 void activation_forward(T* y, const T* x, idx n, Act act, T alpha, bool avx512) {
     if constexpr (std::is_same_v<T, float>) {
         if (avx512 && (act == Act::sigmoid || act == Act::tanh || act == Act::silu)) {
-            by_chunks(n, [&](idx lo, idx hi) { avx512::activation_forward_rows(y + lo, x + lo, hi - lo, act); });
+            by_chunks(n, [&](idx lo, idx hi) {
+                if (avx512::activation_forward_rows(y + lo, x + lo, hi - lo, act)) return;
+                for (idx i = lo; i < hi; ++i) y[i] = forward_one(x[i], act, alpha);  // no vector kernel built
+            });
             return;
         }
     }

@@ -9,7 +9,8 @@ enum class Act : int { identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, sil
 
 // y (n) = f(x (n)); alpha is LeakyReLU's negative slope or ELU's alpha. y may alias x.
 // avx512: the caller's dispatch says the AVX-512 kernels may run; then float32 sigmoid,
-// tanh and SiLU take avx512::activation_forward_rows (within 4 ulp, not libm's bits).
+// tanh and SiLU take avx512::activation_forward_rows (sigmoid and tanh within 2.5 ulp;
+// not libm's bits).
 template <typename T>
 void activation_forward(T* y, const T* x, idx n, Act act, T alpha, bool avx512 = false);
 

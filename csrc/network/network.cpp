@@ -105,7 +105,7 @@ const T* Network<T>::forward(const T* X, idx B, bool training) {
                 dense_forward(out, in, P + s.w_off, s.use_bias ? P + s.b_off : nullptr, B, s.n_in, s.n_out);
                 break;
             case LayerKind::activation:
-                activation_forward(out, in, B * s.n_out, s.act, static_cast<T>(s.alpha), use_avx512());
+                activation_forward(out, in, B * s.n_out, s.act, static_cast<T>(s.alpha), fast_);  // the choice read above
                 break;
             case LayerKind::prelu:
                 prelu_forward(out, in, P + s.slope_off, B, s.n_out, s.k);

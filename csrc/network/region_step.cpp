@@ -204,7 +204,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                         }
                         if (act_in_store[l]) ++l;
                     } else {
-                        activation_forward(out, in, nr * s.n_out, s.act, static_cast<float>(s.alpha), use_avx512());
+                        activation_forward(out, in, nr * s.n_out, s.act, static_cast<float>(s.alpha), fast_);  // true here
                     }
                     in = out;
                 }

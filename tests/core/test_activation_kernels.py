@@ -3,19 +3,22 @@ exact values and against the portable libm loop they replace.
 
 On a CPU with AVX-512 a float32 model's (and pynn.functional's) sigmoid, tanh and SiLU run
 16 lanes wide with their own exp, so their bits differ from libm's. The contract: within
-3 ulp of the exact value (float64) for sigmoid and tanh -- libm's loop, measured the
-same way, is within 2.3 --, SiLU exactly x times that sigmoid, as the portable formula
-is; NaN stays NaN, +-inf give the limits, -0 stays -0 through tanh; and a model computes
-the same forward with either kernel to those ulps.
+2.5 ulp of the exact value (float64) for sigmoid and tanh (an exhaustive scan of all 2^32
+inputs gave 2.40 and 1.51; glibc's loop 2.40 and 2.19), SiLU exactly x times that
+sigmoid, as the portable formula is; NaN stays NaN (quieted), +-inf give the limits, +-0
+give what the portable code gives; and a model's forward runs this kernel.
 """
+import os
+
 import numpy as np
 import pytest
 
 import pynn
 from pynn import _core
 
-pytestmark = pytest.mark.skipif(not _core.avx512_supported(),
-                                reason="this CPU has no AVX-512: only the portable libm loop exists here")
+pytestmark = pytest.mark.skipif(not _core.avx512_supported() or bool(os.environ.get("PYNN_DISABLE_AVX512")),
+                                reason="no AVX-512 kernels here (the CPU has none, or PYNN_DISABLE_AVX512 is set): "
+                                       "only the portable libm loop runs")
 
 SPECIALS = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-38, -1e-38, 0.625, -0.625,
                      np.nextafter(np.float32(0.625), np.float32(0)), 88.7, -88.7, 103.9, -103.9, 200.0, -200.0],
@@ -24,8 +27,9 @@ SPECIALS = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-38, -
 
 @pytest.fixture(autouse=True)
 def _restore_kernel():
+    before = _core.get_kernel()
     yield
-    _core.set_kernel("auto")
+    _core.set_kernel("auto" if before == "avx512" else before)
 
 
 def _grid():
@@ -43,9 +47,12 @@ def _exact(name, x):
 
 
 def _ulps(got, exact):
-    """|got - exact| in units of float32's spacing at the exact value (normal results)."""
+    """|got - exact| in units of float32's spacing below the exact value (normal results;
+    the spacing of the binade the exact value lies in)."""
     sel = np.isfinite(exact) & (np.abs(exact) >= np.finfo(np.float32).tiny)
-    spacing = np.spacing(np.abs(exact[sel]).astype(np.float32)).astype(np.float64)
+    below = np.nextafter(np.abs(exact[sel]).astype(np.float32), np.float32(0))  # float32 <= |exact|
+    below = np.where(below.astype(np.float64) > np.abs(exact[sel]), np.nextafter(below, np.float32(0)), below)
+    spacing = np.spacing(below).astype(np.float64)
     return np.abs(got[sel].astype(np.float64) - exact[sel]) / spacing
 
 
@@ -55,13 +62,12 @@ def _run(name, x, kernel):
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])
-def test_within_3_ulp_of_exact(name):
+def test_within_2_5_ulp_of_exact(name):
     x = _grid()
-    got, libm = _run(name, x, "auto"), _run(name, x, "blas")
+    got = _run(name, x, "auto")
     assert got.dtype == np.float32
     exact = _exact(name, x)
-    assert _ulps(got, exact).max() <= 3.0, f"{name}: worst {_ulps(got, exact).max():.2f} ulp"
-    assert _ulps(libm, exact).max() <= 3.0  # the portable loop, for comparison
+    assert _ulps(got, exact).max() <= 2.5, f"{name}: worst {_ulps(got, exact).max():.2f} ulp"
     # Subnormal results (sigmoid far left): within one subnormal step.
     sub = (np.abs(exact) < np.finfo(np.float32).tiny) & (exact != 0)
     assert (np.abs(got[sub].astype(np.float64) - exact[sub]) <= 2 * 2.0**-149).all()
@@ -78,10 +84,20 @@ def test_specials():
     assert th[1] == 0.0 and np.signbit(th[1])
     tiny = np.abs(x) < 1e-30
     np.testing.assert_array_equal(th[tiny & ~nan], x[tiny & ~nan])  # tanh(x) = x where x^2 underflows
-    assert sig[x == 0][0] == 0.5
+    assert (sig[x == 0] == 0.5).all()  # +0 and -0
+    np.testing.assert_array_equal(np.signbit(silu[x == 0]), np.signbit(x[x == 0]))  # x * 0.5 keeps the sign
     # The portable loop gives the same at the specials (NaN where it gives NaN).
     for name, got in (("sigmoid", sig), ("tanh", th), ("silu", silu)):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(_run(name, x, "blas")))
+
+
+def test_nan_payloads_come_out_quiet():
+    bits = np.array([0x7FC00000, 0xFFC00000, 0x7F800001, 0xFF800001, 0x7FA00000], dtype=np.uint32)
+    x = bits.view(np.float32)
+    for name in ("sigmoid", "tanh", "silu"):
+        got = _run(name, x, "auto").view(np.uint32)
+        assert np.isnan(got.view(np.float32)).all()
+        assert (got & 0x00400000).all(), f"{name}: a signaling NaN came out signaling"
 
 
 def test_silu_is_x_times_the_sigmoid():
@@ -100,16 +116,21 @@ def test_every_length(n):
         np.testing.assert_array_equal(_run(name, x[:n], "auto"), whole[:n])
 
 
-@pytest.mark.parametrize("act", [pynn.Sigmoid, pynn.Tanh])
-def test_model_forward_matches_the_portable_kernel(act):
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 40)).astype(np.float32)
-    model = pynn.Sequential([pynn.Dense(40, 64), act(), pynn.Dense(64, 3)], loss="mse", seed=0)
+@pytest.mark.parametrize("name,act", [("sigmoid", pynn.Sigmoid), ("tanh", pynn.Tanh), ("silu", pynn.SiLU)])
+def test_a_models_forward_runs_the_vector_kernel(name, act):
+    """Dense with W = I and b = 0 passes X through exactly, so the model's output is the
+    activation of X: bit for bit pynn.functional's under "auto", libm's under "blas"."""
+    x = np.linspace(-6, 6, 16 * 3001).astype(np.float32).reshape(-1, 16)
+    model = pynn.Sequential([pynn.Dense(16, 16), act()], loss="mse", seed=0)
+    W, b = model.parameters()
+    W[...] = np.eye(16, dtype=np.float32)
+    b[...] = 0
+    fast, portable = _run(name, x, "auto"), _run(name, x, "blas")
+    assert not np.array_equal(fast, portable)
     _core.set_kernel("auto")
-    fast = model.forward(X)
+    np.testing.assert_array_equal(model.forward(x), fast)
     _core.set_kernel("blas")
-    portable = model.forward(X)
-    np.testing.assert_allclose(fast, portable, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(model.forward(x), portable)
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])
