@@ -7,8 +7,8 @@
 // loop: 2.40 and 2.19); SiLU is x times that sigmoid, as the portable formula, so it is
 // as accurate as the portable one (3.6 ulp, and tens of ulps where the sigmoid is
 // subnormal, x < -87, in both). The bits differ from libm's. NaN stays NaN (quieted);
-// +-inf give the limits; -0 gives what the portable code gives. Uses kernels/ only; built for AVX-512 and reached only where
-// dispatch/ found the CPU has it.
+// +-inf give the limits; -0 gives what the portable code gives. Uses kernels/ only; built
+// for AVX-512 and reached only where dispatch/ found the CPU has it.
 #include "kernels/activations.h"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))

@@ -2,9 +2,7 @@
 // C++ with per-function target clones. Uses common.h only.
 #include "kernels/optimizers.h"
 
-#include <omp.h>
-
-#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -156,16 +154,11 @@ inline double nonfinite_sum_any(const double* x, idx n) { return nonfinite_sum_d
 
 template <typename T>
 bool all_finite(const T* x, idx n) {
-    const int nt = n > kParallelGrain ? current_threads() : 1;
-    int bad = 0;
-#pragma omp parallel num_threads(nt) reduction(| : bad)
-    {
-        const int t = omp_get_thread_num(), k = omp_get_num_threads();
-        const idx per = ((n + k - 1) / k + 15) / 16 * 16;
-        const idx lo = std::min(n, per * t), hi = std::min(n, lo + per);
-        if (hi > lo) bad |= nonfinite_sum_any(x + lo, hi - lo) != T(0) ? 1 : 0;
-    }
-    return bad == 0;
+    std::atomic<bool> bad{false};
+    by_chunks(n, [&](idx lo, idx hi) {
+        if (nonfinite_sum_any(x + lo, hi - lo) != T(0)) bad.store(true, std::memory_order_relaxed);
+    });
+    return !bad.load();
 }
 
 template void sgd_update<float>(float*, const float*, float*, idx, const OptimizerConfig&, std::int64_t);
