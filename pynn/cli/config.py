@@ -33,7 +33,7 @@
 Every problem (TOML syntax, unknown key, wrong type, out-of-range value, missing file,
 absent label column) raises ConfigError with one line naming the file and the key.
 
-May import: pynn.nn, pynn.training, the base; tomllib (tomli before Python 3.11)."""
+May import: pynn.nn, pynn.training, pynn.io, the base; tomllib (tomli before Python 3.11)."""
 from __future__ import annotations
 
 import difflib
@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..io.nesting import check_nesting
 from ..nn.initializers import check_name
 from ..nn.layers import LAYERS
 from ..nn.optimizers import OPTIMIZERS, optimizer_settings
@@ -306,9 +307,12 @@ def parse_config(path: str) -> TrainConfig:
 
 def parse_config_text(text: str, source: str = "<config>", base_dir: str = ".") -> TrainConfig:
     try:
+        check_nesting(text, "toml")  # before tomllib, which recurses per level
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {str(exc).splitlines()[0]}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{source}: invalid TOML: arrays or inline tables {exc}") from None
     return parse_config_dict(raw, source, base_dir)
 
 

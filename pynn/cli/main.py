@@ -13,7 +13,6 @@ May import: the rest of pynn.cli (config, errors, train, bench) and every room b
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -21,6 +20,7 @@ import sys
 import numpy as np
 
 from .._version import __version__
+from ..io.nesting import loads_json
 from ..nn import machine
 from ..nn.layers import Dense, ReLU
 from ..nn.loading import load
@@ -41,9 +41,20 @@ def _load_model(path: str) -> Sequential:
     return load(path)  # ValueError naming the problem for a broken file
 
 
+def _saved_json(model, key: str):
+    """The JSON entry `key` that `pynn train` saved in the model file, or None."""
+    text = getattr(model, "metadata", {}).get(key)
+    if text is None:
+        return None
+    try:
+        return loads_json(text)
+    except ValueError as exc:
+        raise CliError(f"the model file's metadata {key!r} is not valid JSON ({exc})") from None
+
+
 def _classes(model):
-    text = getattr(model, "metadata", {}).get("classes")
-    return None if text is None else np.asarray(json.loads(text))
+    classes = _saved_json(model, "classes")
+    return None if classes is None else np.asarray(classes)
 
 
 def _read(args, model, need_labels: bool):
@@ -55,8 +66,8 @@ def _read(args, model, need_labels: bool):
     else:
         label = args.label
         if label is None:
-            saved = getattr(model, "metadata", {}).get("label_column")
-            label = json.loads(saved) if saved else "label"
+            label = _saved_json(model, "label_column")
+            label = "label" if label is None else label  # a saved 0 is a column index
         elif label.lstrip("-").isdigit():
             label = int(label)
         names, n_cols = csv_columns(path)
@@ -194,7 +205,7 @@ def _plot(args) -> int:
     if src.lower().endswith(".json"):
         try:
             with open(src, encoding="utf-8") as f:
-                history = json.load(f)
+                history = loads_json(f.read())
         except (OSError, ValueError) as exc:
             raise CliError(f"{src}: not a JSON history ({exc})") from None
         if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):

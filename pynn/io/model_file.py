@@ -17,8 +17,9 @@ Two saves of one model hold the same tensors and metadata, but the package write
 metadata entries in an order of its own that changes from process to process, so the
 files' bytes (and a hash of them) may differ.
 
-May import: pynn._files, pynn._version, pynn.io.safetensors_file. The model is read
-through its public accessors (get_config, named_parameters, state(), optimizer, history).
+May import: pynn._files, pynn._version, pynn.io.safetensors_file, pynn.io.nesting.
+The model is read through its public accessors (get_config, named_parameters, state(),
+optimizer, history).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from .._files import finite_json
 from .._version import __version__
+from .nesting import loads_json
 from .safetensors_file import DTYPE_CODES, write_safetensors
 
 __all__ = ["save", "FORMAT_NAME", "FORMAT_VERSION", "checksum", "int_meta", "json_meta", "check_tensors"]
@@ -101,10 +103,10 @@ def int_meta(metadata: dict, key: str, name: str, default=None) -> int:
 
 def json_meta(metadata: dict, key: str, name: str):
     try:
-        return json.loads(metadata[key])
+        return loads_json(metadata[key])
     except KeyError:
         raise ValueError(f"{name}: metadata entry {key!r} is missing") from None
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         raise ValueError(f"{name}: metadata {key!r} is not valid JSON ({exc})") from None
 
 

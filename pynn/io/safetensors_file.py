@@ -8,10 +8,9 @@ metadata), then the tensors' raw bytes. pynn reads and writes it with the `safet
 package, the format's reference implementation, so any tool opens pynn's files
 (`safetensors.numpy.load_file`) and loading an untrusted file cannot run code.
 
-May import: pynn._files."""
+May import: pynn._files, pynn.io.nesting."""
 from __future__ import annotations
 
-import json
 import os
 import struct
 
@@ -20,6 +19,7 @@ import safetensors
 import safetensors.numpy
 
 from .._files import atomic_write
+from .nesting import loads_json
 
 __all__ = ["write_safetensors", "read_safetensors", "parse_safetensors", "DTYPE_CODES"]
 
@@ -75,8 +75,8 @@ def parse_safetensors(raw: bytes, name: str) -> tuple[dict, dict]:
     # "__metadata__" entry, which deserialize has just checked to be JSON mapping str to str.
     (n,) = struct.unpack("<Q", raw[:8])
     try:
-        metadata = json.loads(raw[8:8 + n].decode("utf-8")).get("__metadata__") or {}
-    except (ValueError, RecursionError, AttributeError) as exc:  # should Python's json refuse what the package took
+        metadata = loads_json(raw[8:8 + n]).get("__metadata__") or {}
+    except (ValueError, AttributeError) as exc:  # should Python's json refuse what the package took
         raise ValueError(f"{name}: the header is not valid JSON ({exc}); corrupted or not a safetensors file") from None
     if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise ValueError(f"{name}: __metadata__ must map strings to strings")

@@ -204,6 +204,7 @@ def test_example_configs_are_all_tried():
 
 # ---------------------------------------------------------------------------- bad input
 BAD_CONFIGS = [
+    ("x = " + "[" * 100_000 + "]" * 100_000, "invalid TOML: arrays or inline tables nested 100000 levels deep; at most 64 are read"),
     ("epoch = 3", "epoch: unknown key"),
     ("[train]\nepochs = \"10\"", "train.epochs: must be an integer, got a string '10'"),
     ("[train]\nepoch = 10", "train.epoch: unknown key; did you mean 'epochs'?"),
@@ -340,3 +341,19 @@ def test_config_validation_never_crashes(tmp_path):
             assert str(exc).startswith("fuzz.toml: ") and "\n" not in str(exc)
 
     check()
+
+
+def test_deep_json_in_a_model_or_history_is_one_line(tmp_path, capsys, monkeypatch):
+    """JSON the CLI reads from files (a model's saved classes, a history for plot) is
+    bounded like pynn.load's: a 100,000-level bomb is exit status 2, not a traceback."""
+    monkeypatch.chdir(tmp_path)
+    bomb = "[" * 100_000 + "]" * 100_000
+    pynn.Sequential([pynn.Dense(4, 3)], seed=0).save(tmp_path / "m.safetensors", metadata={"classes": bomb})
+    np.save(tmp_path / "X.npy", np.zeros((2, 4)))
+    (tmp_path / "h.json").write_text('{"loss": ' + bomb + "}")
+    for args, message in ((["predict", "m.safetensors", "X.npy"],
+                           "the model file's metadata 'classes' is not valid JSON (nested 100000 levels deep"),
+                          (["plot", "h.json"], "h.json: not a JSON history (nested 100001 levels deep")):
+        assert cli.main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err

@@ -306,7 +306,8 @@ def test_foreign_files(tmp_path):
 
 
 def test_deeply_nested_json_is_a_value_error():
-    """[[[[...]]]] makes json recurse too deep: still a ValueError, in the header or the metadata."""
+    """[[[[...]]]] would make json recurse too deep: a ValueError, in the header or the metadata
+    (the metadata by pynn.io.nesting's scan, so json never recurses near the limit)."""
     bomb = b"[" * 200_000 + b"]" * 200_000
     with pytest.raises(ValueError, match="not valid JSON"):
         load_bytes(struct.pack("<Q", len(bomb)) + bomb)
@@ -472,3 +473,22 @@ def test_non_finite_tensor(tmp_path):
     safetensors_file.write_safetensors(path, tensors, meta)
     with pytest.raises(ValueError, match="NaN or inf"):
         pynn.load(path)
+
+
+def test_deep_json_in_any_entry_is_refused_before_parsing(tmp_path):
+    """Every JSON entry pynn.load reads goes through the bounded reader: architecture,
+    optimizer and history alike name the entry and the depth (in a file whose checksum
+    is right, so the entry's own check is what refuses it)."""
+    model = _model()
+    model.fit(np.ones((8, 6)), np.arange(8) % 3, epochs=1, verbose=0)
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    order = [name for name, _ in model.named_parameters()] + list(model.optimizer.buffers)
+    for key in ("architecture", "optimizer", "history"):
+        tensors, meta = safetensors_file.read_safetensors(path)
+        assert key in meta
+        meta[key] = "[" * 5000 + "]" * 5000
+        meta["sha256"] = model_file.checksum(meta, [tensors[name] for name in order])
+        safetensors_file.write_safetensors(tmp_path / "deep.safetensors", tensors, meta)
+        with pytest.raises(ValueError, match=f"metadata '{key}' is not valid JSON \\(nested 5000 levels deep"):
+            pynn.load(tmp_path / "deep.safetensors")
