@@ -17,8 +17,8 @@ import numpy as np
 
 from .. import _checks
 
-__all__ = ["BLOCK_BYTES", "PREDICT_ROWS", "feature_rows", "gather_rows", "in_place", "is_mapped", "predict_rows",
-           "train_rows"]
+__all__ = ["BLOCK_BYTES", "PREDICT_ROWS", "check_finite_rows", "feature_rows", "gather_rows", "in_place", "is_mapped",
+           "nonfinite_rows_error", "predict_rows", "train_rows"]
 
 # The most a block of converted or gathered rows takes.
 BLOCK_BYTES = 8 << 20
@@ -53,21 +53,35 @@ def gather_rows(X: np.ndarray, rows, dtype: str) -> np.ndarray:
     return _checks.contiguous(X[rows], dtype)
 
 
-def feature_rows(X, name: str, dtype: str, n_features: int | None = None) -> np.ndarray:
+def feature_rows(X, name: str, dtype: str, n_features: int | None = None, check_finite: bool = True) -> np.ndarray:
     """X as a validated (n_samples, n_features) ndarray: a view of X when the core can
     read it in place (a memmap too); a memory-mapped X in another dtype or layout
     unconverted (it is converted block by block where it is read); anything else
-    converted to a C-contiguous array of dtype once. Finiteness is checked in the core
-    in one pass, or block by block after conversion, so a value that overflows dtype
-    is caught as in _checks.features."""
+    converted to a C-contiguous array of dtype once. Then check_finite_rows, unless
+    the caller proves finiteness another way (check_finite=False: fit, see fitting.py)."""
     arr = _checks.feature_matrix(X, name, n_features)
     if not in_place(arr, dtype) and not is_mapped(arr):
         arr = _checks.contiguous(arr, dtype)
-    if not (in_place(arr, dtype) and _checks.all_finite(arr)):
-        bad = _first_bad_block(arr, dtype)
-        if bad is not None:
-            raise _checks.nonfinite_error(name, bad, dtype)
+    if check_finite:
+        check_finite_rows(arr, name, dtype)
     return arr
+
+
+def check_finite_rows(X: np.ndarray, name: str, dtype: str) -> None:
+    """ValueError unless every value of feature_rows' X is finite in dtype."""
+    error = nonfinite_rows_error(X, name, dtype)
+    if error is not None:
+        raise error
+
+
+def nonfinite_rows_error(X: np.ndarray, name: str, dtype: str) -> ValueError | None:
+    """The ValueError naming a non-finite value of feature_rows' X in dtype, None when all
+    are finite: in the core in one pass, or block by block after conversion, so a value
+    that overflows dtype is caught as in _checks.features."""
+    if in_place(X, dtype) and _checks.all_finite(X):
+        return None
+    bad = _first_bad_block(X, dtype)
+    return None if bad is None else _checks.nonfinite_error(name, bad, dtype)
 
 
 def _first_bad_block(X: np.ndarray, dtype: str) -> np.ndarray | None:
