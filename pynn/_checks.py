@@ -2,7 +2,9 @@
 
 Every public entry point validates what it gets *before* the core sees it, so a bad
 call raises a ValueError/TypeError naming the argument, what was expected and what
-came, and leaves the model untouched.
+came, and leaves the model untouched. One exception, with the same outcome: fit may let
+its first epoch prove X finite instead of a pass over it, and undo the epoch when it
+does not (pynn/nn/fitting.py, _first_epoch_proves_finite).
 
 May import: NumPy; pynn._core (all_finite: this module is its door)."""
 from __future__ import annotations

@@ -40,11 +40,9 @@ def fit(model, X, y, epochs, batch_size, optimizer, shuffle, validation_data, ve
             raise ValueError("with chunks, sample weights go into the chunks: (X_chunk, y_chunk, sample_weight_chunk)")
         data = ChunkEpochs(ChunkSource(X, epochs, bool(shuffle), model.seed), lambda entry, k: _chunk(model, entry, k), model.seed, bool(shuffle))
     else:
-        X = feature_rows(X, "X", model.dtype, model.n_inputs, check_finite=False)
+        X = feature_rows(X, "X", model.dtype, model.n_inputs, check_finite=False)  # checked below
         if _first_epoch_proves_finite(model, X, run, callbacks, optimizer):
             unchecked = X
-        else:
-            check_finite_rows(X, "X", model.dtype)
         if run is not None and not in_place(X, model.dtype):
             # One core epoch call per epoch: every process must take the same steps.
             X = np.ascontiguousarray(X, dtype=model.dtype)
@@ -67,8 +65,6 @@ def fit(model, X, y, epochs, batch_size, optimizer, shuffle, validation_data, ve
         train_rows_ = None
         if validation_split > 0:
             train_rows_, validation = _split_validation(model, X, targets, validation_split)
-            if unchecked is not None:  # the epochs never visit the held-out rows: checked as copied out
-                check_finite_rows(validation[0], "X", model.dtype)
         data = ArrayEpochs(X, targets, train_rows_, model.seed, bool(shuffle))
     callbacks = list(callbacks or [])
     for cb in callbacks:
@@ -76,7 +72,13 @@ def fit(model, X, y, epochs, batch_size, optimizer, shuffle, validation_data, ve
             raise TypeError(f"callbacks must be pynn.Callback instances, got {_checks.describe(cb)}")
     if terminate_on_nan and not any(isinstance(cb, TerminateOnNaN) for cb in callbacks):
         callbacks.append(TerminateOnNaN())
-    bound_before, kind_before = model.optimizer, model.state().optimizer_kind
+    if y is not None:
+        # X's values last among the arguments, whether the pass or the first epoch checks them.
+        if unchecked is None:
+            check_finite_rows(X, "X", model.dtype)
+        elif validation_split > 0 and not _checks.all_finite(validation[0]):  # rows no epoch visits
+            check_finite_rows(X, "X", model.dtype)  # the error the whole pass gives
+    before = (model.optimizer, model.state().optimizer_kind, model.stop_training)
     config = model._bind_optimizer(optimizer)
 
     history = History()
@@ -105,10 +107,7 @@ def fit(model, X, y, epochs, batch_size, optimizer, shuffle, validation_data, ve
             except DivergenceError as exc:  # the epoch is undone; a TerminateOnNaN turns it into a stop
                 error = None if unchecked is None else nonfinite_rows_error(unchecked, "X", model.dtype)
                 if error is not None:  # X's fault, not the training's: as if checked before anything ran
-                    if model.optimizer is not bound_before:
-                        model._net.reset_optimizer_state()
-                        model.optimizer = bound_before
-                        model.state().optimizer_kind = kind_before
+                    _undo_binding(model, *before)
                     raise error from None
                 guard = next((cb for cb in callbacks if isinstance(cb, TerminateOnNaN)), None)
                 if guard is None:
@@ -137,29 +136,43 @@ def fit(model, X, y, epochs, batch_size, optimizer, shuffle, validation_data, ve
 
 def _first_epoch_proves_finite(model, X: np.ndarray, run, callbacks, optimizer) -> bool:
     """True when fit may skip its pass over X that proves every value finite (one read
-    of all of X: ~4 ms of a 188 MB X, 2% of a one-epoch fit of the benchmark) and let the
-    first epoch prove it instead.
+    of all of X: 4-6 ms of a 188 MB X, 2-3% of a one-epoch fit of the benchmark) and let
+    the first epoch prove it instead.
 
     A NaN or inf in a row the epoch visits reaches the first Dense layer's weight
     gradient, dW = dZ^T X, as NaN or inf whatever the network does after that layer:
     0 * inf and 0 * NaN are NaN, so a row of weight 0, a dead unit or a saturated one
-    still poisons it. The core then raises DivergenceError before that batch's update,
-    the epoch is undone, and fit runs the pass, which names X's value as before. So the
-    outcome is the old one exactly when nothing outside the model saw the epoch run and
-    the epoch would have visited all of X:
+    still carries it (no dW kernel skips zero rows; the bf16 conversions keep NaN). The
+    core then raises DivergenceError before that batch's update, the epoch is undone,
+    and fit runs the pass, which names X's value as before and undoes the rest
+    (_undo_binding). So the outcome is the old one when nothing outside the model saw
+    the epoch run and the epochs visit all of X:
     - arrays in one process (chunks are checked as they are read; with comm= each
       process's verdict must come before any collective step);
     - no callbacks of the user's (a progress bar over epochs only shows one starting);
     - a built-in loss, computed in the core (a loss function could mask a NaN);
-    - the network starts with a Dense layer (an activation or dropout before it could
-      map inf to a finite value);
-    - X in memory, read in place (a converted X is checked as it is converted; a memory
-      map's held-out rows are read where they are, every epoch);
-    - an optimizer binding that fit can undo: the model has none yet, or keeps its own.
+    - X in memory (converted once if it had to be): a memory map's held-out rows are
+      read where they are every epoch, and held-out rows of an X in memory are checked
+      as a copy before training;
+    - an optimizer binding fit can undo: the model has none yet, or keeps its own.
+    What differs: a bad value is reported once the epoch reaches it (up to an epoch
+    later than the pass would), and a progress bar (verbose=1) may have started.
     tests/training/test_finite_proof.py checks the claim on every kernel path."""
+    # Sequential requires a first Dense layer today; checked so a new first layer cannot
+    # void the claim (an activation or dropout before it could map inf to a finite value).
     return (run is None and not callbacks and isinstance(model.loss, str)
             and isinstance(model.layers[0], Dense) and in_place(X, model.dtype) and not is_mapped(X)
             and (model.optimizer is None or optimizer is None or optimizer is model.optimizer))
+
+
+def _undo_binding(model, optimizer, optimizer_kind: str, stop_training: bool) -> None:
+    """What fit changed besides the snapshot's buffers and counters (which the failed
+    epoch has restored): the optimizer it bound and the core's record of its kind."""
+    if model.optimizer is not optimizer:  # None before (_first_epoch_proves_finite)
+        model._net.reset_optimizer_state()
+        model.optimizer = optimizer
+    model.state().optimizer_kind = optimizer_kind
+    model.stop_training = stop_training
 
 
 def _split_validation(model, X, targets, fraction: float):

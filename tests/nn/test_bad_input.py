@@ -1,5 +1,6 @@
 """Bad input: every public entry point answers with a ValueError/TypeError that names the
-argument, before the core sees anything, and a rejected call leaves the model
+argument, before the core sees anything (but fit's X values, which its first epoch may
+check: tests/training/test_finite_proof.py), and a rejected call leaves the model
 bit-identical. Other numeric dtypes and memory layouts are accepted and converted. Sizes
 too large to allocate are a MemoryError, and diverging training a DivergenceError that
 leaves finite parameters.

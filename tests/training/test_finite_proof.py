@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import pynn
 from pynn import _checks, _core
+from pynn.nn import fitting
 
 ACTIVATIONS = [pynn.ReLU, pynn.Sigmoid, pynn.Tanh, pynn.LeakyReLU, pynn.ELU, pynn.GELU, pynn.SiLU, pynn.Softplus,
                pynn.Identity]
@@ -27,7 +28,20 @@ def _model_state(model) -> tuple:
     """Everything fit may change, as bytes and plain values."""
     state = model.state()
     return (state.params.tobytes(), tuple(b.tobytes() for b in state.optimizer_buffers), state.opt_step,
-            state.train_forwards, state.optimizer_kind, model.optimizer, model.epochs_done, model.history)
+            state.train_forwards, state.optimizer_kind, model.optimizer, model.epochs_done, model.history,
+            model.stop_training)
+
+
+class _Taken:
+    """Records what _first_epoch_proves_finite answered, so a test knows which path ran."""
+
+    def __enter__(self):
+        self.answers, self._real = [], fitting._first_epoch_proves_finite
+        fitting._first_epoch_proves_finite = lambda *a: self.answers.append(self._real(*a)) or self.answers[-1]
+        return self
+
+    def __exit__(self, *exc):
+        fitting._first_epoch_proves_finite = self._real
 
 
 def _data(rng, n, n_in, loss, n_out, dtype):
@@ -80,9 +94,12 @@ def test_a_nonfinite_value_anywhere_is_the_old_value_error_and_the_model_is_unch
     draw = data.draw
     dtype = draw(st.sampled_from(["float32", "float64"]), label="dtype")
     loss = draw(st.sampled_from(["softmax_cross_entropy", "binary_cross_entropy", "mse"]), label="loss")
-    n, n_in, hidden = draw(st.integers(1, 80)), draw(st.integers(1, 40)), draw(st.integers(1, 24))
+    n = draw(st.integers(1, 80))
+    # wide layers too: "medium" runs bf16 products from 128 x 128 up
+    n_in, hidden = draw(st.sampled_from([(draw(st.integers(1, 40)), draw(st.integers(1, 24))), (200, 160)]))
     n_out = draw(st.integers(2, 4)) if loss == "softmax_cross_entropy" else draw(st.integers(1, 3))
-    layers = [pynn.Dense(n_in, hidden), draw(st.sampled_from(ACTIVATIONS), label="activation")()]
+    activation = draw(st.sampled_from(ACTIVATIONS + [pynn.PReLU]), label="activation")
+    layers = [pynn.Dense(n_in, hidden), activation(hidden) if activation is pynn.PReLU else activation()]
     if draw(st.booleans(), label="dropout"):
         layers.append(pynn.Dropout(0.5))
     layers.append(pynn.Dense(hidden, n_out))
@@ -92,26 +109,33 @@ def test_a_nonfinite_value_anywhere_is_the_old_value_error_and_the_model_is_unch
 
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     X, y = _data(rng, n, n_in, loss, n_out, dtype)
+    if loss == "softmax_cross_entropy" and draw(st.booleans(), label="probability rows"):
+        y = rng.dirichlet(np.ones(n_out), n).astype(dtype)
     weights = None
     if draw(st.booleans(), label="weights"):
         weights = rng.uniform(0, 2, n) * (rng.uniform(size=n) > 0.3)  # zeros among them
     if draw(st.booleans(), label="trained before"):  # an optimizer state and moments to keep
         model.fit(X, y, epochs=1, batch_size=8, verbose=0, optimizer=draw(st.sampled_from(["adam", "sgd"])))
     row, col = draw(st.integers(0, n - 1), label="row"), draw(st.integers(0, n_in - 1), label="col")
-    bad = draw(st.sampled_from([np.nan, np.inf, -np.inf]), label="value")
-    X[row, col] = bad
+    bits = draw(st.sampled_from([0x7FC00000, 0x7FFFFFFF, 0xFFFFFFFF, 0x7F800001, 0x7F800000, 0xFF800000]))
+    bad = np.array([bits], np.uint32).view(np.float32)[0]  # quiet, payload, signalling NaN; +-inf
+    with np.errstate(invalid="ignore"):  # a signalling NaN into a float64 X
+        X[row, col] = bad
     if weights is not None and draw(st.booleans(), label="bad row weighs 0"):
         weights[row] = 0.0
     optimizer = draw(st.sampled_from([None, "keep", pynn.Adam(lr=1e-3), pynn.SGD(lr=0.1, momentum=0.9)]))
     if optimizer == "keep":
         optimizer = model.optimizer
     split = draw(st.sampled_from([0.0, 0.3])) if n >= 8 else 0.0
+    model.stop_training = draw(st.booleans())  # an earlier fit's EarlyStopping leaves it True
     before = _model_state(model)
     word = "NaN" if np.isnan(bad) else "inf"
-    with pytest.raises(ValueError, match=f"X contains {word}"):
+    with _Taken() as taken, pytest.raises(ValueError, match=f"X contains {word}"):
         model.fit(X, y, epochs=2, batch_size=draw(st.integers(1, n + 3), label="batch"), verbose=0,
                   sample_weight=weights, optimizer=optimizer, shuffle=draw(st.booleans()), validation_split=split)
     assert _model_state(model) == before
+    # the first epoch found it, unless fit could not have undone the optimizer it was given
+    assert taken.answers == [before[5] is None or optimizer is None or optimizer is before[5]]
 
 
 @pytest.mark.parametrize("precision", ["highest", "medium"])
@@ -139,8 +163,38 @@ def test_a_real_divergence_is_still_a_divergence():
     X, y = _data(rng, 64, 5, "mse", 1, "float32")
     X *= 1e18
     model = pynn.Sequential([pynn.Dense(5, 4), pynn.ReLU(), pynn.Dense(4, 1)], loss="mse", seed=0)
-    with pytest.raises(pynn.DivergenceError):
-        model.fit(X, y, epochs=1, verbose=0, terminate_on_nan=False, optimizer=pynn.SGD(lr=1.0))
-    with pytest.warns(RuntimeWarning, match="not finite"):
-        model.fit(X, y, epochs=3, verbose=0, optimizer=pynn.SGD(lr=1.0))
+    model.optimizer = pynn.SGD(lr=1.0)  # fit keeps it: the first epoch checks X
+    with _Taken() as taken:
+        with pytest.raises(pynn.DivergenceError):
+            model.fit(X, y, epochs=1, verbose=0, terminate_on_nan=False)
+        with pytest.warns(RuntimeWarning, match="not finite"):
+            model.fit(X, y, epochs=3, verbose=0)
+    assert taken.answers == [True, True]
     assert model.history.params["diverged_epoch"] == 0
+
+
+def test_argument_errors_come_before_X_values_either_way():
+    """The first epoch can only check X after the other arguments: so does the pass."""
+    X, y = _data(np.random.default_rng(3), 40, 6, "softmax_cross_entropy", 3, "float32")
+    X[5, 2] = np.nan
+    model = pynn.Sequential([pynn.Dense(6, 5), pynn.ReLU(), pynn.Dense(5, 3)], seed=0)
+    for callbacks in (None, [pynn.training.callbacks.History()]):
+        with pytest.raises(ValueError, match="batch_size"):
+            model.fit(X, y, batch_size=0, verbose=0, callbacks=callbacks)
+        with pytest.raises(ValueError, match="class label 7"):
+            model.fit(X, np.full(40, 7), verbose=0, callbacks=callbacks)
+        with pytest.raises(ValueError, match="X contains NaN"):
+            model.fit(X, y, verbose=0, callbacks=callbacks)
+
+
+def test_a_bad_held_out_row_gives_the_message_of_the_whole_pass():
+    """validation_split's held-out rows are checked before training (no epoch visits
+    them), and the message is the one the pass over all of X gives: its first bad block."""
+    X, y = _data(np.random.default_rng(4), 50, 6, "softmax_cross_entropy", 3, "float32")
+    X[0, 0], X[-1, 0] = np.nan, np.inf
+    for callbacks in (None, [pynn.training.callbacks.History()]):
+        model = pynn.Sequential([pynn.Dense(6, 5), pynn.ReLU(), pynn.Dense(5, 3)], seed=0)
+        before = _model_state(model)
+        with pytest.raises(ValueError, match="X contains NaN"):
+            model.fit(X, y, verbose=0, validation_split=0.5, callbacks=callbacks)
+        assert _model_state(model) == before
