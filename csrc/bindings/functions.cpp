@@ -44,8 +44,9 @@ Array<T> apply_activation_grad(Array<T> x, const std::string& name, double alpha
     std::fill(ones.mutable_data(), ones.mutable_data() + n, T(1));
     py::gil_scoped_release release;
     ThreadScope threads(effective_threads());
-    activation_forward(y.mutable_data(), x.data(), n, act, static_cast<T>(alpha), use_avx512());
-    activation_backward(dx.mutable_data(), ones.data(), x.data(), y.data(), n, act, static_cast<T>(alpha));
+    const bool avx512 = use_avx512();  // one answer for both passes, as a model's step
+    activation_forward(y.mutable_data(), x.data(), n, act, static_cast<T>(alpha), avx512);
+    activation_backward(dx.mutable_data(), ones.data(), x.data(), y.data(), n, act, static_cast<T>(alpha), avx512);
     return dx;
 }
 

@@ -73,7 +73,7 @@ inline T derivative_one(T x, T y, Act act, T alpha) {
 template <typename T>
 void activation_forward(T* y, const T* x, idx n, Act act, T alpha, bool avx512) {
     if constexpr (std::is_same_v<T, float>) {
-        if (avx512 && (act == Act::sigmoid || act == Act::tanh || act == Act::silu)) {
+        if (avx512 && (act == Act::sigmoid || act == Act::tanh || act == Act::silu || act == Act::gelu)) {
             by_chunks(n, [&](idx lo, idx hi) {
                 if (avx512::activation_forward_rows(y + lo, x + lo, hi - lo, act)) return;
                 for (idx i = lo; i < hi; ++i) y[i] = forward_one(x[i], act, alpha);  // no vector kernel built
@@ -95,7 +95,16 @@ void activation_forward(T* y, const T* x, idx n, Act act, T alpha, bool avx512) 
 }
 
 template <typename T>
-void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act act, T alpha) {
+void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act act, T alpha, bool avx512) {
+    if constexpr (std::is_same_v<T, float>) {
+        if (avx512 && (act == Act::silu || act == Act::gelu)) {  // libm's exp/erf, one element at a time
+            by_chunks(n, [&](idx lo, idx hi) {
+                if (avx512::activation_backward_rows(dx + lo, dy + lo, x + lo, hi - lo, act)) return;
+                for (idx i = lo; i < hi; ++i) dx[i] = dy[i] * derivative_one(x[i], y[i], act, alpha);  // no kernel built
+            });
+            return;
+        }
+    }
     if (act == Act::relu) {
         // dy[i] loaded unconditionally: a load under the condition kept the loop scalar.
 #pragma omp parallel for simd if (parallel : n > kParallelGrain) num_threads(current_threads())
@@ -161,7 +170,7 @@ void softmax_rows_forward(T* y, const T* x, idx R, idx C) {
 
 #define PYNN_INSTANTIATE(T)                                                                 \
     template void activation_forward<T>(T*, const T*, idx, Act, T, bool);                  \
-    template void activation_backward<T>(T*, const T*, const T*, const T*, idx, Act, T);    \
+    template void activation_backward<T>(T*, const T*, const T*, const T*, idx, Act, T, bool); \
     template void prelu_forward<T>(T*, const T*, const T*, idx, idx, idx);                  \
     template void prelu_backward<T>(T*, T*, const T*, const T*, const T*, idx, idx, idx);    \
     template void softmax_rows_forward<T>(T*, const T*, idx, idx);

@@ -9,15 +9,16 @@ enum class Act : int { identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, sil
 
 // y (n) = f(x (n)); alpha is LeakyReLU's negative slope or ELU's alpha. y may alias x.
 // avx512: the caller's dispatch says the AVX-512 kernels may run; then float32 sigmoid,
-// tanh and SiLU take avx512::activation_forward_rows (sigmoid and tanh within 2.5 ulp;
-// not libm's bits).
+// tanh, SiLU and GELU take avx512::activation_forward_rows (sigmoid and tanh within 2.5
+// ulp, GELU within 12; not libm's bits).
 template <typename T>
 void activation_forward(T* y, const T* x, idx n, Act act, T alpha, bool avx512 = false);
 
 // dx (n) = dy (n) * f'(x); x is the input, y the output of the forward pass (some
-// derivatives are cheaper from y). Overwrites dx; dx may alias dy.
+// derivatives are cheaper from y). Overwrites dx; dx may alias dy. avx512: as for the
+// forward; float32 SiLU and GELU then take avx512::activation_backward_rows.
 template <typename T>
-void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act act, T alpha);
+void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act act, T alpha, bool avx512 = false);
 
 // PReLU with a learnable slope: x, y (B,C); slope (K) with K == 1 (shared) or K == C.
 template <typename T>
@@ -28,9 +29,12 @@ template <typename T>
 void prelu_backward(T* dx, T* dslope, const T* dy, const T* x, const T* slope, idx B, idx C, idx K);
 
 namespace avx512 {
-// y (n) = f(x (n)) for f = sigmoid, tanh or SiLU in float32 (activations_avx512.cpp, AVX-512
-// CPUs only); false (nothing written) for the other activations. y may alias x.
+// y (n) = f(x (n)) for f = sigmoid, tanh, SiLU or GELU in float32 (activations_avx512.cpp,
+// AVX-512 CPUs only); false (nothing written) for the other activations. y may alias x.
 bool activation_forward_rows(float* y, const float* x, idx n, Act act);
+// dx (n) = dy (n) * f'(x (n)) for f = SiLU or GELU in float32; false (nothing written) for
+// the others. dx may alias dy.
+bool activation_backward_rows(float* dx, const float* dy, const float* x, idx n, Act act);
 }  // namespace avx512
 
 // y (R,C) = softmax of each row of x (R,C): exp(x - max) / sum, in T. y may not alias x.

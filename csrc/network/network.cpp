@@ -168,7 +168,7 @@ void Network<T>::backward(const T* X, const T* d_out, idx B) {
                                P + s.w_off, B, s.n_in, s.n_out);
                 break;
             case LayerKind::activation:
-                activation_backward(dx, d, in, out, B * s.n_out, s.act, static_cast<T>(s.alpha));
+                activation_backward(dx, d, in, out, B * s.n_out, s.act, static_cast<T>(s.alpha), fast_);  // as the forward
                 break;
             case LayerKind::prelu:
                 prelu_backward(dx, G + s.slope_off, d, in, P + s.slope_off, B, s.n_out, s.k);

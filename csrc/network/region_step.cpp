@@ -253,7 +253,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                     } else {
                         float* dx = rows_of(l - 1);
                         activation_backward(dx, d, outs_[l - 1] + r0 * s.n_out, outs_[l] + r0 * s.n_out, nr * s.n_out,
-                                            s.act, static_cast<float>(s.alpha));
+                                            s.act, static_cast<float>(s.alpha), fast_);
                         d = dx;
                     }
                 }

@@ -1,5 +1,6 @@
-"""The AVX-512 float32 sigmoid, tanh and SiLU (csrc/kernels/activations_avx512.cpp) against
-exact values and against the portable libm loop they replace.
+"""The AVX-512 float32 sigmoid, tanh and SiLU forward (csrc/kernels/activations_avx512.cpp)
+against exact values and against the portable libm loop they replace (GELU and the
+backward kernels: test_gelu_silu_kernels.py).
 
 On a CPU with AVX-512 a float32 model's (and pynn.functional's) sigmoid, tanh and SiLU run
 16 lanes wide with their own exp, so their bits differ from libm's. The contract: within
