@@ -16,9 +16,11 @@ void activation_forward(T* y, const T* x, idx n, Act act, T alpha, bool avx512 =
 
 // dx (n) = dy (n) * f'(x); x is the input, y the output of the forward pass (some
 // derivatives are cheaper from y). Overwrites dx; dx may alias dy. avx512: as for the
-// forward; float32 SiLU and GELU then take avx512::activation_backward_rows.
+// forward, and with the forward's value (no default: a step must not pair the vector
+// forward with libm's backward); float32 SiLU and GELU then take
+// avx512::activation_backward_rows.
 template <typename T>
-void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act act, T alpha, bool avx512 = false);
+void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act act, T alpha, bool avx512);
 
 // PReLU with a learnable slope: x, y (B,C); slope (K) with K == 1 (shared) or K == C.
 template <typename T>

@@ -17,7 +17,7 @@ import pytest
 import pynn
 from pynn import _core
 
-pytestmark = pytest.mark.skipif(not _core.avx512_supported() or bool(os.environ.get("PYNN_DISABLE_AVX512")),
+pytestmark = pytest.mark.skipif(not _core.avx512_supported() or os.environ.get("PYNN_DISABLE_AVX512", "0") not in ("", "0"),
                                 reason="no AVX-512 kernels here (the CPU has none, or PYNN_DISABLE_AVX512 is set): "
                                        "only the portable libm loop runs")
 

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.skipif(not _core.avx512_supported(),
                                 reason="the fused step is the AVX-512 float32 path; this CPU has no AVX-512")
 
 ACTS = {"relu": pynn.ReLU, "leaky": lambda: pynn.LeakyReLU(0.1), "leaky_negative": lambda: pynn.LeakyReLU(-0.2),
-        "tanh": pynn.Tanh, "sigmoid": pynn.Sigmoid, "gelu": pynn.GELU, "identity": pynn.Identity}
+        "tanh": pynn.Tanh, "sigmoid": pynn.Sigmoid, "gelu": pynn.GELU, "silu": pynn.SiLU,
+        "identity": pynn.Identity}
 
 
 @pytest.fixture(autouse=True)

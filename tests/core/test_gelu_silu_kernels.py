@@ -2,11 +2,11 @@
 (csrc/kernels/activations_avx512.cpp: normal16, derivative16) against exact values and
 against the portable libm loop they replace.
 
-The contract (an exhaustive scan of all finite float32 inputs gave 7.96 ulp, 11.65 ulp and
-2.61e-7): GELU within 8 ulp of the exact x Phi(x) for x > -10 and within 12 below
-(where the portable 0.5 x (1 + erf(x / sqrt 2)) cancels: 10^5 ulp and more below
-x = -3); GELU's derivative Phi(x) + x phi(x) within 2.7e-7 absolute (it crosses zero at
-x = -0.75, so no relative bound; libm's loop: 1.4e-7); SiLU's derivative as accurate as
+The contract (an exhaustive scan of all finite float32 inputs gave 4.97, 7.96 and 11.65
+ulp and 1.66e-7): GELU within 5 ulp of the exact x Phi(x) for |x| < 1.2 (libm's loop:
+3.1), 8 for x > -10, 12 below (where the portable 0.5 x (1 + erf(x / sqrt 2)) cancels:
+10^5 ulp and more below x = -3); GELU's derivative Phi(x) + x phi(x) within 1.7e-7
+absolute (it crosses zero at x = -0.75, so no relative bound; libm's loop: 1.4e-7); SiLU's derivative as accurate as
 the portable formula; NaN, +-inf and +-0 as the portable code; and a model's training
 step runs these kernels.
 """
@@ -18,10 +18,13 @@ import pytest
 import pynn
 from pynn import _core
 
-pytestmark = pytest.mark.skipif(not _core.avx512_supported() or bool(os.environ.get("PYNN_DISABLE_AVX512")),
+pytestmark = pytest.mark.skipif(not _core.avx512_supported() or os.environ.get("PYNN_DISABLE_AVX512", "0") not in ("", "0"),
                                 reason="no AVX-512 kernels here (the CPU has none, or PYNN_DISABLE_AVX512 is set): "
                                        "only the portable libm loop runs")
-special = pytest.importorskip("scipy.special", reason="the exact normal CDF (scipy.special.ndtr) is the oracle")
+
+
+def _special():
+    return pytest.importorskip("scipy.special", reason="the exact normal CDF (scipy.special.ndtr) is the oracle")
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +41,7 @@ def _grid():
 
 def _exact(x):
     x = x.astype(np.float64)
-    cdf = special.ndtr(x)
+    cdf = _special().ndtr(x)
     return x * cdf, cdf + x * np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
 
 
@@ -59,11 +62,12 @@ def test_gelu_within_its_bounds_and_better_than_libm_in_the_tail():
     got = _run("auto", "gelu", x)
     assert got.dtype == np.float32
     err = _ulps(got, gelu)
+    assert err[np.abs(x) < 1.2].max() <= 5, err[np.abs(x) < 1.2].max()
     assert err[x > -10].max() <= 8 and err.max() <= 12, (err[x > -10].max(), err.max())
     portable = _run("blas", "gelu", x)
     tail = (x < -4) & (x > -10)
     assert _ulps(portable, gelu)[tail].max() > 1000 > err[tail].max()  # erfc, not 1 + erf
-    assert np.abs(_run("auto", "gelu", x, grad=True).astype(np.float64) - grad).max() <= 2.7e-7
+    assert np.abs(_run("auto", "gelu", x, grad=True).astype(np.float64) - grad).max() <= 1.7e-7
 
 
 def test_silu_derivative_as_accurate_as_the_portable_formula():
