@@ -25,3 +25,12 @@ def _run_outside_the_source_tree(tmp_path_factory):
     os.chdir(tmp_path_factory.mktemp("cwd"))
     yield
     os.chdir(previous)
+
+
+@pytest.fixture
+def restore_kernel():
+    """Leaves the core's kernel choice as the test found it (set_kernel is process-wide)."""
+    from pynn import _core  # here, not at the top: pynn is imported once the tests run outside the tree
+    before = _core.get_kernel()
+    yield
+    _core.set_kernel("auto" if before == "avx512" else before)

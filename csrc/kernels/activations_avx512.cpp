@@ -21,6 +21,15 @@ namespace pynn {
 namespace avx512 {
 namespace {
 
+// c[0] x^(N-1) + ... + c[N-1] by Horner's rule, one fma per coefficient (highest first):
+// the polynomials below, in the order of operations (and so the bits) written out before.
+template <int N>
+inline __m512 horner16(__m512 x, const float (&c)[N]) {
+    __m512 p = _mm512_set1_ps(c[0]);
+    for (int i = 1; i < N; ++i) p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(c[i]));
+    return p;
+}
+
 // sigmoid(x) = 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below: both from e = exp(-|x|),
 // which never overflows (the portable sigmoid's two branches).
 inline __m512 sigmoid16(__m512 x) {
@@ -36,11 +45,8 @@ inline __m512 sigmoid16(__m512 x) {
 inline __m512 tanh16(__m512 x) {
     const __m512 one = _mm512_set1_ps(1.0f), ax = _mm512_abs_ps(x);
     const __m512 z = _mm512_mul_ps(x, x);
-    __m512 p = _mm512_set1_ps(-5.70498872745e-3f);
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.06390887954e-2f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-5.37397155531e-2f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.33314422036e-1f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-3.33332819422e-1f));
+    const __m512 p = horner16(z, {-5.70498872745e-3f, 2.06390887954e-2f, -5.37397155531e-2f, 1.33314422036e-1f,
+                                  -3.33332819422e-1f});
     const __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, z), x, x);
     const __m512 e = exp_nonpositive(_mm512_mul_ps(ax, _mm512_set1_ps(-2.0f)));
     __m512 big = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
@@ -79,16 +85,8 @@ inline Normal16 normal16(__m512 x) {
     const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_setzero_ps(), hi));
     const __m512 z = _mm512_mul_ps(ax, _mm512_set1_ps(0.70710678118654752440f));
     const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(z, half, one));
-    __m512 p = _mm512_set1_ps(0.17087277f);
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.13520398f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.27886807f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.18628806f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.09678418f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
-    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));  // P(t) in [-1.27, 3e-8]
+    const __m512 p = horner16(t, {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f,
+                                  0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f});  // P(t) in [-1.27, 3e-8]
     // exp_nonpositive takes P - lo: at most ~3e-8 above 0, where its polynomial still holds.
     const __m512 tail = _mm512_mul_ps(_mm512_mul_ps(half, t), _mm512_mul_ps(e, exp_nonpositive(_mm512_sub_ps(p, lo))));
     const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
@@ -98,13 +96,9 @@ inline Normal16 normal16(__m512 x) {
     // against 2-5 for this one (libm's loop: 1.7-3.1).
     const __m512 u = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752440f));
     const __m512 u2 = _mm512_mul_ps(u, u);
-    __m512 q = _mm512_set1_ps(8.836248889565468e-05f);
-    q = _mm512_fmadd_ps(q, u2, _mm512_set1_ps(-0.0008244289783760905f));
-    q = _mm512_fmadd_ps(q, u2, _mm512_set1_ps(0.005209298804402351f));
-    q = _mm512_fmadd_ps(q, u2, _mm512_set1_ps(-0.026862481608986855f));
-    q = _mm512_fmadd_ps(q, u2, _mm512_set1_ps(0.11283747106790543f));
-    q = _mm512_fmadd_ps(q, u2, _mm512_set1_ps(-0.37612637877464294f));
-    q = _mm512_fmadd_ps(q, u2, _mm512_set1_ps(1.128379225730896f));
+    const __m512 q = horner16(u2, {8.836248889565468e-05f, -0.0008244289783760905f, 0.005209298804402351f,
+                                   -0.026862481608986855f, 0.11283747106790543f, -0.37612637877464294f,
+                                   1.128379225730896f});
     const __m512 central = _mm512_fmadd_ps(half, _mm512_mul_ps(u, q), half);
     const __mmask16 near0 = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(1.2f), _CMP_LT_OQ);
     Normal16 r;

@@ -27,10 +27,8 @@ SPECIALS = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-38, -
 
 
 @pytest.fixture(autouse=True)
-def _restore_kernel():
-    before = _core.get_kernel()
+def _restore_kernel(restore_kernel):
     yield
-    _core.set_kernel("auto" if before == "avx512" else before)
 
 
 def _grid():

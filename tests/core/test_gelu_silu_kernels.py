@@ -28,10 +28,8 @@ def _special():
 
 
 @pytest.fixture(autouse=True)
-def _restore_kernel():
-    before = _core.get_kernel()
+def _restore_kernel(restore_kernel):
     yield
-    _core.set_kernel("auto" if before == "avx512" else before)
 
 
 def _grid():
