@@ -73,9 +73,10 @@ inline T derivative_one(T x, T y, Act act, T alpha) {
 template <typename T>
 void activation_forward(T* y, const T* x, idx n, Act act, T alpha, bool avx512) {
     if constexpr (std::is_same_v<T, float>) {
-        if (avx512 && (act == Act::sigmoid || act == Act::tanh || act == Act::silu || act == Act::gelu)) {
+        if (avx512 && (act == Act::sigmoid || act == Act::tanh || act == Act::silu || act == Act::gelu ||
+                       act == Act::softplus || act == Act::elu || act == Act::leaky_relu)) {
             by_chunks(n, [&](idx lo, idx hi) {
-                if (avx512::activation_forward_rows(y + lo, x + lo, hi - lo, act)) return;
+                if (avx512::activation_forward_rows(y + lo, x + lo, hi - lo, act, alpha)) return;
                 for (idx i = lo; i < hi; ++i) y[i] = forward_one(x[i], act, alpha);  // no vector kernel built
             });
             return;
@@ -97,9 +98,12 @@ void activation_forward(T* y, const T* x, idx n, Act act, T alpha, bool avx512) 
 template <typename T>
 void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act act, T alpha, bool avx512) {
     if constexpr (std::is_same_v<T, float>) {
-        if (avx512 && (act == Act::silu || act == Act::gelu)) {  // libm's exp/erf, one element at a time
+        // SiLU, GELU, softplus: not libm's, one at a time; ELU and LeakyReLU: the same
+        // bits as the portable loop, whose branch on x's sign a compiler keeps scalar.
+        if (avx512 && (act == Act::silu || act == Act::gelu || act == Act::softplus || act == Act::elu ||
+                       act == Act::leaky_relu)) {
             by_chunks(n, [&](idx lo, idx hi) {
-                if (avx512::activation_backward_rows(dx + lo, dy + lo, x + lo, hi - lo, act)) return;
+                if (avx512::activation_backward_rows(dx + lo, dy + lo, x + lo, y + lo, hi - lo, act, alpha)) return;
                 for (idx i = lo; i < hi; ++i) dx[i] = dy[i] * derivative_one(x[i], y[i], act, alpha);  // no kernel built
             });
             return;
