@@ -201,7 +201,7 @@ private:
     void end_packed_first();
 
     // The training step of train_epoch as one parallel region (float32, AVX-512, networks of
-    // Dense and activation layers): csrc/network/region_step.cpp; whether a network takes it
+    // Dense, activation and Dropout layers): csrc/network/region_step.cpp; whether a network takes it
     // and on how many threads: step_plan.cpp.
     bool region_step_eligible() const;
     // Threads of the one-region step for B rows: small steps are not worth a second thread.

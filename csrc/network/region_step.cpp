@@ -11,7 +11,8 @@
 //      and re-packs them in 3-4, so W0, its moments and its packed copy stay in that
 //      core's caches; a split by rows made each core read all of W0 every step and was
 //      slower)                                                   -- barrier (after the gather too)
-//   2. split by batch rows, each thread its own rows: gather, the (rest of the) forward,
+//   2. split by batch rows, each thread its own rows: gather, the (rest of the) forward
+//      (a Dropout layer's masks too: each element's is drawn from its index in the batch),
 //      the loss and dLoss/dout, the backward dX chain; every dense layer's output
 //      gradient dZ_l (B, n_out) is kept in FastPath::grad_out[l]              -- barrier
 //   3. dW_l = dZ_l^T X_l and db_l = colsum dZ_l: a large W by owned panels; the tiles of
@@ -29,7 +30,7 @@
 // Two barriers (four with a large first layer) and one fork/join per step. Each output
 // element is computed by the same kernels in the same order as in the layer-by-layer
 // step, so both give bit-identical parameters, for any thread count
-// (tests/test_fused_step.py).
+// (tests/core/test_fused_step.py).
 //
 // In a "medium" precision epoch (dispatch/kernel_switch.h; FastPath::bf16_epoch) the dense
 // layers of at least 128 x 128 weights (bf16_layer) take bfloat16 operands in their forward,
@@ -55,6 +56,7 @@
 #include "kernels/avx512.h"
 #include "kernels/avx512_bf16.h"
 #include "kernels/column_sums.h"
+#include "kernels/dropout.h"
 #include "network/network.h"
 
 namespace pynn {
@@ -92,6 +94,8 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
         const std::vector<char>& act_in_store = fast.act_in_store;
         for (size_t l = 0; l < L; ++l) {
             outs_[l] = acts_[l].data();
+            // Dropout with p = 0 is the identity, its output its input (as forward() has it).
+            if (layers_[l].kind == LayerKind::dropout && !(layers_[l].p > 0.0)) outs_[l] = outs_[l - 1];
             if (act_in_store[l]) {
                 outs_[l] = acts_[l + 1].data();
                 outs_[l + 1] = acts_[l + 1].data();
@@ -203,6 +207,11 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                                                   store_act[l], alpha);
                         }
                         if (act_in_store[l]) ++l;
+                    } else if (s.kind == LayerKind::dropout) {
+                        // This thread's rows' masks: element i of the batch draws by i alone.
+                        if (s.p > 0.0)
+                            dropout_forward(out, masks_[l].data() + r0 * s.n_out, in, nr * s.n_out, s.p, seed,
+                                            train_forwards, l + dropout_stream_, r0 * s.n_out);
                     } else {
                         activation_forward(out, in, nr * s.n_out, s.act, static_cast<float>(s.alpha), fast_);  // true here
                     }
@@ -250,6 +259,15 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                         }
                         d = dx;
                         if (in_store) --l;
+                    } else if (s.kind == LayerKind::dropout) {
+                        // p = 0: the identity, but d must still reach the buffer the layer
+                        // below reads (a dense layer's grad_out, for its dW).
+                        float* dx = rows_of(l - 1);
+                        if (s.p > 0.0)
+                            dropout_backward(dx, d, masks_[l].data() + r0 * s.n_out, nr * s.n_out);
+                        else
+                            std::copy(d, d + nr * s.n_out, dx);
+                        d = dx;
                     } else {
                         float* dx = rows_of(l - 1);
                         activation_backward(dx, d, outs_[l - 1] + r0 * s.n_out, outs_[l] + r0 * s.n_out, nr * s.n_out,

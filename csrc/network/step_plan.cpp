@@ -16,12 +16,13 @@ bool Network<T>::region_step_eligible() const {
     if constexpr (!std::is_same_v<T, float>) {
         return false;
     } else {
-        // Dropout and PReLU hold per-row-range state the split would have to carry
-        // (mask counters, a slope gradient summed over all rows): they take the
-        // layer-by-layer step.
+        // PReLU's slope gradient is a sum over all rows the row split would have to carry:
+        // it takes the layer-by-layer step. Dropout's masks are drawn per element of the
+        // batch (kernels/dropout.h), so each thread draws its own rows'.
         if (!use_avx512() || loss_ == Loss::none || layers_.empty() || layers_[0].kind != LayerKind::dense) return false;
         for (const auto& s : layers_)
-            if (s.kind != LayerKind::dense && s.kind != LayerKind::activation) return false;
+            if (s.kind != LayerKind::dense && s.kind != LayerKind::activation && s.kind != LayerKind::dropout)
+                return false;
         return true;
     }
 }

@@ -14,6 +14,7 @@ import pytest
 
 import pynn
 from pynn import _core
+from pynn import reference as R
 
 # Every bf16 kernel this CPU can run (dispatch/plan.h), pinned in turn: the emulations
 # below are the contract of all of them. "amx-emulated" (the AMX kernels' blocking on the
@@ -96,12 +97,13 @@ def _assert_same_parameters(a, b):
         np.testing.assert_array_equal(pa, pb)
 
 
-def _emulate_step(params, X, y, rounded, float32_dx_of=None):
+def _emulate_step(params, X, y, rounded, float32_dx_of=None, scales=None):
     """Loss and the (dW, db) of each Dense layer after one softmax cross-entropy step of a
     Dense-ReLU-...-Dense network, in float64, with the products of layer l on operands
     rounded to bf16 where rounded[l]: its input and W in the forward, dZ and its input in
     dW, dZ and W in dX (except layer float32_dx_of's dX). Values pynn keeps in float32 are
-    rounded to float32 first."""
+    rounded to float32 first. scales[l]: a Dropout after layer l's ReLU (its keep mask
+    times 1 / (1 - p)), or None."""
     Ws = [np.asarray(p, dtype=np.float64) for p in params[0::2]]
     bs = [np.asarray(p, dtype=np.float64) for p in params[1::2]]
     f32 = lambda a: np.asarray(a, dtype=np.float32).astype(np.float64)  # noqa: E731
@@ -112,6 +114,8 @@ def _emulate_step(params, X, y, rounded, float32_dx_of=None):
         h = ops[l](h) @ ops[l](W).T + b
         if l + 1 < len(Ws):
             h = np.maximum(h, 0.0)
+            if scales is not None and scales[l] is not None:
+                h = f32(h * scales[l])
     z = h - h.max(axis=1, keepdims=True)
     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     n = len(X)
@@ -126,6 +130,8 @@ def _emulate_step(params, X, y, rounded, float32_dx_of=None):
         if l > 0:
             r = f32 if l == float32_dx_of else r
             dz = (r(dz) @ r(Ws[l])) * (inputs[l] > 0)
+            if scales is not None and scales[l - 1] is not None:
+                dz = f32(dz * scales[l - 1])
     return loss, grads
 
 
@@ -138,7 +144,7 @@ def _one_sgd_step(make_model, X, y, precision):
     return before, history.history["loss"][0], [g.copy() for g in model.gradients()]
 
 
-def _assert_matches(got_loss, got_grads, loss, grads):
+def _assert_matches(got_loss, got_grads, loss, grads, db_atol=1e-6):
     assert got_loss == pytest.approx(loss, rel=1e-5)
     for l, (dW, db) in enumerate(grads):
         scale = np.abs(dW).max()
@@ -147,7 +153,7 @@ def _assert_matches(got_loss, got_grads, loss, grads):
         # (2^-8) in one term.
         np.testing.assert_allclose(got_grads[2 * l], dW, rtol=0, atol=5e-3 * scale, err_msg=f"dW of layer {l}")
         # The bias gradient stays a float32 sum of dZ.
-        np.testing.assert_allclose(got_grads[2 * l + 1], db, rtol=1e-3, atol=1e-6 * np.abs(db).max(),
+        np.testing.assert_allclose(got_grads[2 * l + 1], db, rtol=1e-3, atol=db_atol * np.abs(db).max(),
                                    err_msg=f"db of layer {l}")
 
 
@@ -281,24 +287,54 @@ def test_a_diverging_step_changes_nothing():
     _assert_same_parameters(before, model.parameters())
 
 
-@pytest.mark.parametrize("case", ["small layers", "float64", "dropout"])
+@pytest.mark.parametrize("case", ["small layers", "float64", "prelu"])
 def test_medium_changes_nothing_where_it_does_not_apply(case):
     """bf16 is for float32 layers of >= 128 x 128 weights in the one-region step: small
-    layers (50 x 100, 100 x 10), a float64 model, or a network with Dropout (it takes the
+    layers (50 x 100, 100 x 10), a float64 model, or a network with PReLU (it takes the
     layer-by-layer step) train bit-identically under "medium" and "highest"."""
     rng = np.random.default_rng(5)
     n_in, dtype = (50, "float32") if case == "small layers" else (701, "float64" if case == "float64" else "float32")
     X = rng.standard_normal((120, n_in)).astype(dtype)
     y = rng.integers(0, 10, 120)
-    middle = [pynn.Dropout(0.2)] if case == "dropout" else []
+    act = pynn.PReLU if case == "prelu" else pynn.ReLU
     results = []
     for precision in ("highest", "medium"):
         pynn.set_float32_matmul_precision(precision)
         results.append(_params_after_fit(
-            lambda: pynn.Sequential([pynn.Dense(n_in, 100), pynn.ReLU(), *middle, pynn.Dense(100, 10)], dtype=dtype,
-                                    seed=0),
+            lambda: pynn.Sequential([pynn.Dense(n_in, 100), act(), pynn.Dense(100, 10)], dtype=dtype, seed=0),
             X, y, epochs=1, batch_size=32))
     _assert_same_parameters(*results)
+
+
+@needs_bf16
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch", [33, 8, 1])
+def test_dropout_networks_take_bf16_too(threads, batch):
+    """A network with Dropout takes the one-region step, so "medium" runs its large layers
+    on bf16 operands too: one step equals the emulation with the keep masks of
+    pynn.reference.dropout_keep_mask (train step 0, the Dropout layers' indices) applied
+    after each ReLU, and not the float32 one."""
+    pynn.set_num_threads(threads)
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((batch, 701)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    p1, p2 = 0.3, 0.2
+
+    def make():
+        return pynn.Sequential([pynn.Dense(701, 161), pynn.ReLU(), pynn.Dropout(p1), pynn.Dense(161, 131), pynn.ReLU(),
+                                pynn.Dropout(p2), pynn.Dense(131, 10)], seed=3)
+
+    scales = [R.dropout_keep_mask(3, 0, index, (batch, width), p) / (1.0 - p)
+              for index, width, p in ((2, 161, p1), (5, 131, p2))] + [None]
+    before, got_loss, got_grads = _one_sgd_step(make, X, y, "medium")
+    loss, grads = _emulate_step(before, X, y, [True, True, False], scales=scales)
+    # db of a layer below a bf16 dX: an element of that dX's dZ operand whose float32 and
+    # float64 values straddle a bf16 rounding boundary moves the sum by ~2^-8 |dz| |W|
+    # (3e-5 of max |db| in one of these cases).
+    _assert_matches(got_loss, got_grads, loss, grads, db_atol=2e-4)
+    _, float32_grads = _emulate_step(before, X, y, [False, False, False], scales=scales)
+    assert 3 * _rms(got_grads[0], grads[0][0]) < _rms(got_grads[0], float32_grads[0][0])
+    assert {p["kernel"] for p in make().kernel_plan(batch)} == {pynn.get_bf16_kernel()["kernel"], "avx512"}
 
 
 @pytest.mark.usefixtures("fast_bf16_kernel")
