@@ -235,6 +235,7 @@ bool activation_forward_rows(float* y, const float* x, idx n, Act act, float alp
         case Act::gelu: rows<Act::gelu>(y, x, n, alpha); return true;
         case Act::softplus: rows<Act::softplus>(y, x, n, alpha); return true;
         case Act::elu: rows<Act::elu>(y, x, n, alpha); return true;
+        case Act::leaky_relu: rows<Act::leaky_relu>(y, x, n, alpha); return true;
         default: return false;
     }
 }

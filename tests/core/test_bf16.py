@@ -144,7 +144,7 @@ def _one_sgd_step(make_model, X, y, precision):
     return before, history.history["loss"][0], [g.copy() for g in model.gradients()]
 
 
-def _assert_matches(got_loss, got_grads, loss, grads, db_atol=1e-6):
+def _assert_matches(got_loss, got_grads, loss, grads, db_atols=None):
     assert got_loss == pytest.approx(loss, rel=1e-5)
     for l, (dW, db) in enumerate(grads):
         scale = np.abs(dW).max()
@@ -153,6 +153,7 @@ def _assert_matches(got_loss, got_grads, loss, grads, db_atol=1e-6):
         # (2^-8) in one term.
         np.testing.assert_allclose(got_grads[2 * l], dW, rtol=0, atol=5e-3 * scale, err_msg=f"dW of layer {l}")
         # The bias gradient stays a float32 sum of dZ.
+        db_atol = 1e-6 if db_atols is None else db_atols[l]
         np.testing.assert_allclose(got_grads[2 * l + 1], db, rtol=1e-3, atol=db_atol * np.abs(db).max(),
                                    err_msg=f"db of layer {l}")
 
@@ -328,10 +329,12 @@ def test_dropout_networks_take_bf16_too(threads, batch):
               for index, width, p in ((2, 161, p1), (5, 131, p2))] + [None]
     before, got_loss, got_grads = _one_sgd_step(make, X, y, "medium")
     loss, grads = _emulate_step(before, X, y, [True, True, False], scales=scales)
-    # db of a layer below a bf16 dX: an element of that dX's dZ operand whose float32 and
-    # float64 values straddle a bf16 rounding boundary moves the sum by ~2^-8 |dz| |W|
-    # (3e-5 of max |db| in one of these cases).
-    _assert_matches(got_loss, got_grads, loss, grads, db_atol=2e-4)
+    # db of the hidden layers is a sum over rows that can cancel, of dZ computed from
+    # bf16-rounded operands: one element whose float32 and float64 values straddle a bf16
+    # rounding boundary moves it by ~2^-8 of one term. Measured over the kernels, batches
+    # and threads here, beyond rtol: 3.1e-5 of max |db| (layer 0, under layer 1's bf16 dX)
+    # and 4.6e-6 (layer 1). The output layer's db (p - y) stays as tight as ever.
+    _assert_matches(got_loss, got_grads, loss, grads, db_atols=[2e-4, 5e-5, 1e-6])
     _, float32_grads = _emulate_step(before, X, y, [False, False, False], scales=scales)
     assert 3 * _rms(got_grads[0], grads[0][0]) < _rms(got_grads[0], float32_grads[0][0])
     assert {p["kernel"] for p in make().kernel_plan(batch)} == {pynn.get_bf16_kernel()["kernel"], "avx512"}

@@ -2,7 +2,7 @@
 layer-by-layer step.
 
 Sequential.fit runs each epoch in the core: on the AVX-512 float32 path, for networks of
-Dense and activation layers, one parallel region per step splits the batch rows between
+Dense, activation and Dropout layers, one parallel region per step splits the batch rows between
 threads for the forward, loss and backward-dX chain, and the weight panels for dW and the
 update. Sequential.train_step runs the same batch layer by layer (one parallel kernel per
 product). Every output element is summed by the same kernel in the same order either way,
@@ -249,27 +249,31 @@ def test_large_first_layer_divergence_mid_epoch_keeps_the_finished_batches(threa
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("net", ["small", "large_first", "between_dense", "p0", "last"])
+@pytest.mark.parametrize("net", ["small", "large_first", "between_dense", "p0_after_relu", "p0_after_dense", "last"])
 @pytest.mark.parametrize("batch", [1, 7, 50])
 def test_dropout_bit_identical(net, batch, threads):
     """Dropout in the one-region step: each thread draws the masks of its own rows (an
     element's mask depends on its index in the batch and the step, kernels/dropout.h), so
     fit equals train_step's layer-by-layer masks and updates bit for bit -- after a fused
-    ReLU or a tanh, between two dense layers, with p = 0 (the identity, whose gradient must
-    still reach the dense layer below), last, and with a large first layer (owned panels);
-    batches of 1 row (fewer rows than threads) and ragged last batches."""
+    ReLU or a tanh, between two dense layers, with p = 0 (the identity) after a ReLU and
+    right after a dense layer (whose gradient must then still be copied to where its dW
+    reads it), last, and with a large first layer (owned panels); batches of 1 row (fewer
+    rows than threads) and ragged last batches. The networks are wide enough that batches
+    of 7 and more take both threads (checked through the plan)."""
     pynn.set_num_threads(threads)
-    d = 700 if net == "large_first" else 37
+    d = 700 if net == "large_first" else 300
     X, y = _data(151, d, 5, "softmax_cross_entropy", seed=12)
     layers = {
-        "small": lambda: [pynn.Dense(d, 40), pynn.ReLU(), pynn.Dropout(0.3), pynn.Dense(40, 33), pynn.Tanh(),
+        "small": lambda: [pynn.Dense(d, 64), pynn.ReLU(), pynn.Dropout(0.3), pynn.Dense(64, 33), pynn.Tanh(),
                           pynn.Dropout(0.5), pynn.Dense(33, 5)],
         "large_first": lambda: [pynn.Dense(d, 100), pynn.ReLU(), pynn.Dropout(0.2), pynn.Dense(100, 5)],
-        "between_dense": lambda: [pynn.Dense(d, 40), pynn.Dropout(0.4), pynn.Dense(40, 5)],
-        "p0": lambda: [pynn.Dense(d, 40), pynn.ReLU(), pynn.Dropout(0.0), pynn.Dense(40, 5)],
-        "last": lambda: [pynn.Dense(d, 40), pynn.ReLU(), pynn.Dense(40, 5), pynn.Dropout(0.1)],
+        "between_dense": lambda: [pynn.Dense(d, 64), pynn.Dropout(0.4), pynn.Dense(64, 5)],
+        "p0_after_relu": lambda: [pynn.Dense(d, 64), pynn.ReLU(), pynn.Dropout(0.0), pynn.Dense(64, 5)],
+        "p0_after_dense": lambda: [pynn.Dense(d, 64), pynn.Dropout(0.0), pynn.Dense(64, 5)],
+        "last": lambda: [pynn.Dense(d, 64), pynn.ReLU(), pynn.Dense(64, 5), pynn.Dropout(0.1)],
     }[net]
     fused, plain = _pair(layers, "softmax_cross_entropy")
+    assert fused.kernel_plan(batch)[0]["threads"] == (min(threads, pynn.get_num_threads()) if batch >= 7 else 1)
     _fit_vs_steps(fused, plain, X, y, batch, pynn.Adam(lr=1e-2))
     _fit_vs_steps(fused, plain, X, y, batch, pynn.Adam(lr=1e-2))  # a second epoch: other steps, other masks
     assert fused._net.train_forwards == plain._net.train_forwards
