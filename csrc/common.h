@@ -45,4 +45,14 @@ struct ThreadScope {
 // Below this many elements an elementwise loop is not worth waking a second thread.
 constexpr idx kParallelGrain = 1 << 15;
 
+// A function compiled three times (x86-64-v4, i.e. AVX-512; AVX2; baseline x86-64), the
+// loader picking the widest the CPU runs: for portable loops that the baseline build keeps
+// 4 lanes wide or scalar. Only for code whose bits cannot depend on the clone (integer
+// work, single roundings, exact products): a clone may fuse a multiply and an add.
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__clang__)
+#define PYNN_X86_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#else
+#define PYNN_X86_CLONES
+#endif
+
 }  // namespace pynn

@@ -2,6 +2,8 @@
 // uses common.h only.
 #include "kernels/activations.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -122,33 +124,86 @@ void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act 
     for (idx i = 0; i < n; ++i) dx[i] = dy[i] * derivative_one(x[i], y[i], act, alpha);
 }
 
+namespace {
+
+// PReLU over columns [c0, c1) of one row, branch-free (a select and one product an
+// element) so the loops vectorize; slope[K == 1 ? 0 : c].
+template <typename T>
+inline void prelu_forward_cols(T* y, const T* x, const T* slope, idx c0, idx c1, idx K) {
+    if (K == 1) {
+        const T a = slope[0];
+#pragma omp simd
+        for (idx c = c0; c < c1; ++c) y[c] = x[c] > T(0) ? x[c] : a * x[c];
+    } else {
+#pragma omp simd
+        for (idx c = c0; c < c1; ++c) y[c] = x[c] > T(0) ? x[c] : slope[c] * x[c];
+    }
+}
+
+// The backward of one row over columns [c0, c1): dx, and each column's slope-gradient
+// term dy x (x <= 0) added to acc[c] in double. For float the term is an exact product, and
+// adding +0 for x > 0 leaves a sum that is never -0 unchanged: the bits of the branchy
+// loop this replaced, whichever clone runs.
+template <typename T>
+inline void prelu_backward_cols(T* dx, double* acc, const T* dy, const T* x, const T* slope, idx c0, idx c1,
+                                idx K) {
+    const T shared = slope[0];
+#pragma omp simd
+    for (idx c = c0; c < c1; ++c) {
+        const T v = x[c], d = dy[c], a = K == 1 ? shared : slope[c];
+        const bool pos = v > T(0);
+        acc[c] += pos ? 0.0 : static_cast<double>(d) * static_cast<double>(v);
+        dx[c] = pos ? d : a * d;
+    }
+}
+
+// float32: compiled for AVX-512, AVX2 and baseline (its bits do not depend on the clone).
+PYNN_X86_CLONES void prelu_forward_cols_f(float* y, const float* x, const float* slope, idx c0, idx c1, idx K) {
+    prelu_forward_cols(y, x, slope, c0, c1, K);
+}
+PYNN_X86_CLONES void prelu_backward_cols_f(float* dx, double* acc, const float* dy, const float* x, const float* slope,
+                                           idx c0, idx c1, idx K) {
+    prelu_backward_cols(dx, acc, dy, x, slope, c0, c1, K);
+}
+// float64: the baseline loop only (a clone could fuse the rounded d * v into the sum).
+inline void prelu_forward_any(float* y, const float* x, const float* slope, idx c0, idx c1, idx K) {
+    prelu_forward_cols_f(y, x, slope, c0, c1, K);
+}
+inline void prelu_forward_any(double* y, const double* x, const double* slope, idx c0, idx c1, idx K) {
+    prelu_forward_cols(y, x, slope, c0, c1, K);
+}
+inline void prelu_backward_any(float* dx, double* acc, const float* dy, const float* x, const float* slope, idx c0,
+                               idx c1, idx K) {
+    prelu_backward_cols_f(dx, acc, dy, x, slope, c0, c1, K);
+}
+inline void prelu_backward_any(double* dx, double* acc, const double* dy, const double* x, const double* slope,
+                               idx c0, idx c1, idx K) {
+    prelu_backward_cols(dx, acc, dy, x, slope, c0, c1, K);
+}
+
+}  // namespace
+
 template <typename T>
 void prelu_forward(T* y, const T* x, const T* slope, idx B, idx C, idx K) {
 #pragma omp parallel for if (B * C > kParallelGrain) num_threads(current_threads())
-    for (idx b = 0; b < B; ++b)
-        for (idx c = 0; c < C; ++c) {
-            const T v = x[b * C + c];
-            const T a = slope[K == 1 ? 0 : c];
-            y[b * C + c] = v > T(0) ? v : a * v;
-        }
+    for (idx b = 0; b < B; ++b) prelu_forward_any(y + b * C, x + b * C, slope, 0, C, K);
 }
 
 template <typename T>
 void prelu_backward(T* dx, T* dslope, const T* dy, const T* x, const T* slope, idx B, idx C, idx K) {
     // Column sums accumulate in double: B can be large and the slope gradient is a sum.
+    // The threads split the columns (on 16-float boundaries) and each sums its columns over
+    // the rows in order, so any thread count gives the same sums.
     std::vector<double> acc(static_cast<size_t>(C), 0.0);
-    for (idx b = 0; b < B; ++b)
-        for (idx c = 0; c < C; ++c) {
-            const idx i = b * C + c;
-            const T v = x[i];
-            const T a = slope[K == 1 ? 0 : c];
-            if (v > T(0)) {
-                dx[i] = dy[i];
-            } else {
-                acc[static_cast<size_t>(c)] += static_cast<double>(dy[i]) * static_cast<double>(v);
-                dx[i] = a * dy[i];
-            }
-        }
+    const int nt = B * C > kParallelGrain ? current_threads() : 1;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        const int t = omp_get_thread_num(), k = omp_get_num_threads();
+        const idx blocks = (C + 15) / 16;
+        const idx c0 = std::min(C, blocks * t / k * 16), c1 = std::min(C, blocks * (t + 1) / k * 16);
+        for (idx b = 0; b < B && c1 > c0; ++b)
+            prelu_backward_any(dx + b * C, acc.data(), dy + b * C, x + b * C, slope, c0, c1, K);
+    }
     if (K == 1) {
         double s = 0.0;
         for (double v : acc) s += v;

@@ -26,17 +26,11 @@ inline void dropout_chunk(T* y, T* __restrict scale, const T* x, idx lo, idx hi,
     }
 }
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__clang__)
-#define PYNN_DROPOUT_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
-#else
-#define PYNN_DROPOUT_CLONES
-#endif
-
-PYNN_DROPOUT_CLONES void dropout_chunk_f(float* y, float* scale, const float* x, idx lo, idx hi, idx first,
+PYNN_X86_CLONES void dropout_chunk_f(float* y, float* scale, const float* x, idx lo, idx hi, idx first,
                                          std::uint64_t key, std::int32_t threshold, float keep_scale) {
     dropout_chunk(y, scale, x, lo, hi, first, key, threshold, keep_scale);
 }
-PYNN_DROPOUT_CLONES void dropout_chunk_d(double* y, double* scale, const double* x, idx lo, idx hi, idx first,
+PYNN_X86_CLONES void dropout_chunk_d(double* y, double* scale, const double* x, idx lo, idx hi, idx first,
                                          std::uint64_t key, std::int32_t threshold, double keep_scale) {
     dropout_chunk(y, scale, x, lo, hi, first, key, threshold, keep_scale);
 }
