@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -140,20 +142,38 @@ inline void prelu_forward_cols(T* y, const T* x, const T* slope, idx c0, idx c1,
     }
 }
 
-// The backward of one row over columns [c0, c1): dx, and each column's slope-gradient
-// term dy x (x <= 0) added to acc[c] in double. For float the term is an exact product, and
-// adding +0 for x > 0 leaves a sum that is never -0 unchanged: the bits of the branchy
-// loop this replaced, whichever clone runs.
+// The slope-gradient terms of one row over columns [c0, c1): dy x where x <= 0, added to
+// acc[c] in double. For float the term is an exact product, and adding +0 for x > 0
+// leaves a sum that is never -0 unchanged: the bits of the branchy loop this replaced,
+// whichever clone runs.
 template <typename T>
-inline void prelu_backward_cols(T* dx, double* acc, const T* dy, const T* x, const T* slope, idx c0, idx c1,
-                                idx K) {
+inline void prelu_slope_cols(double* acc, const T* dy, const T* x, idx c0, idx c1) {
+    // Both factors masked to +0 where x > 0 (the term is then +0) by their bits: gcc turned
+    // every form with a select (?:) into a branch here, and kept the loop scalar.
+    using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    auto masked = [](T v, Bits keep) {
+        Bits b;
+        std::memcpy(&b, &v, sizeof b);
+        b &= keep;
+        std::memcpy(&v, &b, sizeof b);
+        return v;
+    };
+#pragma omp simd
+    for (idx c = c0; c < c1; ++c) {
+        const T xv = x[c], dv = dy[c];
+        const Bits keep = Bits(0) - Bits(!(xv > T(0)));  // all ones where x <= 0 (or NaN)
+        acc[c] += static_cast<double>(masked(dv, keep)) * static_cast<double>(masked(xv, keep));
+    }
+}
+
+// dx of one row over columns [c0, c1): dy for x > 0, slope * dy otherwise.
+template <typename T>
+inline void prelu_dx_cols(T* dx, const T* dy, const T* x, const T* slope, idx c0, idx c1, idx K) {
     const T shared = slope[0];
 #pragma omp simd
     for (idx c = c0; c < c1; ++c) {
-        const T v = x[c], d = dy[c], a = K == 1 ? shared : slope[c];
-        const bool pos = v > T(0);
-        acc[c] += pos ? 0.0 : static_cast<double>(d) * static_cast<double>(v);
-        dx[c] = pos ? d : a * d;
+        const T d = dy[c], a = K == 1 ? shared : slope[c];
+        dx[c] = x[c] > T(0) ? d : a * d;
     }
 }
 
@@ -161,24 +181,31 @@ inline void prelu_backward_cols(T* dx, double* acc, const T* dy, const T* x, con
 PYNN_X86_CLONES void prelu_forward_cols_f(float* y, const float* x, const float* slope, idx c0, idx c1, idx K) {
     prelu_forward_cols(y, x, slope, c0, c1, K);
 }
-PYNN_X86_CLONES void prelu_backward_cols_f(float* dx, double* acc, const float* dy, const float* x, const float* slope,
-                                           idx c0, idx c1, idx K) {
-    prelu_backward_cols(dx, acc, dy, x, slope, c0, c1, K);
+PYNN_X86_CLONES void prelu_slope_cols_f(double* acc, const float* dy, const float* x, idx c0, idx c1) {
+    prelu_slope_cols(acc, dy, x, c0, c1);
 }
-// float64: the baseline loop only (a clone could fuse the rounded d * v into the sum).
+PYNN_X86_CLONES void prelu_dx_cols_f(float* dx, const float* dy, const float* x, const float* slope, idx c0, idx c1,
+                                     idx K) {
+    prelu_dx_cols(dx, dy, x, slope, c0, c1, K);
+}
+// float64: the baseline loops only (a clone could fuse the rounded dy x into the sum).
 inline void prelu_forward_any(float* y, const float* x, const float* slope, idx c0, idx c1, idx K) {
     prelu_forward_cols_f(y, x, slope, c0, c1, K);
 }
 inline void prelu_forward_any(double* y, const double* x, const double* slope, idx c0, idx c1, idx K) {
     prelu_forward_cols(y, x, slope, c0, c1, K);
 }
-inline void prelu_backward_any(float* dx, double* acc, const float* dy, const float* x, const float* slope, idx c0,
-                               idx c1, idx K) {
-    prelu_backward_cols_f(dx, acc, dy, x, slope, c0, c1, K);
+inline void prelu_slope_any(double* acc, const float* dy, const float* x, idx c0, idx c1) {
+    prelu_slope_cols_f(acc, dy, x, c0, c1);
 }
-inline void prelu_backward_any(double* dx, double* acc, const double* dy, const double* x, const double* slope,
-                               idx c0, idx c1, idx K) {
-    prelu_backward_cols(dx, acc, dy, x, slope, c0, c1, K);
+inline void prelu_slope_any(double* acc, const double* dy, const double* x, idx c0, idx c1) {
+    prelu_slope_cols(acc, dy, x, c0, c1);
+}
+inline void prelu_dx_any(float* dx, const float* dy, const float* x, const float* slope, idx c0, idx c1, idx K) {
+    prelu_dx_cols_f(dx, dy, x, slope, c0, c1, K);
+}
+inline void prelu_dx_any(double* dx, const double* dy, const double* x, const double* slope, idx c0, idx c1, idx K) {
+    prelu_dx_cols(dx, dy, x, slope, c0, c1, K);
 }
 
 }  // namespace
@@ -190,7 +217,13 @@ void prelu_forward(T* y, const T* x, const T* slope, idx B, idx C, idx K) {
 }
 
 template <typename T>
-void prelu_backward(T* dx, T* dslope, const T* dy, const T* x, const T* slope, idx B, idx C, idx K) {
+void prelu_backward_dx(T* dx, const T* dy, const T* x, const T* slope, idx B, idx C, idx K) {
+#pragma omp parallel for if (B * C > kParallelGrain) num_threads(current_threads())
+    for (idx b = 0; b < B; ++b) prelu_dx_any(dx + b * C, dy + b * C, x + b * C, slope, 0, C, K);
+}
+
+template <typename T>
+void prelu_slope_gradient(T* dslope, const T* dy, const T* x, idx B, idx C, idx K) {
     // Column sums accumulate in double: B can be large and the slope gradient is a sum.
     // The threads split the columns (on 16-float boundaries) and each sums its columns over
     // the rows in order, so any thread count gives the same sums.
@@ -201,8 +234,7 @@ void prelu_backward(T* dx, T* dslope, const T* dy, const T* x, const T* slope, i
         const int t = omp_get_thread_num(), k = omp_get_num_threads();
         const idx blocks = (C + 15) / 16;
         const idx c0 = std::min(C, blocks * t / k * 16), c1 = std::min(C, blocks * (t + 1) / k * 16);
-        for (idx b = 0; b < B && c1 > c0; ++b)
-            prelu_backward_any(dx + b * C, acc.data(), dy + b * C, x + b * C, slope, c0, c1, K);
+        for (idx b = 0; b < B && c1 > c0; ++b) prelu_slope_any(acc.data(), dy + b * C, x + b * C, c0, c1);
     }
     if (K == 1) {
         double s = 0.0;
@@ -211,6 +243,12 @@ void prelu_backward(T* dx, T* dslope, const T* dy, const T* x, const T* slope, i
     } else {
         for (idx c = 0; c < C; ++c) dslope[c] = static_cast<T>(acc[static_cast<size_t>(c)]);
     }
+}
+
+template <typename T>
+void prelu_backward(T* dx, T* dslope, const T* dy, const T* x, const T* slope, idx B, idx C, idx K) {
+    prelu_slope_gradient(dslope, dy, x, B, C, K);  // first: dx may alias dy
+    prelu_backward_dx(dx, dy, x, slope, B, C, K);
 }
 
 template <typename T>
@@ -232,6 +270,8 @@ void softmax_rows_forward(T* y, const T* x, idx R, idx C) {
     template void activation_backward<T>(T*, const T*, const T*, const T*, idx, Act, T, bool); \
     template void prelu_forward<T>(T*, const T*, const T*, idx, idx, idx);                  \
     template void prelu_backward<T>(T*, T*, const T*, const T*, const T*, idx, idx, idx);    \
+    template void prelu_backward_dx<T>(T*, const T*, const T*, const T*, idx, idx, idx);     \
+    template void prelu_slope_gradient<T>(T*, const T*, const T*, idx, idx, idx);            \
     template void softmax_rows_forward<T>(T*, const T*, idx, idx);
 PYNN_INSTANTIATE(float)
 PYNN_INSTANTIATE(double)

@@ -200,8 +200,8 @@ private:
     bool begin_packed_first(const OptimizerConfig& opt);
     void end_packed_first();
 
-    // The training step of train_epoch as one parallel region (float32, AVX-512, networks of
-    // Dense, activation and Dropout layers): csrc/network/region_step.cpp; whether a network takes it
+    // The training step of train_epoch as one parallel region (float32, AVX-512, any layers
+    // after a first Dense): csrc/network/region_step.cpp; whether a network takes it
     // and on how many threads: step_plan.cpp.
     bool region_step_eligible() const;
     // Threads of the one-region step for B rows: small steps are not worth a second thread.

@@ -13,10 +13,12 @@
 //      slower)                                                   -- barrier (after the gather too)
 //   2. split by batch rows, each thread its own rows: gather, the (rest of the) forward
 //      (a Dropout layer's masks too: each element's is drawn from its index in the batch),
-//      the loss and dLoss/dout, the backward dX chain; every dense layer's output
+//      the loss and dLoss/dout, the backward dX chain (a PReLU's dX); every dense layer's output
 //      gradient dZ_l (B, n_out) is kept in FastPath::grad_out[l]              -- barrier
 //   3. dW_l = dZ_l^T X_l and db_l = colsum dZ_l: a large W by owned panels; the tiles of
-//      all small ones shared out by cost; every tile flags inf/NaN            -- barrier
+//      all small ones shared out by cost; a PReLU's slope gradient (a sum over all rows:
+//      its output gradient is kept in grad_out too) by one thread a layer; every tile
+//      flags inf/NaN                                                          -- barrier
 //      (a large first layer, outside "medium" and data parallelism: its W, gradient and
 //      moments stay in the forward's panel layout for the whole epoch (FastPath::packed_first),
 //      dW is computed into that layout and the update in 4 re-packs nothing: on AMD Zen 5
@@ -207,6 +209,8 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                                                   store_act[l], alpha);
                         }
                         if (act_in_store[l]) ++l;
+                    } else if (s.kind == LayerKind::prelu) {
+                        prelu_forward(out, in, P + s.slope_off, nr, s.n_out, s.k);
                     } else if (s.kind == LayerKind::dropout) {
                         // This thread's rows' masks: element i of the batch draws by i alone.
                         if (s.p > 0.0)
@@ -225,7 +229,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                 // rows overlap.
                 const float* d_base = nullptr;
                 auto rows_of = [&](size_t j) -> float* {
-                    if (layers_[j].kind == LayerKind::dense) {
+                    if (layers_[j].kind == LayerKind::dense || layers_[j].kind == LayerKind::prelu) {
                         d_base = fast.grad_out[j].data();
                         return fast.grad_out[j].data() + r0 * layers_[j].n_out;
                     }
@@ -259,6 +263,11 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                         }
                         d = dx;
                         if (in_store) --l;
+                    } else if (s.kind == LayerKind::prelu) {
+                        // dx of this thread's rows; the slope gradient (all rows) in 3.
+                        float* dx = rows_of(l - 1);
+                        prelu_backward_dx(dx, d, outs_[l - 1] + r0 * s.n_out, P + s.slope_off, nr, s.n_out, s.k);
+                        d = dx;
                     } else if (s.kind == LayerKind::dropout) {
                         // p = 0: the identity, but d must still reach the buffer the layer
                         // below reads (a dense layer's grad_out, for its dW).
@@ -298,6 +307,14 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                                                   s.n_out, tile.o0, tile.rows, tile.p);
                 }
                 start = tile.end;
+            }
+            // PReLU slope gradients: each a sum over all rows (in row order, as the
+            // layer-by-layer step sums them), one thread a layer, in turn.
+            for (size_t l = 0, j = 0; l < L; ++l) {
+                const auto& s = layers_[l];
+                if (s.kind != LayerKind::prelu || static_cast<int>(j++ % static_cast<size_t>(team)) != t) continue;
+                prelu_slope_gradient(G + s.slope_off, fast.grad_out[l].data(), outs_[l - 1], B, s.n_out, s.k);
+                for (idx k = 0; k < s.k; ++k) finite &= std::isfinite(G[s.slope_off + k]);
             }
             for (size_t l : fast.dense_layers) {
                 const auto& s = layers_[l];

@@ -16,14 +16,10 @@ bool Network<T>::region_step_eligible() const {
     if constexpr (!std::is_same_v<T, float>) {
         return false;
     } else {
-        // PReLU's slope gradient is a sum over all rows the row split would have to carry:
-        // it takes the layer-by-layer step. Dropout's masks are drawn per element of the
-        // batch (kernels/dropout.h), so each thread draws its own rows'.
-        if (!use_avx512() || loss_ == Loss::none || layers_.empty() || layers_[0].kind != LayerKind::dense) return false;
-        for (const auto& s : layers_)
-            if (s.kind != LayerKind::dense && s.kind != LayerKind::activation && s.kind != LayerKind::dropout)
-                return false;
-        return true;
+        // Every layer kind: Dropout's masks are drawn per element of the batch
+        // (kernels/dropout.h), so each thread draws its own rows'; PReLU's slope gradient,
+        // a sum over all rows, is taken after the rows' barrier by one thread a layer.
+        return use_avx512() && loss_ != Loss::none && !layers_.empty() && layers_[0].kind == LayerKind::dense;
     }
 }
 

@@ -9,9 +9,9 @@
   nearly all of an MLP's arithmetic -- on it, as ``torch.autocast`` would, and
   ``predict`` (``predict_proba``, ``evaluate``, validation) runs those layers' forward on
   it too. The parameters, the optimizer state, the smaller layers (a 10-class output
-  layer), the loss and ``train_step`` stay float32. Networks with PReLU layers (which
-  take the layer-by-layer step), float64 models and CPUs without a faster bf16 kernel are
-  unaffected: there "medium" changes nothing, so it never slows a run down.
+  layer), the loss and ``train_step`` stay float32. float64 models and CPUs without a
+  faster bf16 kernel are unaffected: there "medium" changes nothing, so it never slows a
+  run down.
 
 Which bf16 kernel (the core's plan, ``csrc/dispatch/plan.h``): a fixed table keyed by the
 CPU, so runs stay bit-identical from run to run on one machine --

@@ -2,7 +2,7 @@
 layer-by-layer step.
 
 Sequential.fit runs each epoch in the core: on the AVX-512 float32 path, for networks of
-Dense, activation and Dropout layers, one parallel region per step splits the batch rows between
+any layers after a first Dense, one parallel region per step splits the batch rows between
 threads for the forward, loss and backward-dX chain, and the weight panels for dW and the
 update. Sequential.train_step runs the same batch layer by layer (one parallel kernel per
 product). Every output element is summed by the same kernel in the same order either way,
@@ -277,3 +277,30 @@ def test_dropout_bit_identical(net, batch, threads):
     _fit_vs_steps(fused, plain, X, y, batch, pynn.Adam(lr=1e-2))
     _fit_vs_steps(fused, plain, X, y, batch, pynn.Adam(lr=1e-2))  # a second epoch: other steps, other masks
     assert fused._net.train_forwards == plain._net.train_forwards
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("net", ["shared", "per_unit", "large_first", "last", "with_dropout"])
+@pytest.mark.parametrize("batch", [1, 7, 50])
+def test_prelu_bit_identical(net, batch, threads):
+    """PReLU in the one-region step: each thread computes its rows' forward and dX, and
+    after the rows' barrier one thread a layer sums the slope gradient over all rows in
+    row order (kernels/activations.h, prelu_slope_gradient), as the layer-by-layer step
+    does: parameters (the slopes too), gradients and moments equal train_step's bit for
+    bit -- one shared slope or one per unit, two PReLU layers (one for each thread), a
+    large first layer (owned panels), PReLU last, and with Dropout."""
+    pynn.set_num_threads(threads)
+    d = 700 if net == "large_first" else 300
+    X, y = _data(151, d, 5, "softmax_cross_entropy", seed=13)
+    layers = {
+        "shared": lambda: [pynn.Dense(d, 64), pynn.PReLU(), pynn.Dense(64, 33), pynn.PReLU(), pynn.Dense(33, 5)],
+        "per_unit": lambda: [pynn.Dense(d, 64), pynn.PReLU(64), pynn.Dense(64, 33), pynn.PReLU(33, init=-0.1),
+                             pynn.Dense(33, 5)],
+        "large_first": lambda: [pynn.Dense(d, 100), pynn.PReLU(100), pynn.Dense(100, 5)],
+        "last": lambda: [pynn.Dense(d, 64), pynn.ReLU(), pynn.Dense(64, 5), pynn.PReLU(5)],
+        "with_dropout": lambda: [pynn.Dense(d, 64), pynn.PReLU(64), pynn.Dropout(0.3), pynn.Dense(64, 5)],
+    }[net]
+    fused, plain = _pair(layers, "softmax_cross_entropy")
+    assert fused.kernel_plan(batch)[0]["threads"] == (min(threads, pynn.get_num_threads()) if batch >= 7 else 1)
+    _fit_vs_steps(fused, plain, X, y, batch, pynn.Adam(lr=1e-3))
+    _fit_vs_steps(fused, plain, X, y, batch, pynn.SGD(lr=0.002, momentum=0.9))

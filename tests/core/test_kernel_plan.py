@@ -96,11 +96,10 @@ def test_kernel_plan_follows_precision_size_network_and_dtype():
     pynn.set_float32_matmul_precision("medium")
     bf16 = pynn.get_bf16_kernel()["kernel"]
     assert [p["kernel"] for p in model.kernel_plan(128)] == [bf16, bf16, "avx512"]  # 128x10 is below 128 x 128
-    # Dropout takes the one-region step, and "medium" with it; float64 is left alone.
+    # Dropout and PReLU networks take the one-region step, and "medium" with it; float64 is left alone.
     assert [p["kernel"] for p in _mlp((784, 256, 10), dropout=True).kernel_plan(128)] == [bf16, "avx512"]
-    # PReLU keeps a network on the layer-by-layer step, which "medium" leaves alone.
-    prelu = pynn.Sequential([pynn.Dense(784, 256), pynn.PReLU(), pynn.Dense(256, 10)], seed=3)
-    assert {p["kernel"] for p in prelu.kernel_plan(128)} == {"avx512"}
+    prelu = pynn.Sequential([pynn.Dense(784, 256), pynn.PReLU(256), pynn.Dense(256, 10)], seed=3)
+    assert [p["kernel"] for p in prelu.kernel_plan(128)] == [bf16, "avx512"]
     assert {p["kernel"] for p in _mlp((784, 256, 10), dtype="float64").kernel_plan(128)} == {"blas"}
     pynn.set_bf16_kernel("float32")
     assert [p["kernel"] for p in model.kernel_plan(128)] == ["avx512"] * 3
