@@ -353,3 +353,24 @@ def test_medium_learns_as_well_as_highest():
         p = model.predict_proba(Xte)
         losses[precision] = -np.mean(np.log(p[np.arange(len(yte)), yte]))
     assert losses["medium"] == pytest.approx(losses["highest"], rel=0.10), losses
+
+
+@needs_bf16
+def test_prelu_and_dropout_networks_under_medium_are_thread_count_invariant():
+    """PReLU and Dropout networks take the one-region step, so "medium" applies to them:
+    two epochs give the same parameters on 1 and 2 threads, and not those of "highest"."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((300, 701)).astype(np.float32)
+    y = rng.integers(0, 10, 300)
+
+    def make():
+        return pynn.Sequential([pynn.Dense(701, 161), pynn.PReLU(161), pynn.Dropout(0.2), pynn.Dense(161, 131),
+                                pynn.PReLU(), pynn.Dense(131, 10)], seed=4)
+
+    results = {}
+    for precision, threads in (("medium", 1), ("medium", 2), ("highest", 2)):
+        pynn.set_float32_matmul_precision(precision)
+        pynn.set_num_threads(threads)
+        results[precision, threads] = _params_after_fit(make, X, y, epochs=2, batch_size=37)
+    _assert_same_parameters(results["medium", 1], results["medium", 2])
+    assert not np.array_equal(results["medium", 2][0], results["highest", 2][0])
