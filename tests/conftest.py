@@ -34,3 +34,20 @@ def restore_kernel():
     before = _core.get_kernel()
     yield
     _core.set_kernel("auto" if before == "avx512" else before)
+
+
+@pytest.fixture
+def pass_through():
+    """make(act) -> Sequential([Dense(16, 16), act], loss="mse") with W = I and b = 0, so
+    the Dense layer hands its input to `act` bit for bit: the model's output is act's of X."""
+    import numpy as np  # here, not at the top, as restore_kernel's import
+    import pynn
+
+    def make(act):
+        model = pynn.Sequential([pynn.Dense(16, 16), act], loss="mse", seed=0)
+        W, b = model.parameters()
+        W[...] = np.eye(16, dtype=np.float32)
+        b[...] = 0
+        return model
+
+    return make
