@@ -128,52 +128,64 @@ void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act 
 
 namespace {
 
-// PReLU over columns [c0, c1) of one row, branch-free (a select and one product an
-// element) so the loops vectorize; slope[K == 1 ? 0 : c].
+// PReLU's loops choose between two values by their bits: gcc (12) kept every ?: form of
+// them scalar and branchy in the AVX2 and baseline clones (it will not compute a product
+// for one side of a select without masked instructions, under -ftrapping-math), and in
+// the slope loop in the AVX-512 one too. Here both sides are computed on every element
+// and the choice is integer and/or, so each loop vectorizes in every clone.
+template <typename T>
+using BitsOf = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+
+// All ones where x <= 0 or x is NaN (PReLU's negative side), else 0.
+template <typename T>
+inline BitsOf<T> negative_side(T x) {
+    return BitsOf<T>(0) - BitsOf<T>(!(x > T(0)));
+}
+
+// mask ? a : b, by bits (mask all ones or 0).
+template <typename T>
+inline T select_bits(BitsOf<T> mask, T a, T b) {
+    BitsOf<T> ua, ub;
+    std::memcpy(&ua, &a, sizeof ua);
+    std::memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    std::memcpy(&a, &ua, sizeof ua);
+    return a;
+}
+
+// PReLU over columns [c0, c1) of one row: x where x > 0, else slope x (slope[K == 1 ? 0 : c]).
 template <typename T>
 inline void prelu_forward_cols(T* y, const T* x, const T* slope, idx c0, idx c1, idx K) {
-    if (K == 1) {
-        const T a = slope[0];
+    const T shared = slope[0];
 #pragma omp simd
-        for (idx c = c0; c < c1; ++c) y[c] = x[c] > T(0) ? x[c] : a * x[c];
-    } else {
-#pragma omp simd
-        for (idx c = c0; c < c1; ++c) y[c] = x[c] > T(0) ? x[c] : slope[c] * x[c];
+    for (idx c = c0; c < c1; ++c) {
+        const T v = x[c], a = K == 1 ? shared : slope[c];
+        y[c] = select_bits(negative_side(v), a * v, v);
     }
 }
 
 // The slope-gradient terms of one row over columns [c0, c1): dy x where x <= 0, added to
-// acc[c] in double. For float the term is an exact product, and adding +0 for x > 0
-// leaves a sum that is never -0 unchanged: the bits of the branchy loop this replaced,
-// whichever clone runs.
+// acc[c] in double; both factors are +0 where x > 0. For float the term is an exact
+// product, and adding +0 leaves a sum that is never -0 unchanged: the bits of the
+// branchy loop this replaced, whichever clone runs.
 template <typename T>
 inline void prelu_slope_cols(double* acc, const T* dy, const T* x, idx c0, idx c1) {
-    // Both factors masked to +0 where x > 0 (the term is then +0) by their bits: gcc turned
-    // every form with a select (?:) into a branch here, and kept the loop scalar.
-    using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-    auto masked = [](T v, Bits keep) {
-        Bits b;
-        std::memcpy(&b, &v, sizeof b);
-        b &= keep;
-        std::memcpy(&v, &b, sizeof b);
-        return v;
-    };
 #pragma omp simd
     for (idx c = c0; c < c1; ++c) {
-        const T xv = x[c], dv = dy[c];
-        const Bits keep = Bits(0) - Bits(!(xv > T(0)));  // all ones where x <= 0 (or NaN)
-        acc[c] += static_cast<double>(masked(dv, keep)) * static_cast<double>(masked(xv, keep));
+        const T v = x[c], d = dy[c];
+        const BitsOf<T> neg = negative_side(v);
+        acc[c] += static_cast<double>(select_bits(neg, d, T(0))) * static_cast<double>(select_bits(neg, v, T(0)));
     }
 }
 
-// dx of one row over columns [c0, c1): dy for x > 0, slope * dy otherwise.
+// dx of one row over columns [c0, c1): dy where x > 0, slope dy otherwise.
 template <typename T>
 inline void prelu_dx_cols(T* dx, const T* dy, const T* x, const T* slope, idx c0, idx c1, idx K) {
     const T shared = slope[0];
 #pragma omp simd
     for (idx c = c0; c < c1; ++c) {
         const T d = dy[c], a = K == 1 ? shared : slope[c];
-        dx[c] = x[c] > T(0) ? d : a * d;
+        dx[c] = select_bits(negative_side(x[c]), a * d, d);
     }
 }
 
@@ -188,7 +200,8 @@ PYNN_X86_CLONES void prelu_dx_cols_f(float* dx, const float* dy, const float* x,
                                      idx K) {
     prelu_dx_cols(dx, dy, x, slope, c0, c1, K);
 }
-// float64: the baseline loops only (a clone could fuse the rounded dy x into the sum).
+// float64: the baseline loops only (a clone could fuse the rounded dy x into the sum; on
+// aarch64, whose baseline has FMA, the compiler fuses it there too, as it did before).
 inline void prelu_forward_any(float* y, const float* x, const float* slope, idx c0, idx c1, idx K) {
     prelu_forward_cols_f(y, x, slope, c0, c1, K);
 }

@@ -47,7 +47,7 @@ struct FastPath {
 
     // What the one-region step derives from the layers alone (reserve_region_step), with
     // grad_out sized for the workspace's rows; emptied when the workspace grows.
-    std::vector<Buffer<float>> grad_out;  // per dense layer: dLoss/d(its output), (capacity, n_out)
+    std::vector<Buffer<float>> grad_out;  // per dense or PReLU layer: dLoss/d(its output), (capacity, n_out)
     std::vector<EpilogueAct> store_act;   // per layer: activation applied in a dense layer's store
     std::vector<char> act_in_store;       // per layer: 1 if its store applies the next layer (an activation)
     std::vector<size_t> dense_layers;     // dense layers, in order (update_items lists their panels so)

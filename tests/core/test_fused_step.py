@@ -280,15 +280,17 @@ def test_dropout_bit_identical(net, batch, threads):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("net", ["shared", "per_unit", "large_first", "last", "with_dropout"])
-@pytest.mark.parametrize("batch", [1, 7, 50])
+@pytest.mark.parametrize("net", ["shared", "per_unit", "large_first", "last", "with_dropout", "wide"])
+@pytest.mark.parametrize("batch", [1, 7, 50, 128])
 def test_prelu_bit_identical(net, batch, threads):
     """PReLU in the one-region step: each thread computes its rows' forward and dX, and
     after the rows' barrier one thread a layer sums the slope gradient over all rows in
     row order (kernels/activations.h, prelu_slope_gradient), as the layer-by-layer step
     does: parameters (the slopes too), gradients and moments equal train_step's bit for
     bit -- one shared slope or one per unit, two PReLU layers (one for each thread), a
-    large first layer (owned panels), PReLU last, and with Dropout."""
+    large first layer (owned panels), PReLU last, and with Dropout; and a PReLU of 520
+    units, whose slope gradient train_step splits by columns between threads at batch 128
+    (over 32,768 elements) where fit's one thread sums it whole."""
     pynn.set_num_threads(threads)
     d = 700 if net == "large_first" else 300
     X, y = _data(151, d, 5, "softmax_cross_entropy", seed=13)
@@ -299,6 +301,7 @@ def test_prelu_bit_identical(net, batch, threads):
         "large_first": lambda: [pynn.Dense(d, 100), pynn.PReLU(100), pynn.Dense(100, 5)],
         "last": lambda: [pynn.Dense(d, 64), pynn.ReLU(), pynn.Dense(64, 5), pynn.PReLU(5)],
         "with_dropout": lambda: [pynn.Dense(d, 64), pynn.PReLU(64), pynn.Dropout(0.3), pynn.Dense(64, 5)],
+        "wide": lambda: [pynn.Dense(d, 520), pynn.PReLU(520), pynn.Dense(520, 5)],
     }[net]
     fused, plain = _pair(layers, "softmax_cross_entropy")
     assert fused.kernel_plan(batch)[0]["threads"] == (min(threads, pynn.get_num_threads()) if batch >= 7 else 1)
