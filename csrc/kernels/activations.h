@@ -1,5 +1,5 @@
-// Elementwise activations, each with its exact derivative; PReLU; softmax over rows.
-// Kinks follow PyTorch: ReLU'(0) = 0; LeakyReLU, PReLU and ELU branch on x > 0.
+// Elementwise activations, each with its exact derivative; softmax over rows (PReLU:
+// prelu.h). Kinks follow PyTorch: ReLU'(0) = 0; LeakyReLU and ELU branch on x > 0.
 #pragma once
 #include "common.h"
 
@@ -22,25 +22,6 @@ void activation_forward(T* y, const T* x, idx n, Act act, T alpha, bool avx512 =
 // avx512::activation_backward_rows (ELU's and LeakyReLU's with the portable loop's bits).
 template <typename T>
 void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act act, T alpha, bool avx512);
-
-// PReLU with a learnable slope: x, y (B,C); slope (K) with K == 1 (shared) or K == C.
-template <typename T>
-void prelu_forward(T* y, const T* x, const T* slope, idx B, idx C, idx K);
-
-// dx (B,C) overwritten; dslope (K) overwritten with sum of dy*x where x <= 0. dx may alias dy.
-// = prelu_slope_gradient, then prelu_backward_dx.
-template <typename T>
-void prelu_backward(T* dx, T* dslope, const T* dy, const T* x, const T* slope, idx B, idx C, idx K);
-
-// dx (B,C) = dy where x > 0, slope * dy elsewhere (the one-region step: a thread's rows).
-template <typename T>
-void prelu_backward_dx(T* dx, const T* dy, const T* x, const T* slope, idx B, idx C, idx K);
-
-// dslope (K) = the sum over rows, in row order and in double, of dy*x where x <= 0, per
-// column (K == C), or those column sums added in column order (K == 1): the same bits for
-// any thread count (the threads split the columns).
-template <typename T>
-void prelu_slope_gradient(T* dslope, const T* dy, const T* x, idx B, idx C, idx K);
 
 namespace avx512 {
 // y (n) = f(x (n)) for f = sigmoid, tanh, SiLU, GELU, softplus, ELU or LeakyReLU (alpha:

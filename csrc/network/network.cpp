@@ -14,6 +14,7 @@
 
 #include "kernels/dense.h"
 #include "kernels/dropout.h"
+#include "kernels/prelu.h"
 #include "dispatch/kernel_switch.h"
 #include "kernels/avx512.h"
 #include "kernels/avx512_bf16.h"

@@ -59,6 +59,7 @@
 #include "kernels/avx512_bf16.h"
 #include "kernels/column_sums.h"
 #include "kernels/dropout.h"
+#include "kernels/prelu.h"
 #include "network/network.h"
 
 namespace pynn {
@@ -308,8 +309,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                 }
                 start = tile.end;
             }
-            // PReLU slope gradients: each a sum over all rows (in row order, as the
-            // layer-by-layer step sums them), one thread a layer, in turn.
+            // PReLU slope gradients: all rows in row order (the layer-by-layer bits), a thread a layer.
             for (size_t l = 0, j = 0; l < L; ++l) {
                 const auto& s = layers_[l];
                 if (s.kind != LayerKind::prelu || static_cast<int>(j++ % static_cast<size_t>(team)) != t) continue;

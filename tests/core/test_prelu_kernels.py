@@ -1,4 +1,4 @@
-"""PReLU's forward and backward kernels (csrc/kernels/activations.cpp: prelu_forward_cols,
+"""PReLU's forward and backward kernels (csrc/kernels/prelu.cpp: prelu_forward_cols,
 prelu_dx_cols, prelu_slope_cols; vectorized, the slope gradient split by columns between
 threads) against their formulas, bit for bit.
 
