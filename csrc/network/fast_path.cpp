@@ -39,10 +39,8 @@ void Network<T>::reserve_region_step() {
     fast.dense_layers.clear();
     for (size_t l = 0; l < L; ++l) {
         const auto& s = layers_[l];
-        // A PReLU's output gradient is kept for all rows too: its slope gradient sums them.
-        if (s.kind == LayerKind::prelu) assign_zeros(fast.grad_out[l], capacity_ * s.n_out, what);
+        if (keeps_output_gradient(s)) assign_zeros(fast.grad_out[l], capacity_ * s.n_out, what);
         if (s.kind != LayerKind::dense) continue;
-        assign_zeros(fast.grad_out[l], capacity_ * s.n_out, what);
         fast.dense_layers.push_back(l);
         // A dense layer followed by a store activation writes the activation's output
         // directly, as forward() does.

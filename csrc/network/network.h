@@ -216,6 +216,11 @@ private:
     // A dense layer whose W is large keeps its work on the threads that own its panels
     // (network/region_step.cpp); for a small one an even split of the rows matters more.
     static bool owns_panels(const LayerSpec& s) { return s.n_in * s.n_out * idx(sizeof(T)) > 256 * 1024; }
+    // Layers whose output gradient the one-region step keeps for all rows (FastPath::grad_out):
+    // a dense layer's dW and a PReLU's slope gradient read them after the rows' barrier.
+    static bool keeps_output_gradient(const LayerSpec& s) {
+        return s.kind == LayerKind::dense || s.kind == LayerKind::prelu;
+    }
     // The layers whose products a "medium" epoch runs on bfloat16 operands (fast_path.h).
     static bool bf16_layer(const LayerSpec& s) {
         return s.kind == LayerKind::dense && s.n_in * s.n_out >= kBf16MinWeights;

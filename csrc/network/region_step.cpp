@@ -59,6 +59,7 @@
 #include "kernels/avx512_bf16.h"
 #include "kernels/column_sums.h"
 #include "kernels/dropout.h"
+#include "kernels/optimizers.h"
 #include "kernels/prelu.h"
 #include "network/network.h"
 
@@ -212,8 +213,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                         if (act_in_store[l]) ++l;
                     } else if (s.kind == LayerKind::prelu) {
                         prelu_forward(out, in, P + s.slope_off, nr, s.n_out, s.k);
-                    } else if (s.kind == LayerKind::dropout) {
-                        // This thread's rows' masks: element i of the batch draws by i alone.
+                    } else if (s.kind == LayerKind::dropout) {  // this thread's rows' masks
                         if (s.p > 0.0)
                             dropout_forward(out, masks_[l].data() + r0 * s.n_out, in, nr * s.n_out, s.p, seed,
                                             train_forwards, l + dropout_stream_, r0 * s.n_out);
@@ -230,7 +230,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                 // rows overlap.
                 const float* d_base = nullptr;
                 auto rows_of = [&](size_t j) -> float* {
-                    if (layers_[j].kind == LayerKind::dense || layers_[j].kind == LayerKind::prelu) {
+                    if (keeps_output_gradient(layers_[j])) {
                         d_base = fast.grad_out[j].data();
                         return fast.grad_out[j].data() + r0 * layers_[j].n_out;
                     }
@@ -314,7 +314,7 @@ double Network<T>::region_train_step(const T* X, const Targets<T>& y, const std:
                 const auto& s = layers_[l];
                 if (s.kind != LayerKind::prelu || static_cast<int>(j++ % static_cast<size_t>(team)) != t) continue;
                 prelu_slope_gradient(G + s.slope_off, fast.grad_out[l].data(), outs_[l - 1], B, s.n_out, s.k);
-                for (idx k = 0; k < s.k; ++k) finite &= std::isfinite(G[s.slope_off + k]);
+                finite &= all_finite(G + s.slope_off, s.k);
             }
             for (size_t l : fast.dense_layers) {
                 const auto& s = layers_[l];
