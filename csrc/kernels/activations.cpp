@@ -73,12 +73,9 @@ inline T derivative_one(T x, T y, Act act, T alpha) {
 template <typename T>
 void activation_forward(T* y, const T* x, idx n, Act act, T alpha, bool avx512) {
     if constexpr (std::is_same_v<T, float>) {
-        if (avx512 && (act == Act::sigmoid || act == Act::tanh || act == Act::silu || act == Act::gelu ||
-                       act == Act::softplus || act == Act::elu || act == Act::leaky_relu)) {
-            by_chunks(n, [&](idx lo, idx hi) {
-                if (avx512::activation_forward_rows(y + lo, x + lo, hi - lo, act, alpha)) return;
-                for (idx i = lo; i < hi; ++i) y[i] = forward_one(x[i], act, alpha);  // no vector kernel built
-            });
+        // n = 0 asks whether the vector kernel has this activation (its switch is the one list).
+        if (avx512 && avx512::activation_forward_rows(y, x, 0, act, alpha)) {
+            by_chunks(n, [&](idx lo, idx hi) { avx512::activation_forward_rows(y + lo, x + lo, hi - lo, act, alpha); });
             return;
         }
     }
@@ -100,11 +97,9 @@ void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act 
     if constexpr (std::is_same_v<T, float>) {
         // SiLU, GELU, softplus: not libm's, one at a time; ELU and LeakyReLU: the same
         // bits as the portable loop, whose branch on x's sign a compiler keeps scalar.
-        if (avx512 && (act == Act::silu || act == Act::gelu || act == Act::softplus || act == Act::elu ||
-                       act == Act::leaky_relu)) {
+        if (avx512 && avx512::activation_backward_rows(dx, dy, x, y, 0, act, alpha)) {  // n = 0: has it?
             by_chunks(n, [&](idx lo, idx hi) {
-                if (avx512::activation_backward_rows(dx + lo, dy + lo, x + lo, y + lo, hi - lo, act, alpha)) return;
-                for (idx i = lo; i < hi; ++i) dx[i] = dy[i] * derivative_one(x[i], y[i], act, alpha);  // no kernel built
+                avx512::activation_backward_rows(dx + lo, dy + lo, x + lo, y + lo, hi - lo, act, alpha);
             });
             return;
         }

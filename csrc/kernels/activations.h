@@ -26,11 +26,12 @@ void activation_backward(T* dx, const T* dy, const T* x, const T* y, idx n, Act 
 namespace avx512 {
 // y (n) = f(x (n)) for f = sigmoid, tanh, SiLU, GELU, softplus, ELU or LeakyReLU (alpha:
 // ELU's or LeakyReLU's) in float32 (activations_avx512.cpp, AVX-512 CPUs only); false
-// (nothing written) for the other activations. y may alias x.
+// (nothing written) for the other activations, and everywhere in a build without the
+// kernels: n = 0 asks which. y may alias x.
 bool activation_forward_rows(float* y, const float* x, idx n, Act act, float alpha);
 // dx (n) = dy (n) * f'(x (n)) for f = SiLU, GELU, softplus, ELU or LeakyReLU in float32
 // (y (n): the forward's output, which ELU's derivative is computed from; alpha: ELU's or
-// LeakyReLU's); false (nothing written) for the others. dx may alias dy.
+// LeakyReLU's); false (nothing written) for the others, as the forward. dx may alias dy.
 bool activation_backward_rows(float* dx, const float* dy, const float* x, const float* y, idx n, Act act,
                               float alpha);
 }  // namespace avx512

@@ -152,6 +152,12 @@ inline __m512 elu16(__m512 x, __m512 alpha) {
     return _mm512_mask_mov_ps(_mm512_mul_ps(alpha, em1), pos, x);
 }
 
+// y, except NaN (quieted: x + x) where x is NaN: exp_nonpositive reads NaN as -104
+// (vmaxps), and libm returns a signaling NaN quieted.
+inline __m512 nan_from_x16(__m512 x, __m512 y) {
+    return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_add_ps(x, x));
+}
+
 template <Act kAct>
 inline __m512 apply16(__m512 x, __m512 alpha) {
     __m512 y;
@@ -163,9 +169,7 @@ inline __m512 apply16(__m512 x, __m512 alpha) {
     else if constexpr (kAct == Act::leaky_relu)  // x > 0 ? x : alpha x, as the portable code
         y = _mm512_mask_mov_ps(_mm512_mul_ps(alpha, x), _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), x);
     else y = _mm512_mul_ps(x, sigmoid16(x));  // silu, as the portable x * sigmoid(x)
-    // exp_nonpositive reads NaN as -104 (vmaxps): NaN in, NaN out -- quieted (x + x), as
-    // libm returns a signaling NaN.
-    return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_add_ps(x, x));
+    return nan_from_x16(x, y);
 }
 
 template <Act kAct>
@@ -188,11 +192,11 @@ inline __m512 derivative16(__m512 x) {
         const Normal16 n = normal16(x);
         return _mm512_fmadd_ps(x, n.pdf, n.cdf);
     } else if constexpr (kAct == Act::softplus) {
-        return _mm512_mask_mov_ps(sigmoid16(x), _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_add_ps(x, x));
+        return nan_from_x16(x, sigmoid16(x));
     } else {
         const __m512 one = _mm512_set1_ps(1.0f), s = sigmoid16(x);
         const __m512 d = _mm512_mul_ps(s, _mm512_fmadd_ps(x, _mm512_sub_ps(one, s), one));
-        return _mm512_mask_mov_ps(d, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_add_ps(x, x));
+        return nan_from_x16(x, d);
     }
 }
 
